@@ -1,0 +1,80 @@
+"""Checkpoints: plain data that rebuild the model, written atomically, loaded safely."""
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from trainer.models import create_model, list_models
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "arch", "model_args", "class_names", "preprocessing", "state_dict")
+
+
+class CheckpointError(RuntimeError):
+    """A file is not a checkpoint this version can load; the message says why."""
+
+
+def build_checkpoint(model, class_names, preprocessing, metrics, config, epoch) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "arch": model.arch,
+        "model_args": dict(model.model_args),
+        "stage_blocks": list(model.stage_blocks),
+        "num_gates": model.num_gates,
+        "class_names": list(class_names),
+        "preprocessing": dict(preprocessing),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": dict(metrics),
+        "config": dict(config),
+        "epoch": epoch,
+    }
+
+
+def save_atomic(obj: dict, path: str | Path) -> None:
+    """Write to a temporary file, then rename: readers never see half a checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path} holds more than plain data and is refused (weights_only loading): {error}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {error}") from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} is not a CoDiNet checkpoint (no dict inside)")
+    missing = [k for k in REQUIRED_KEYS if k not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path} is not a CoDiNet checkpoint (missing {', '.join(missing)})")
+    if checkpoint["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {checkpoint['format_version']}; "
+            f"this version reads {FORMAT_VERSION}"
+        )
+    if checkpoint["arch"] not in list_models():
+        raise CheckpointError(
+            f"{path} uses architecture {checkpoint['arch']!r}, which this version does not "
+            f"know; known: {', '.join(list_models())}"
+        )
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
+    """Rebuild the model in eval mode with its trained weights."""
+    model = create_model(checkpoint["arch"], **checkpoint["model_args"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"weights do not fit {checkpoint['arch']}: {error}") from None
+    return model.eval()

@@ -1,0 +1,118 @@
+"""One training epoch, and the routing of a dataset through a model."""
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from trainer.distributed import DistInfo, gather_objects, mean_across
+from trainer.losses import LossWeights, codinet_loss
+from trainer.models.codinet import EXECUTE
+
+TRAIN_COLUMNS = ("loss", "ce", "consistency_loss", "diversity_loss", "cost_loss",
+                 "train_executed_blocks", "train_accuracy")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how tensors are computed."""
+
+    device: torch.device
+    amp: bool = False  # float16 autocast, CUDA only
+    channels_last: bool = False
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return nullcontext()
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+
+def flatten_views(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, R, C, H, W) views -> (n*R, C, H, W), the R views of an image adjacent."""
+    return images.flatten(0, 1), labels.repeat_interleave(images.shape[1])
+
+
+def train_one_epoch(
+    model, loader: DataLoader, optimizer, scaler, weights: LossWeights, views: int,
+    runtime: Runtime, dist_info: DistInfo, description: str = "train",
+) -> dict[str, float]:
+    """Train for one pass over ``loader``; returns sample-weighted means of the losses."""
+    model.train()
+    # Accumulate on the device: reading a value back each step would be a sync point.
+    totals = torch.zeros(len(TRAIN_COLUMNS), dtype=torch.float64, device=runtime.device)
+    seen = 0
+    progress = tqdm(loader, desc=description, leave=False, disable=not dist_info.is_main)
+    for step, (images, labels) in enumerate(progress):
+        images, labels = flatten_views(images, labels)
+        images, labels = runtime.to_device(images), labels.to(runtime.device, non_blocking=True)
+        with runtime.autocast():
+            logits, gates = model(images)
+            loss, parts = codinet_loss(logits, gates, labels, views, weights)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        with torch.no_grad():
+            executed = gates[:, :, EXECUTE].float().sum(dim=1).mean()
+            correct = (logits.argmax(dim=1) == labels).float().mean()
+            row = torch.stack([loss.detach(), parts["ce"], parts["consistency"],
+                               parts["diversity"], parts["cost"], executed, correct])
+            totals += row.double() * labels.shape[0]
+        seen += labels.shape[0]
+        if dist_info.is_main and step % 10 == 0:
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+    values = dict(zip(TRAIN_COLUMNS, (totals / max(seen, 1)).tolist(), strict=True))
+    return mean_across(values, dist_info)
+
+
+@dataclass
+class RoutingResult:
+    """Per-sample outcome of routing a dataset, in dataset order."""
+
+    labels: np.ndarray  # (N,) int
+    predictions: np.ndarray  # (N,) int
+    probabilities: np.ndarray  # (N, classes) float32
+    paths: np.ndarray  # (N, views, G) bool: executed blocks, input side first
+
+
+@torch.no_grad()
+def route_dataset(
+    model, dataset: Dataset, runtime: Runtime, batch_size: int = 256, workers: int = 0,
+    dist_info: DistInfo = DistInfo(), description: str = "eval",
+) -> RoutingResult:
+    """Evaluate ``model`` (conditional execution) on a dataset of view stacks.
+
+    Under torchrun each rank routes every world_size-th sample; the shards are
+    gathered so every rank returns the whole result.
+    """
+    model.eval()
+    indices = np.arange(dist_info.rank, len(dataset), dist_info.world_size)
+    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size,
+                        num_workers=workers)
+    labels, predictions, probabilities, paths = [], [], [], []
+    for images, batch_labels in tqdm(loader, desc=description, leave=False,
+                                     disable=not dist_info.is_main):
+        views = images.shape[1]
+        images, _ = flatten_views(images, batch_labels)
+        with runtime.autocast():
+            logits, gates = model(runtime.to_device(images))
+        probs = logits.float().softmax(dim=1).view(-1, views, logits.shape[1])[:, 0]
+        labels.append(batch_labels.numpy())
+        predictions.append(probs.argmax(dim=1).cpu().numpy())
+        probabilities.append(probs.cpu().numpy())
+        paths.append(gates[:, :, EXECUTE].bool().view(-1, views, gates.shape[1]).cpu().numpy())
+    shard = (indices, *(np.concatenate(parts) for parts in
+                        (labels, predictions, probabilities, paths)))
+    shards = gather_objects(shard, dist_info)
+    order = np.argsort(np.concatenate([s[0] for s in shards]))
+    columns = [np.concatenate([s[i] for s in shards])[order] for i in range(1, 5)]
+    return RoutingResult(*columns)

@@ -1,0 +1,273 @@
+"""CoDiNet: a ResNet whose every residual block is gated per sample.
+
+Layout follows timm: building blocks first, then the network, then the registered
+variants. A gated block either runs its residual body (with its own shortcut, as in a
+plain ResNet) or is replaced by its skip path: the identity, or the block's shortcut
+when the block changes shape.
+
+Training: Gumbel-softmax over the gate's two logits (index 0 = execute, 1 = skip)
+mixes both branches. Evaluation: the argmax decides, no noise, and skipped blocks are
+not computed at all for that sample (``execution = "conditional"``); the
+``"masked"`` mode computes every block and selects, as the paper's public code does,
+and serves as the reference and the benchmark baseline.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trainer.models.registry import register_model
+
+EXECUTE, SKIP = 0, 1
+
+
+class PadShortcut(nn.Module):
+    """Parameter-free shortcut ("option A"): subsample space, zero-pad channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        extra = out_channels - in_channels
+        self.pad = (extra // 2, extra - extra // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, *self.pad))
+
+
+def make_shortcut(in_channels: int, out_channels: int, stride: int, kind: str) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    if kind == "A":
+        return PadShortcut(in_channels, out_channels, stride)
+    if kind == "B":
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+    raise ValueError(f"shortcut must be 'A' (zero-pad) or 'B' (1x1 projection), got {kind!r}")
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_channels: int, planes: int, stride: int, shortcut: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = make_shortcut(in_channels, planes, stride, shortcut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int, shortcut: str):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Gate(nn.Module):
+    """Routing module: pooled input -> Linear -> BN -> ReLU -> Linear -> 2 logits.
+
+    The hidden non-linearity follows ConvNet-AIG: the public CoDiNet gate stacks two
+    Linear layers with nothing between, which is one affine map in disguise. The
+    output bias starts the gate open with probability ``open_prob`` so that every
+    block is trained before the cost term starts closing gates.
+    """
+
+    def __init__(self, channels: int, hidden: int, open_prob: float):
+        super().__init__()
+        self.fc1 = nn.Linear(channels, hidden, bias=False)
+        self.bn = nn.BatchNorm1d(hidden)
+        self.fc2 = nn.Linear(hidden, 2)
+        nn.init.normal_(self.fc2.weight, std=0.01)
+        half_logit = 0.5 * math.log(open_prob / (1.0 - open_prob))
+        with torch.no_grad():
+            self.fc2.bias.copy_(torch.tensor([half_logit, -half_logit]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3))
+        return self.fc2(F.relu(self.bn(self.fc1(pooled))))
+
+
+class GatedBlock(nn.Module):
+    def __init__(self, block: nn.Module, gate: Gate):
+        super().__init__()
+        self.block = block
+        self.gate = gate
+        # A projection shortcut's output can be negative; the ReLU keeps the skip
+        # path's output in the same range as an executed block's.
+        self.project_skip = any(p.requires_grad for p in block.shortcut.parameters())
+
+    def skip(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block.shortcut(x)
+        return F.relu(out) if self.project_skip else out
+
+    def forward(
+        self, x: torch.Tensor, tau: float, hard: bool, execution: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.gate(x)
+        if self.training:
+            gate = F.gumbel_softmax(logits.float(), tau=tau, hard=hard).to(x.dtype)
+            g_exec = gate[:, EXECUTE].view(-1, 1, 1, 1)
+            g_skip = gate[:, SKIP].view(-1, 1, 1, 1)
+            return g_exec * self.block(x) + g_skip * self.skip(x), gate
+
+        execute = logits[:, EXECUTE] >= logits[:, SKIP]
+        gate = torch.stack([execute, ~execute], dim=1).to(x.dtype)
+        if execution == "masked":
+            out = torch.where(execute.view(-1, 1, 1, 1), self.block(x), self.skip(x))
+            return out, gate
+        return self._run_conditionally(x, execute), gate
+
+    def _run_conditionally(self, x: torch.Tensor, execute: torch.Tensor) -> torch.Tensor:
+        # Counting the executing samples is a CPU-GPU sync point; it decides how much
+        # work the block does, so it cannot be avoided.
+        n_exec = int(execute.sum())
+        if n_exec == x.shape[0]:
+            return self.block(x)
+        skipped = self.skip(x)
+        if n_exec == 0:
+            return skipped
+        # Eval-mode BatchNorm is per sample, so running the body on the subset gives
+        # exactly what the full batch would have given for those samples.
+        index = execute.nonzero().squeeze(1)
+        return skipped.index_copy(0, index, self.block(x.index_select(0, index)))
+
+
+class CoDiNet(nn.Module):
+    """A gated ResNet. ``forward`` returns ``(logits, gates)``, gates of shape (B, G, 2)."""
+
+    def __init__(
+        self,
+        block: str,
+        stage_blocks: list[int],
+        stage_widths: list[int],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        stem: str = "cifar",
+        shortcut: str = "A",
+        gate_hidden: int = 16,
+        gate_open_prob: float = 0.85,
+        gumbel_tau: float = 1.0,
+        hard_gumbel: bool = False,
+    ):
+        super().__init__()
+        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
+        self.stage_blocks = list(stage_blocks)
+        self.gumbel_tau = gumbel_tau
+        self.hard_gumbel = hard_gumbel
+        self.execution = "conditional"
+
+        if stem == "cifar":
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, stage_widths[0], 3, padding=1, bias=False),
+                nn.BatchNorm2d(stage_widths[0]),
+                nn.ReLU(inplace=True),
+            )
+            channels = stage_widths[0]
+        elif stem == "imagenet":
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
+            channels = 64
+        else:
+            raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
+
+        blocks = []
+        for stage, (count, width) in enumerate(zip(stage_blocks, stage_widths, strict=True)):
+            for index in range(count):
+                stride = 2 if stage > 0 and index == 0 else 1
+                body = block_cls(channels, width, stride, shortcut)
+                blocks.append(GatedBlock(body, Gate(channels, gate_hidden, gate_open_prob)))
+                channels = width * block_cls.expansion
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = nn.Linear(channels, num_classes)
+        self._init_weights()
+
+    @property
+    def num_gates(self) -> int:
+        return len(self.blocks)
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.stem(x)
+        gates = []
+        for gated in self.blocks:
+            out, gate = gated(out, self.gumbel_tau, self.hard_gumbel, self.execution)
+            gates.append(gate)
+        logits = self.classifier(out.mean(dim=(2, 3)))
+        return logits, torch.stack(gates, dim=1)
+
+
+def _cifar_resnet(depth: int, **kwargs) -> CoDiNet:
+    per_stage = (depth - 2) // 6
+    kwargs.setdefault("shortcut", "A")
+    return CoDiNet("basic", [per_stage] * 3, [16, 32, 64], stem="cifar", **kwargs)
+
+
+def _imagenet_resnet(stage_blocks: list[int], **kwargs) -> CoDiNet:
+    kwargs.setdefault("shortcut", "B")
+    return CoDiNet("bottleneck", stage_blocks, [64, 128, 256, 512], stem="imagenet", **kwargs)
+
+
+@register_model
+def codinet_resnet20(**kwargs) -> CoDiNet:
+    return _cifar_resnet(20, **kwargs)
+
+
+@register_model
+def codinet_resnet32(**kwargs) -> CoDiNet:
+    return _cifar_resnet(32, **kwargs)
+
+
+@register_model
+def codinet_resnet56(**kwargs) -> CoDiNet:
+    return _cifar_resnet(56, **kwargs)
+
+
+@register_model
+def codinet_resnet110(**kwargs) -> CoDiNet:
+    return _cifar_resnet(110, **kwargs)
+
+
+@register_model
+def codinet_resnet50(**kwargs) -> CoDiNet:
+    return _imagenet_resnet([3, 4, 6, 3], **kwargs)
+
+
+@register_model
+def codinet_resnet101(**kwargs) -> CoDiNet:
+    return _imagenet_resnet([3, 4, 23, 3], **kwargs)

@@ -1,0 +1,35 @@
+"""A small model registry: one decorator to register, one factory to build."""
+
+from collections.abc import Callable
+
+import torch.nn as nn
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a model factory under its function name."""
+    name = fn.__name__
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    _MODELS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; unknown names raise a KeyError listing the known ones."""
+    try:
+        factory = _MODELS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown architecture {name!r}; known: {', '.join(list_models())}"
+        ) from None
+    model = factory(**kwargs)
+    # Plain data that rebuilds the model: checkpoints store these two.
+    model.arch = name
+    model.model_args = dict(kwargs)
+    return model

@@ -1,0 +1,200 @@
+"""Train a CoDiNet model: read top to bottom, as torchvision's reference scripts."""
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
+
+from trainer.checkpoint import CheckpointError, build_checkpoint, load_checkpoint, save_atomic
+from trainer.config import TrainConfig, save_config
+from trainer.data import DataBundle, ViewsDataset, build_transform, load_dataset
+from trainer.distributed import DistInfo, init_distributed, shutdown
+from trainer.engine import Runtime, route_dataset, train_one_epoch
+from trainer.flops import MacTable, mac_table
+from trainer.losses import LossWeights
+from trainer.metrics import routing_metrics
+from trainer.models import create_model
+
+log = logging.getLogger(__name__)
+
+
+def make_runtime(config: TrainConfig) -> Runtime:
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+    if not use_cuda:
+        return Runtime(torch.device("cpu"))
+    return Runtime(torch.device("cuda"), amp=config.amp, channels_last=config.channels_last)
+
+
+def build_model(config: TrainConfig, bundle: DataBundle) -> torch.nn.Module:
+    return create_model(
+        config.arch,
+        num_classes=len(bundle.class_names),
+        in_channels=bundle.preprocessing["channels"],
+        gate_hidden=config.gate_hidden,
+        gate_open_prob=config.gate_open_prob,
+        gumbel_tau=config.gumbel_tau,
+        hard_gumbel=config.hard_gumbel,
+    )
+
+
+def loss_weights(config: TrainConfig, num_gates: int) -> LossWeights:
+    target = config.target_blocks if config.target_blocks is not None else 0.6 * num_gates
+    return LossWeights(config.w_con, config.w_div, config.w_cost,
+                       config.intra_margin, config.inter_margin, target)
+
+
+def build_optimization(model, config: TrainConfig, runtime: Runtime):
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=config.nesterov)
+    if config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestones, config.gamma)
+    scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp)
+    return optimizer, scheduler, scaler
+
+
+def train_loader(bundle, config, dist_info: DistInfo, epoch: int) -> DataLoader:
+    dataset = ViewsDataset(bundle.train, build_transform(bundle.preprocessing, train=True),
+                           config.views)
+    # Seeded per epoch so that a resumed run draws the same batches and worker seeds.
+    generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    if dist_info.enabled:
+        sampler = DistributedSampler(dataset, dist_info.world_size, dist_info.rank,
+                                     shuffle=True, seed=config.seed)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = RandomSampler(dataset, generator=generator)
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
+                      num_workers=config.workers, drop_last=True, generator=generator,
+                      pin_memory=torch.cuda.is_available())
+
+
+def evaluate(model, bundle: DataBundle, config: TrainConfig, runtime: Runtime,
+             dist_info: DistInfo, macs: MacTable) -> dict:
+    """Accuracy, cost and path spread on the test split; consistency on augmented views."""
+    clean = ViewsDataset(bundle.test, build_transform(bundle.preprocessing, train=False), 1)
+    subset = Subset(bundle.test, range(min(config.consistency_images, len(bundle.test))))
+    augmented = ViewsDataset(subset, build_transform(bundle.preprocessing, train=True), 2)
+    common = dict(runtime=runtime, batch_size=config.eval_batch_size,
+                  workers=config.workers, dist_info=dist_info)
+    return routing_metrics(route_dataset(model, clean, description="eval", **common),
+                           route_dataset(model, augmented, description="views", **common),
+                           macs)
+
+
+def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list:
+    """Best checkpoint: meeting the cost target (within one block) first, then accuracy."""
+    meets = abs(metrics["mean_executed_blocks"] - weights.target_blocks) <= 1.0 or not use_cost
+    return [float(meets), metrics["accuracy"]]
+
+
+def main(config: TrainConfig) -> dict:
+    runtime = make_runtime(config)
+    dist_info = init_distributed(runtime.device.type == "cuda")
+    if runtime.device.type == "cuda":
+        runtime = dataclasses.replace(runtime, device=torch.device("cuda", dist_info.local_rank))
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(config.seed + dist_info.rank)
+    out = Path(config.out)
+
+    bundle = load_dataset(config.dataset, config.data_dir, config.image_size, config.download)
+    model = build_model(config, bundle).to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    macs = mac_table(model, bundle.preprocessing["image_size"], bundle.preprocessing["channels"])
+    weights = loss_weights(config, model.num_gates)
+    optimizer, scheduler, scaler = build_optimization(model, config, runtime)
+
+    start_epoch, best_score = 0, None
+    if config.resume:
+        start_epoch, best_score = _resume(out / "last.pt", model, optimizer, scheduler, scaler)
+    if dist_info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / "config.yaml")
+        _truncate_metrics(out / "metrics.jsonl", start_epoch)
+        log.info("%s on %s: %d gates, %.2f M MACs full, target %.1f blocks, %s",
+                 config.arch, config.dataset, model.num_gates, macs.full / 1e6,
+                 weights.target_blocks, runtime.device)
+
+    trained = DistributedDataParallel(model) if dist_info.enabled else model
+    best = None
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        loader = train_loader(bundle, config, dist_info, epoch)
+        train_stats = train_one_epoch(trained, loader, optimizer, scaler, weights, config.views,
+                                      runtime, dist_info, f"epoch {epoch + 1}/{config.epochs}")
+        scheduler.step()
+        metrics = evaluate(model, bundle, config, runtime, dist_info, macs)
+        if not dist_info.is_main:
+            continue
+        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **train_stats,
+                  **metrics, "seconds": round(time.perf_counter() - started, 2)}
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        log.info(_epoch_line(record, config.epochs, model.num_gates))
+
+        checkpoint = build_checkpoint(model, bundle.class_names, bundle.preprocessing, metrics,
+                                      dataclasses.asdict(config), epoch)
+        score = selection_score(metrics, weights, config.w_cost > 0)
+        if best_score is None or score > best_score:
+            best_score, best = score, metrics
+            save_atomic(checkpoint, out / "checkpoint.pt")
+        save_atomic({**checkpoint, **_training_state(optimizer, scheduler, scaler, best_score)},
+                    out / "last.pt")
+    shutdown(dist_info)
+    if best is None and dist_info.is_main and (out / "checkpoint.pt").exists():
+        best = load_checkpoint(out / "checkpoint.pt")["metrics"]
+    return best or {}
+
+
+def _epoch_line(r: dict, epochs: int, gates: int) -> str:
+    return (f"epoch {r['epoch'] + 1}/{epochs}  loss {r['loss']:.3f}  "
+            f"acc {100 * r['accuracy']:.2f}%  blocks {r['mean_executed_blocks']:.2f}/{gates}  "
+            f"MACs {r['mean_macs'] / 1e6:.2f}M  paths {r['unique_paths']}  "
+            f"consistency {r['consistency']:.3f}  diversity {r['diversity']:.2f}  "
+            f"({r['seconds']:.1f}s)")
+
+
+def _training_state(optimizer, scheduler, scaler, best_score) -> dict:
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "best_score": best_score,
+    }
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _resume(path: Path, model, optimizer, scheduler, scaler) -> tuple[int, list | None]:
+    state = load_checkpoint(path)
+    if "optimizer" not in state:
+        raise CheckpointError(f"{path} has no training state to resume from")
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    log.info("resuming from %s after epoch %d", path, state["epoch"] + 1)
+    return state["epoch"] + 1, state["best_score"]
+
+
+def _truncate_metrics(path: Path, start_epoch: int) -> None:
+    """Keep only the epochs before ``start_epoch``: a resumed run rewrites the rest."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines()
+             if line.strip() and json.loads(line)["epoch"] < start_epoch]
+    path.write_text("".join(line + "\n" for line in lines))
