@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from tests.conftest import randomize_gates
+from trainer.models import create_model, list_models
+
+EXPECTED_GATES = {
+    "codinet_resnet20": 9,
+    "codinet_resnet32": 15,
+    "codinet_resnet56": 27,
+    "codinet_resnet110": 54,
+    "codinet_resnet50": 16,
+    "codinet_resnet101": 33,
+}
+
+
+def tiny_input(name: str, batch: int = 3, channels: int = 3) -> torch.Tensor:
+    size = 64 if name in ("codinet_resnet50", "codinet_resnet101") else 16
+    return torch.randn(batch, channels, size, size)
+
+
+def test_registry_lists_every_variant():
+    assert set(EXPECTED_GATES) <= set(list_models())
+    with pytest.raises(KeyError, match="known"):
+        create_model("resnet_unknown")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_shapes_in_training_and_eval(name):
+    model = create_model(name, num_classes=7)
+    assert model.num_gates == EXPECTED_GATES[name]
+    x = tiny_input(name)
+
+    model.train()
+    logits, gates = model(x)
+    assert logits.shape == (3, 7)
+    assert gates.shape == (3, model.num_gates, 2)
+    torch.testing.assert_close(gates.sum(dim=2), torch.ones(3, model.num_gates))
+    logits.sum().backward()  # gradients flow through both branches and the gates
+    assert model.blocks[0].gate.fc2.weight.grad is not None
+
+    model.eval()
+    with torch.no_grad():
+        logits, gates = model(x)
+    assert logits.shape == (3, 7)
+    assert set(gates.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(gates.sum(dim=2), torch.ones(3, model.num_gates))
+
+
+def test_single_channel_input():
+    model = create_model("codinet_resnet20", num_classes=10, in_channels=1).eval()
+    logits, gates = model(torch.randn(2, 1, 16, 16))
+    assert logits.shape == (2, 10) and gates.shape == (2, 9, 2)
+
+
+def test_eval_is_deterministic():
+    model = create_model("codinet_resnet32", num_classes=10)
+    randomize_gates(model)
+    model.eval()
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():
+        first = model(x)
+        for _ in range(3):
+            again = model(x)
+            assert torch.equal(first[0], again[0])
+            assert torch.equal(first[1], again[1])
+
+
+def test_straight_through_training_gates_are_one_hot():
+    model = create_model("codinet_resnet20", num_classes=10, hard_gumbel=True).train()
+    _, gates = model(torch.randn(4, 3, 16, 16))
+    assert set(gates.detach().unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name,size", [("codinet_resnet20", 32), ("codinet_resnet110", 32),
+                                       ("codinet_resnet50", 64)])
+def test_conditional_execution_equals_masked(name, size):
+    model = create_model(name, num_classes=10)
+    randomize_gates(model, seed=1)
+    # Train briefly so that BatchNorm running statistics are not the identity.
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, 3, size, size))
+    model.eval()
+    x = torch.randn(12, 3, size, size)
+    with torch.no_grad():
+        model.execution = "masked"
+        masked_logits, masked_gates = model(x)
+        model.execution = "conditional"
+        cond_logits, cond_gates = model(x)
+    executed = cond_gates[:, :, 0]
+    assert 0 < executed.mean() < 1, "the test needs paths that mix executed and skipped blocks"
+    assert torch.equal(masked_gates, cond_gates)
+    torch.testing.assert_close(cond_logits, masked_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_conditional_execution_runs_blocks_only_on_executing_samples():
+    model = create_model("codinet_resnet20", num_classes=10)
+    randomize_gates(model, seed=2)
+    model.eval()
+    seen = []
+    hooks = [b.block.conv1.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+             for b in model.blocks]
+    with torch.no_grad():
+        _, gates = model(torch.randn(10, 3, 16, 16))
+    for h in hooks:
+        h.remove()
+    executed_per_block = gates[:, :, 0].sum(dim=0).long().tolist()
+    assert seen == [n for n in executed_per_block if n > 0]
+    assert sum(seen) < 10 * model.num_gates
