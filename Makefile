@@ -26,6 +26,7 @@ demo: train-demo
 	$(PY) -m trainer eval --checkpoint $(DEMO_RUN)/checkpoint.pt
 
 test: install
+	$(PY) -m ruff check trainer backend tests
 	$(PY) -m pytest
 
 lint: install

@@ -61,5 +61,6 @@ def test_projection_skip_costs_its_convolution():
     assert table.skipped[0] == conv(56, 56, 64, 256, 1)
     assert table.skipped[1] == 0
     assert table.executed[1] == conv(56, 56, 256, 64, 1) + conv(56, 56, 64, 64, 3) + conv(
-        56, 56, 64, 256, 1)
+        56, 56, 64, 256, 1
+    )
     assert round(table.full / 1e9, 2) == 4.09

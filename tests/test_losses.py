@@ -31,13 +31,16 @@ def random_gates(batch, num_gates, seed):
     return logits.softmax(dim=2)
 
 
-@pytest.mark.parametrize("n,views,num_gates,intra,inter", [
-    (2, 1, 3, 0.25, 3.0),
-    (5, 2, 9, 0.25, 1.5),
-    (8, 3, 54, 0.1, 2.0),
-    (16, 2, 16, 0.0, 1.0),
-    (4, 4, 7, 0.5, 5.0),
-])
+@pytest.mark.parametrize(
+    "n,views,num_gates,intra,inter",
+    [
+        (2, 1, 3, 0.25, 3.0),
+        (5, 2, 9, 0.25, 1.5),
+        (8, 3, 54, 0.1, 2.0),
+        (16, 2, 16, 0.0, 1.0),
+        (4, 4, 7, 0.5, 5.0),
+    ],
+)
 def test_regularizer_matches_loop_transcription(n, views, num_gates, intra, inter):
     gates = random_gates(n * views, num_gates, seed=n * 100 + views).requires_grad_(True)
     fast = path_regularizer(gates, views, intra, inter)
@@ -83,8 +86,16 @@ def test_total_loss_adds_weighted_terms():
     gates = random_gates(8, 5, 3)
     logits = torch.randn(8, 4)
     labels = torch.randint(0, 4, (8,))
-    weights = LossWeights(consistency=0.3, diversity=0.7, cost=0.2, intra_margin=0.1,
-                          inter_margin=1.0, target_blocks=2.0)
+    weights = LossWeights(
+        consistency=0.3,
+        diversity=0.7,
+        cost=0.2,
+        intra_margin=0.1,
+        inter_margin=1.0,
+        target_blocks=2.0,
+    )
     total, parts = codinet_loss(logits, gates, labels, 2, weights)
-    expected = parts["ce"] + 0.3 * parts["consistency"] + 0.7 * parts["diversity"] + 0.2 * parts["cost"]
+    expected = (
+        parts["ce"] + 0.3 * parts["consistency"] + 0.7 * parts["diversity"] + 0.2 * parts["cost"]
+    )
     torch.testing.assert_close(total, expected)

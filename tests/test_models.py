@@ -72,8 +72,9 @@ def test_straight_through_training_gates_are_one_hot():
     assert set(gates.detach().unique().tolist()) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("name,size", [("codinet_resnet20", 32), ("codinet_resnet110", 32),
-                                       ("codinet_resnet50", 64)])
+@pytest.mark.parametrize(
+    "name,size", [("codinet_resnet20", 32), ("codinet_resnet110", 32), ("codinet_resnet50", 64)]
+)
 def test_conditional_execution_equals_masked(name, size):
     model = create_model(name, num_classes=10)
     randomize_gates(model, seed=1)
@@ -100,8 +101,10 @@ def test_conditional_execution_runs_blocks_only_on_executing_samples():
     randomize_gates(model, seed=2)
     model.eval()
     seen = []
-    hooks = [b.block.conv1.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
-             for b in model.blocks]
+    hooks = [
+        b.block.conv1.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+        for b in model.blocks
+    ]
     with torch.no_grad():
         _, gates = model(torch.randn(10, 3, 16, 16))
     for h in hooks:

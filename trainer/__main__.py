@@ -13,8 +13,11 @@ from trainer.data import DatasetError
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train a CoDiNet model",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train = commands.add_parser(
+        "train",
+        help="train a CoDiNet model",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add_config_arguments(train)
     evaluate = commands.add_parser("eval", help="print the metrics of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)

@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -9,7 +10,14 @@ import torch
 from trainer.models import create_model, list_models
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format_version", "arch", "model_args", "class_names", "preprocessing", "state_dict")
+REQUIRED_KEYS = (
+    "format_version",
+    "arch",
+    "model_args",
+    "class_names",
+    "preprocessing",
+    "state_dict",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -47,8 +55,14 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if found:
+            raise CheckpointError(
+                f"{path} contains a pickled Python object ({found.group(1)}) and is refused: "
+                "checkpoints must be plain data (loaded with weights_only=True)"
+            ) from None
         raise CheckpointError(
-            f"{path} holds more than plain data and is refused (weights_only loading): {error}"
+            f"{path} is not a readable checkpoint (corrupt or not torch.save)"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise CheckpointError(f"{path} is not a readable checkpoint: {error}") from None

@@ -25,6 +25,7 @@ class TrainConfig:
     workers: int = 2
     # model
     arch: str = "codinet_resnet20"
+    gate_type: str = "aig"  # aig: Linear-BN-ReLU-Linear | linear: the public code's Linear-Linear
     gate_hidden: int = 16
     gate_open_prob: float = 0.85
     gumbel_tau: float = 1.0
@@ -86,12 +87,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if tp is bool:
             parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
                 help=f"(default: {default})",
             )
         else:
             parser.add_argument(
-                flag, type=tp, nargs="+" if is_list else None, default=argparse.SUPPRESS,
+                flag,
+                type=tp,
+                nargs="+" if is_list else None,
+                default=argparse.SUPPRESS,
                 help=f"(default: {default})",
             )
 

@@ -181,11 +181,18 @@ def _load_cifar(name, data_dir, image_size, download) -> DataBundle:
     if download and not root.exists():
         import torchvision
 
-        dataset_cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        dataset_cls = (
+            torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        )
         dataset_cls(str(data_dir), train=True, download=True)
     if name == "cifar10":
         train_files = [root / f"data_batch_{i}" for i in range(1, 6)]
-        test_files, meta, label_key, names_key = [root / "test_batch"], "batches.meta", "labels", "label_names"
+        test_files, meta, label_key, names_key = (
+            [root / "test_batch"],
+            "batches.meta",
+            "labels",
+            "label_names",
+        )
     else:
         train_files, test_files = [root / "train"], [root / "test"]
         meta, label_key, names_key = "meta", "fine_labels", "fine_label_names"
@@ -238,7 +245,9 @@ def _load_imagefolder(name, data_dir, image_size, download) -> DataBundle:
     from torchvision.datasets import ImageFolder
 
     if download:
-        raise DatasetError("imagefolder datasets cannot be downloaded; point --data-dir at your tree")
+        raise DatasetError(
+            "imagefolder datasets cannot be downloaded; point --data-dir at your tree"
+        )
     splits = {}
     for split in ("train", "val"):
         folder = data_dir / split

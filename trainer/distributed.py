@@ -22,10 +22,13 @@ class DistInfo:
         return self.rank == 0
 
 
+SINGLE_PROCESS = DistInfo()
+
+
 def init_distributed(use_cuda: bool) -> DistInfo:
     """Join the process group when started by torchrun; a plain run is a world of one."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 2:
-        return DistInfo()
+        return SINGLE_PROCESS
     info = DistInfo(
         int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     )

@@ -8,12 +8,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from trainer.distributed import DistInfo, gather_objects, mean_across
+from trainer.distributed import SINGLE_PROCESS, DistInfo, gather_objects, mean_across
 from trainer.losses import LossWeights, codinet_loss
 from trainer.models.codinet import EXECUTE
 
-TRAIN_COLUMNS = ("loss", "ce", "consistency_loss", "diversity_loss", "cost_loss",
-                 "train_executed_blocks", "train_accuracy")
+TRAIN_COLUMNS = (
+    "loss",
+    "ce",
+    "consistency_loss",
+    "diversity_loss",
+    "cost_loss",
+    "train_executed_blocks",
+    "train_accuracy",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,15 @@ def flatten_views(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
 
 
 def train_one_epoch(
-    model, loader: DataLoader, optimizer, scaler, weights: LossWeights, views: int,
-    runtime: Runtime, dist_info: DistInfo, description: str = "train",
+    model,
+    loader: DataLoader,
+    optimizer,
+    scaler,
+    weights: LossWeights,
+    views: int,
+    runtime: Runtime,
+    dist_info: DistInfo,
+    description: str = "train",
 ) -> dict[str, float]:
     """Train for one pass over ``loader``; returns sample-weighted means of the losses."""
     model.train()
@@ -64,8 +78,17 @@ def train_one_epoch(
         with torch.no_grad():
             executed = gates[:, :, EXECUTE].float().sum(dim=1).mean()
             correct = (logits.argmax(dim=1) == labels).float().mean()
-            row = torch.stack([loss.detach(), parts["ce"], parts["consistency"],
-                               parts["diversity"], parts["cost"], executed, correct])
+            row = torch.stack(
+                [
+                    loss.detach(),
+                    parts["ce"],
+                    parts["consistency"],
+                    parts["diversity"],
+                    parts["cost"],
+                    executed,
+                    correct,
+                ]
+            )
             totals += row.double() * labels.shape[0]
         seen += labels.shape[0]
         if dist_info.is_main and step % 10 == 0:
@@ -86,8 +109,13 @@ class RoutingResult:
 
 @torch.no_grad()
 def route_dataset(
-    model, dataset: Dataset, runtime: Runtime, batch_size: int = 256, workers: int = 0,
-    dist_info: DistInfo = DistInfo(), description: str = "eval",
+    model,
+    dataset: Dataset,
+    runtime: Runtime,
+    batch_size: int = 256,
+    workers: int = 0,
+    dist_info: DistInfo = SINGLE_PROCESS,
+    description: str = "eval",
 ) -> RoutingResult:
     """Evaluate ``model`` (conditional execution) on a dataset of view stacks.
 
@@ -96,11 +124,13 @@ def route_dataset(
     """
     model.eval()
     indices = np.arange(dist_info.rank, len(dataset), dist_info.world_size)
-    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size,
-                        num_workers=workers)
+    loader = DataLoader(
+        Subset(dataset, indices.tolist()), batch_size=batch_size, num_workers=workers
+    )
     labels, predictions, probabilities, paths = [], [], [], []
-    for images, batch_labels in tqdm(loader, desc=description, leave=False,
-                                     disable=not dist_info.is_main):
+    for images, batch_labels in tqdm(
+        loader, desc=description, leave=False, disable=not dist_info.is_main
+    ):
         views = images.shape[1]
         images, _ = flatten_views(images, batch_labels)
         with runtime.autocast():
@@ -110,8 +140,10 @@ def route_dataset(
         predictions.append(probs.argmax(dim=1).cpu().numpy())
         probabilities.append(probs.cpu().numpy())
         paths.append(gates[:, :, EXECUTE].bool().view(-1, views, gates.shape[1]).cpu().numpy())
-    shard = (indices, *(np.concatenate(parts) for parts in
-                        (labels, predictions, probabilities, paths)))
+    shard = (
+        indices,
+        *(np.concatenate(parts) for parts in (labels, predictions, probabilities, paths)),
+    )
     shards = gather_objects(shard, dist_info)
     order = np.argsort(np.concatenate([s[0] for s in shards]))
     columns = [np.concatenate([s[i] for s in shards])[order] for i in range(1, 5)]

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import torch
+
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import load_dataset
@@ -18,6 +20,8 @@ def evaluate_checkpoint(path, data_dir: str | None = None, device: str = "auto")
     prep = checkpoint["preprocessing"]
     bundle = load_dataset(prep["dataset"], config.data_dir, prep["image_size"])
     runtime = make_runtime(config)
+    torch.manual_seed(config.seed)  # the augmented views behind "consistency" repeat
+
     model = model_from_checkpoint(checkpoint).to(runtime.device)
     macs = mac_table(model, prep["image_size"], prep["channels"])
     metrics = evaluate(model, bundle, config, runtime, DistInfo(), macs)

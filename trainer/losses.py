@@ -67,10 +67,7 @@ def codinet_loss(
     )
     cost = cost_loss(gates, weights.target_blocks)
     total = (
-        ce
-        + weights.consistency * consistency
-        + weights.diversity * diversity
-        + weights.cost * cost
+        ce + weights.consistency * consistency + weights.diversity * diversity + weights.cost * cost
     )
     parts = {"ce": ce, "consistency": consistency, "diversity": diversity, "cost": cost}
     return total, parts

@@ -27,4 +27,3 @@ def routing_metrics(clean: RoutingResult, augmented: RoutingResult | None, macs:
     if augmented is not None:
         metrics["consistency"] = mean_view_hamming(augmented.paths)
     return metrics
-

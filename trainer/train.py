@@ -1,8 +1,10 @@
 """Train a CoDiNet model: read top to bottom, as torchvision's reference scripts."""
 
+import bisect
 import dataclasses
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ def build_model(config: TrainConfig, bundle: DataBundle) -> torch.nn.Module:
         config.arch,
         num_classes=len(bundle.class_names),
         in_channels=bundle.preprocessing["channels"],
+        gate_type=config.gate_type,
         gate_hidden=config.gate_hidden,
         gate_open_prob=config.gate_open_prob,
         gumbel_tau=config.gumbel_tau,
@@ -46,48 +49,82 @@ def build_model(config: TrainConfig, bundle: DataBundle) -> torch.nn.Module:
 
 def loss_weights(config: TrainConfig, num_gates: int) -> LossWeights:
     target = config.target_blocks if config.target_blocks is not None else 0.6 * num_gates
-    return LossWeights(config.w_con, config.w_div, config.w_cost,
-                       config.intra_margin, config.inter_margin, target)
+    return LossWeights(
+        config.w_con, config.w_div, config.w_cost, config.intra_margin, config.inter_margin, target
+    )
 
 
 def build_optimization(model, config: TrainConfig, runtime: Runtime):
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay, nesterov=config.nesterov)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.nesterov,
+    )
+    # The factor is a pure function of the epoch and the current config, so a run
+    # resumed with more epochs follows the schedule of its new length.
     if config.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+
+        def factor(epoch):
+            return 0.5 * (1 + math.cos(math.pi * min(epoch, config.epochs) / config.epochs))
     else:
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestones, config.gamma)
+
+        def factor(epoch):
+            return config.gamma ** bisect.bisect_right(config.milestones, epoch)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp)
     return optimizer, scheduler, scaler
 
 
 def train_loader(bundle, config, dist_info: DistInfo, epoch: int) -> DataLoader:
-    dataset = ViewsDataset(bundle.train, build_transform(bundle.preprocessing, train=True),
-                           config.views)
+    dataset = ViewsDataset(
+        bundle.train, build_transform(bundle.preprocessing, train=True), config.views
+    )
     # Seeded per epoch so that a resumed run draws the same batches and worker seeds.
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
     if dist_info.enabled:
-        sampler = DistributedSampler(dataset, dist_info.world_size, dist_info.rank,
-                                     shuffle=True, seed=config.seed)
+        sampler = DistributedSampler(
+            dataset, dist_info.world_size, dist_info.rank, shuffle=True, seed=config.seed
+        )
         sampler.set_epoch(epoch)
     else:
         sampler = RandomSampler(dataset, generator=generator)
-    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                      num_workers=config.workers, drop_last=True, generator=generator,
-                      pin_memory=torch.cuda.is_available())
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.workers,
+        drop_last=True,
+        generator=generator,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
-def evaluate(model, bundle: DataBundle, config: TrainConfig, runtime: Runtime,
-             dist_info: DistInfo, macs: MacTable) -> dict:
+def evaluate(
+    model,
+    bundle: DataBundle,
+    config: TrainConfig,
+    runtime: Runtime,
+    dist_info: DistInfo,
+    macs: MacTable,
+) -> dict:
     """Accuracy, cost and path spread on the test split; consistency on augmented views."""
     clean = ViewsDataset(bundle.test, build_transform(bundle.preprocessing, train=False), 1)
     subset = Subset(bundle.test, range(min(config.consistency_images, len(bundle.test))))
     augmented = ViewsDataset(subset, build_transform(bundle.preprocessing, train=True), 2)
-    common = dict(runtime=runtime, batch_size=config.eval_batch_size,
-                  workers=config.workers, dist_info=dist_info)
-    return routing_metrics(route_dataset(model, clean, description="eval", **common),
-                           route_dataset(model, augmented, description="views", **common),
-                           macs)
+    common = dict(
+        runtime=runtime,
+        batch_size=config.eval_batch_size,
+        workers=config.workers,
+        dist_info=dist_info,
+    )
+    return routing_metrics(
+        route_dataset(model, clean, description="eval", **common),
+        route_dataset(model, augmented, description="views", **common),
+        macs,
+    )
 
 
 def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list:
@@ -120,35 +157,63 @@ def main(config: TrainConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
         _truncate_metrics(out / "metrics.jsonl", start_epoch)
-        log.info("%s on %s: %d gates, %.2f M MACs full, target %.1f blocks, %s",
-                 config.arch, config.dataset, model.num_gates, macs.full / 1e6,
-                 weights.target_blocks, runtime.device)
+        log.info(
+            "%s on %s: %d gates, %.2f M MACs full, target %.1f blocks, %s",
+            config.arch,
+            config.dataset,
+            model.num_gates,
+            macs.full / 1e6,
+            weights.target_blocks,
+            runtime.device,
+        )
 
     trained = DistributedDataParallel(model) if dist_info.enabled else model
     best = None
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         loader = train_loader(bundle, config, dist_info, epoch)
-        train_stats = train_one_epoch(trained, loader, optimizer, scaler, weights, config.views,
-                                      runtime, dist_info, f"epoch {epoch + 1}/{config.epochs}")
+        train_stats = train_one_epoch(
+            trained,
+            loader,
+            optimizer,
+            scaler,
+            weights,
+            config.views,
+            runtime,
+            dist_info,
+            f"epoch {epoch + 1}/{config.epochs}",
+        )
         scheduler.step()
         metrics = evaluate(model, bundle, config, runtime, dist_info, macs)
         if not dist_info.is_main:
             continue
-        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **train_stats,
-                  **metrics, "seconds": round(time.perf_counter() - started, 2)}
+        record = {
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            **train_stats,
+            **metrics,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         log.info(_epoch_line(record, config.epochs, model.num_gates))
 
-        checkpoint = build_checkpoint(model, bundle.class_names, bundle.preprocessing, metrics,
-                                      dataclasses.asdict(config), epoch)
+        checkpoint = build_checkpoint(
+            model,
+            bundle.class_names,
+            bundle.preprocessing,
+            metrics,
+            dataclasses.asdict(config),
+            epoch,
+        )
         score = selection_score(metrics, weights, config.w_cost > 0)
         if best_score is None or score > best_score:
             best_score, best = score, metrics
             save_atomic(checkpoint, out / "checkpoint.pt")
-        save_atomic({**checkpoint, **_training_state(optimizer, scheduler, scaler, best_score)},
-                    out / "last.pt")
+        save_atomic(
+            {**checkpoint, **_training_state(optimizer, scheduler, scaler, best_score)},
+            out / "last.pt",
+        )
     shutdown(dist_info)
     if best is None and dist_info.is_main and (out / "checkpoint.pt").exists():
         best = load_checkpoint(out / "checkpoint.pt")["metrics"]
@@ -156,11 +221,13 @@ def main(config: TrainConfig) -> dict:
 
 
 def _epoch_line(r: dict, epochs: int, gates: int) -> str:
-    return (f"epoch {r['epoch'] + 1}/{epochs}  loss {r['loss']:.3f}  "
-            f"acc {100 * r['accuracy']:.2f}%  blocks {r['mean_executed_blocks']:.2f}/{gates}  "
-            f"MACs {r['mean_macs'] / 1e6:.2f}M  paths {r['unique_paths']}  "
-            f"consistency {r['consistency']:.3f}  diversity {r['diversity']:.2f}  "
-            f"({r['seconds']:.1f}s)")
+    return (
+        f"epoch {r['epoch'] + 1}/{epochs}  loss {r['loss']:.3f}  "
+        f"acc {100 * r['accuracy']:.2f}%  blocks {r['mean_executed_blocks']:.2f}/{gates}  "
+        f"MACs {r['mean_macs'] / 1e6:.2f}M  paths {r['unique_paths']}  "
+        f"consistency {r['consistency']:.3f}  diversity {r['diversity']:.2f}  "
+        f"({r['seconds']:.1f}s)"
+    )
 
 
 def _training_state(optimizer, scheduler, scaler, best_score) -> dict:
@@ -195,6 +262,9 @@ def _truncate_metrics(path: Path, start_epoch: int) -> None:
     """Keep only the epochs before ``start_epoch``: a resumed run rewrites the rest."""
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines()
-             if line.strip() and json.loads(line)["epoch"] < start_epoch]
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line)["epoch"] < start_epoch
+    ]
     path.write_text("".join(line + "\n" for line in lines))

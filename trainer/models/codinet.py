@@ -91,16 +91,24 @@ class Bottleneck(nn.Module):
 class Gate(nn.Module):
     """Routing module: pooled input -> Linear -> BN -> ReLU -> Linear -> 2 logits.
 
-    The hidden non-linearity follows ConvNet-AIG: the public CoDiNet gate stacks two
-    Linear layers with nothing between, which is one affine map in disguise. The
+    The hidden non-linearity follows ConvNet-AIG (``kind="aig"``, the default). The
+    public CoDiNet gate (``kind="linear"``) is Linear(C, C) then Linear(C, 2) with
+    nothing between, one affine map in disguise; it is kept for comparison. The
     output bias starts the gate open with probability ``open_prob`` so that every
     block is trained before the cost term starts closing gates.
     """
 
-    def __init__(self, channels: int, hidden: int, open_prob: float):
+    def __init__(self, channels: int, hidden: int, open_prob: float, kind: str = "aig"):
         super().__init__()
-        self.fc1 = nn.Linear(channels, hidden, bias=False)
-        self.bn = nn.BatchNorm1d(hidden)
+        if kind == "aig":
+            self.fc1 = nn.Linear(channels, hidden, bias=False)
+            self.bn = nn.BatchNorm1d(hidden)
+        elif kind == "linear":
+            hidden = channels
+            self.fc1 = nn.Linear(channels, hidden)
+            self.bn = nn.Identity()
+        else:
+            raise ValueError(f"gate kind must be 'aig' or 'linear', got {kind!r}")
         self.fc2 = nn.Linear(hidden, 2)
         nn.init.normal_(self.fc2.weight, std=0.01)
         half_logit = 0.5 * math.log(open_prob / (1.0 - open_prob))
@@ -108,8 +116,10 @@ class Gate(nn.Module):
             self.fc2.bias.copy_(torch.tensor([half_logit, -half_logit]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(dim=(2, 3))
-        return self.fc2(F.relu(self.bn(self.fc1(pooled))))
+        hidden = self.fc1(x.mean(dim=(2, 3)))
+        if isinstance(self.bn, nn.Identity):
+            return self.fc2(hidden)
+        return self.fc2(F.relu(self.bn(hidden)))
 
 
 class GatedBlock(nn.Module):
@@ -171,6 +181,7 @@ class CoDiNet(nn.Module):
         shortcut: str = "A",
         gate_hidden: int = 16,
         gate_open_prob: float = 0.85,
+        gate_type: str = "aig",
         gumbel_tau: float = 1.0,
         hard_gumbel: bool = False,
     ):
@@ -204,7 +215,9 @@ class CoDiNet(nn.Module):
             for index in range(count):
                 stride = 2 if stage > 0 and index == 0 else 1
                 body = block_cls(channels, width, stride, shortcut)
-                blocks.append(GatedBlock(body, Gate(channels, gate_hidden, gate_open_prob)))
+                blocks.append(
+                    GatedBlock(body, Gate(channels, gate_hidden, gate_open_prob, gate_type))
+                )
                 channels = width * block_cls.expansion
         self.blocks = nn.ModuleList(blocks)
         self.classifier = nn.Linear(channels, num_classes)

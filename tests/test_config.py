@@ -1,0 +1,50 @@
+import argparse
+
+import pytest
+
+from trainer.config import TrainConfig, add_config_arguments, resolve_config
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    return resolve_config(parser.parse_args(argv))
+
+
+def test_defaults_yaml_and_command_line_precedence(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("epochs: 7\nlr: 0.05\nmilestones: [2, 4]\nhard_gumbel: true\n")
+    config = parse(["--config", str(path), "--lr", "0.2", "--no-hard-gumbel"])
+    assert config.epochs == 7  # from the file
+    assert config.lr == 0.2  # the command line wins
+    assert config.hard_gumbel is False
+    assert config.milestones == [2, 4]
+    assert config.batch_size == TrainConfig().batch_size  # default
+
+
+def test_list_and_optional_flags():
+    config = parse(["--milestones", "3", "9", "--target-blocks", "4.5"])
+    assert config.milestones == [3, 9] and config.target_blocks == 4.5
+
+
+def test_unknown_setting_in_file_is_an_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match="epochz"):
+        parse(["--config", str(path)])
+
+
+def test_invalid_values_are_errors():
+    with pytest.raises(ValueError, match="schedule"):
+        parse(["--schedule", "linear"])
+    with pytest.raises(ValueError, match="views"):
+        parse(["--views", "0"])
+
+
+def test_every_shipped_recipe_resolves():
+    from pathlib import Path
+
+    recipes = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
+    assert len(recipes) >= 5
+    for recipe in recipes:
+        parse(["--config", str(recipe)])
