@@ -1,5 +1,6 @@
 """Checkpoints: plain data that rebuild the model, written atomically, loaded safely."""
 
+import io
 import os
 import pickle
 import re
@@ -48,12 +49,17 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
+def load_checkpoint(source: str | Path | io.BytesIO, name: str | None = None) -> dict:
+    """Load and validate a checkpoint from a path, or from bytes already read (``name``
+    then says where they came from, for messages)."""
+    if isinstance(source, io.BytesIO):
+        path = name or "checkpoint"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
         if found:

@@ -1,0 +1,68 @@
+"""``python -m backend``: serve the API (and the dashboard) with uvicorn."""
+
+import argparse
+import errno
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from backend.app import create_app
+from backend.settings import Settings
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
+    parser.add_argument("--runs-dir", type=Path, help="default: $CODINET_RUNS_DIR or runs")
+    parser.add_argument("--data-dir", type=Path, help="default: as each run was trained")
+    parser.add_argument("--cache-dir", type=Path, help="default: <runs-dir>/.cache")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--no-warmup", action="store_true", help="skip compiling UMAP at start")
+    return parser
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"runs_dir": args.runs_dir, "data_dir": args.data_dir, "cache_dir": args.cache_dir}
+    settings = Settings(
+        **{k: v for k, v in overrides.items() if v is not None},
+        **({"warmup": False} if args.no_warmup else {}),
+    )
+    if not port_is_free(args.host, args.port):
+        print(
+            f"error: port {args.port} on {args.host} is in use; pick another with --port",
+            file=sys.stderr,
+        )
+        return 2
+    found = sorted(settings.runs_dir.glob("*/checkpoint.pt"))
+    if not found:
+        print(
+            f"note: no checkpoints under {settings.runs_dir}/ yet; train one with "
+            f"`make train-demo` or `python -m trainer train --out {settings.runs_dir}/NAME`"
+        )
+    print(
+        f"serving {len(found)} model(s) from {settings.runs_dir}/ at "
+        f"http://{args.host}:{args.port}/  (API docs: /docs)",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Overall and per-class statistics of a split's routing (design section 5).
+
+Distances are in blocks: the Hamming distance between two paths is the number of
+blocks one executes and the other skips.
+"""
+
+import numpy as np
+
+from backend.extraction import PathTable
+from trainer.paths import mean_pairwise_hamming, mean_view_hamming, unique_paths
+
+
+def path_entropy(paths: np.ndarray) -> float:
+    """Shannon entropy (bits) of the distribution of distinct paths."""
+    if len(paths) == 0:
+        return 0.0
+    _, counts, _ = unique_paths(paths)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def class_metrics(
+    table: PathTable, class_names: list[str], view_paths: dict[int, np.ndarray] | None = None
+) -> dict:
+    """Per-class and overall metrics; ``view_paths[c]`` is (images, K, G) augmented paths."""
+    view_paths = view_paths or {}
+    num_classes = len(class_names)
+    num_gates = table.paths.shape[1]
+    rates = np.zeros((num_classes, num_gates))
+    per_class = []
+    for c, name in enumerate(class_names):
+        members = table.labels == c
+        paths = table.paths[members]
+        if members.any():
+            rates[c] = paths.mean(axis=0)
+        views = view_paths.get(c)
+        per_class.append(
+            {
+                "class_index": c,
+                "class_name": name,
+                "count": int(members.sum()),
+                "accuracy": _mean(table.predictions[members] == c),
+                "unique_paths": int(len(unique_paths(paths)[1])) if members.any() else 0,
+                "path_entropy": path_entropy(paths),
+                "mean_executed_blocks": _mean(paths.sum(axis=1)),
+                "mean_macs": _mean(table.macs[members]),
+                "intra_class_distance": mean_pairwise_hamming(paths),
+                "augmentation_consistency": None if views is None else mean_view_hamming(views),
+            }
+        )
+    # L1 distance between class mean paths (execution-rate vectors), in blocks.
+    distance = np.abs(rates[:, None, :] - rates[None, :, :]).sum(axis=2)
+    present = np.array([row["count"] > 0 for row in per_class])
+    for c, row in enumerate(per_class):
+        others = present.copy()
+        others[c] = False
+        row["diversity"] = (
+            float(distance[c, others].mean()) if others.any() and present[c] else None
+        )
+
+    all_views = [v for v in view_paths.values() if len(v)]
+    overall = {
+        "count": int(len(table.labels)),
+        "accuracy": _mean(table.predictions == table.labels),
+        "unique_paths": int(len(unique_paths(table.paths)[1])),
+        "path_entropy": path_entropy(table.paths),
+        "mean_executed_blocks": _mean(table.paths.sum(axis=1)),
+        "mean_macs": _mean(table.macs),
+        "pairwise_distance": mean_pairwise_hamming(table.paths),
+        "intra_class_distance": _mean_of(
+            row["intra_class_distance"] for row in per_class if row["count"] > 1
+        ),
+        "diversity": _mean_of(row["diversity"] for row in per_class),
+        "augmentation_consistency": (
+            mean_view_hamming(np.concatenate(all_views)) if all_views else None
+        ),
+    }
+    return {
+        "overall": overall,
+        "per_class": per_class,
+        "class_distance": distance.round(6).tolist(),
+        "block_execution_rate": rates.round(6).tolist(),
+    }
+
+
+def _mean(values) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size else None
+
+
+def _mean_of(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None

@@ -1,0 +1,9 @@
+"""The REST API's routers, one per resource, gathered in one place."""
+
+from fastapi import APIRouter
+
+from backend.api import embeddings, health, jobs, metrics, models, route, samples
+
+api_router = APIRouter()
+for module in (health, models, embeddings, jobs, metrics, samples, route):
+    api_router.include_router(module.router)

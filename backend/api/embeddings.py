@@ -1,0 +1,72 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
+from backend.api.jobs import job_info
+from backend.api.tables import csv_response
+from backend.jobs import Job
+from backend.schemas import EmbeddingOut, JobInfo
+from trainer.paths import path_strings
+
+router = APIRouter(prefix="/api/models", tags=["embeddings"])
+
+APPLIES_TO = {"n_neighbors": "umap", "min_dist": "umap", "perplexity": "tsne"}
+
+
+@router.get(
+    "/{model_id}/embeddings/{method}",
+    response_model=EmbeddingOut,
+    responses={
+        202: {"model": JobInfo, "description": "being computed; poll /api/jobs/{id}"},
+        200: {"content": {"text/csv": {}}},
+    },
+)
+def get_embedding(
+    model_id: str,
+    method: Literal["umap", "tsne", "pca"],
+    explorer: ExplorerDep,
+    split: SplitQuery = "test",
+    format: FormatQuery = "json",
+    n_neighbors: Annotated[int | None, Query(ge=2, le=200, description="UMAP")] = None,
+    min_dist: Annotated[float | None, Query(ge=0.0, le=1.0, description="UMAP")] = None,
+    perplexity: Annotated[float | None, Query(ge=2.0, le=100.0, description="t-SNE")] = None,
+):
+    """The 2-D embedding of the split's paths; 202 with a job while it is computed."""
+    given = {"n_neighbors": n_neighbors, "min_dist": min_dist, "perplexity": perplexity}
+    params = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if APPLIES_TO[name] != method:
+            raise ValueError(f"{name} applies to {APPLIES_TO[name]}, not {method}")
+        params[name] = value
+    result = explorer.embedding(model_id, split, method, params)
+    if isinstance(result, Job):
+        return JSONResponse(
+            job_info(result).model_dump(),
+            status_code=202,
+            headers={"Location": f"/api/jobs/{result.id}"},
+        )
+    embedding, (_, table) = result.embedding, explorer.paths(model_id, split)
+    xy = embedding.xy.round(5)
+    columns = {
+        "sample_ids": table.sample_ids.tolist(),
+        "x": xy[:, 0].tolist(),
+        "y": xy[:, 1].tolist(),
+        "labels": table.labels.tolist(),
+        "predictions": table.predictions.tolist(),
+        "path_ids": embedding.inverse.tolist(),
+    }
+    if format == "csv":
+        return csv_response(columns, f"{model_id}-{split}-{method}.csv")
+    return EmbeddingOut(
+        model_id=model_id,
+        split=split,
+        method=method,
+        paths=path_strings(embedding.unique_paths),
+        path_counts=embedding.counts.tolist(),
+        params=embedding.params,
+        **columns,
+    )

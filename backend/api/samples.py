@@ -1,0 +1,25 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from backend.api.deps import ExplorerDep, SplitQuery
+from backend.images import thumbnail_png
+
+router = APIRouter(prefix="/api/models", tags=["samples"])
+
+
+@router.get(
+    "/{model_id}/samples/{sample_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def sample_image(
+    model_id: str,
+    sample_id: Annotated[int, Path(ge=0)],
+    explorer: ExplorerDep,
+    split: SplitQuery = "test",
+    size: Annotated[int, Query(ge=8, le=512, description="longer side, pixels")] = 64,
+) -> Response:
+    png = thumbnail_png(explorer.sample(model_id, split, sample_id), size)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,93 @@
+"""The app factory: wires settings, services, routers, error handlers and the page."""
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from backend.api import api_router
+from backend.images import ImageRejected
+from backend.services import Explorer, UnknownItem
+from backend.settings import Settings, get_settings
+from backend.store import UnknownModel
+from trainer.checkpoint import CheckpointError
+from trainer.data import DatasetError
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
+
+
+def _error(status: int):
+    async def handler(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status)
+
+    return handler
+
+
+async def _image_rejected(_request: Request, error: ImageRejected) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+
+def _start_warmup(app: FastAPI, explorer: Explorer) -> None:
+    def run():
+        app.state.warmup = "running"
+        try:
+            explorer.warm_up()
+            app.state.warmup = "done"
+        except Exception:  # warm-up is an optimisation; a failure must not stop serving
+            log.exception("warm-up failed")
+            app.state.warmup = "failed"
+
+    threading.Thread(target=run, name="warmup", daemon=True).start()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        resolved = settings or app.dependency_overrides.get(get_settings, get_settings)()
+        explorer = Explorer(resolved)
+        app.state.explorer = explorer
+        app.state.warmup = "off"
+        if resolved.warmup:
+            _start_warmup(app, explorer)
+        yield
+        explorer.close()
+
+    app = FastAPI(
+        title="CoDiNet routing-space explorer",
+        description="Routing paths, embeddings and metrics of CoDiNet checkpoints.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def refuse_large_uploads(request: Request, call_next):
+        # Refuse before the body is read, when the client announces its size.
+        limit = request.app.state.explorer.settings.max_upload_bytes
+        length = request.headers.get("content-length", "")
+        multipart_overhead = 64 * 1024
+        if (
+            request.method == "POST"
+            and length.isdigit()
+            and int(length) > limit + multipart_overhead
+        ):
+            return JSONResponse(
+                {"detail": f"the upload is larger than {limit:,} bytes"}, status_code=413
+            )
+        return await call_next(request)
+
+    for error_type, status in (
+        (UnknownModel, 404),
+        (UnknownItem, 404),
+        (CheckpointError, 409),
+        (DatasetError, 409),
+        (ValueError, 422),
+    ):
+        app.add_exception_handler(error_type, _error(status))
+    app.add_exception_handler(ImageRejected, _image_rejected)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,117 @@
+"""Routing extraction: every sample of a split, routed with conditional execution."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from backend.cache import load_arrays, save_arrays
+from backend.store import LoadedModel, ModelStore, split_of
+from trainer.data import ViewsDataset, build_transform
+from trainer.engine import Runtime, route_dataset
+
+CPU = Runtime(torch.device("cpu"))
+
+
+@dataclass
+class PathTable:
+    """Per-sample routing of one split, in dataset order (sample id = index)."""
+
+    labels: np.ndarray  # (N,) int64
+    predictions: np.ndarray  # (N,) int64
+    confidences: np.ndarray  # (N,) float32, probability of the prediction
+    paths: np.ndarray  # (N, G) bool, input side first, True = executed
+    macs: np.ndarray  # (N,) int64
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        return np.arange(len(self.labels))
+
+    @property
+    def executed_blocks(self) -> np.ndarray:
+        return self.paths.sum(axis=1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            k: getattr(self, k) for k in ("labels", "predictions", "confidences", "paths", "macs")
+        }
+
+
+def extract_paths(
+    store: ModelStore, loaded: LoadedModel, split: str, cache_dir: Path, batch_size: int = 256
+) -> PathTable:
+    """Route a split through the model; cached on disk by checkpoint content and split."""
+    cache_file = cache_dir / "paths" / f"{loaded.content_hash[:32]}-{split}.npz"
+    cached = load_arrays(cache_file)
+    if cached is not None:
+        return PathTable(**cached)
+    bundle = store.dataset(loaded)
+    dataset = ViewsDataset(
+        split_of(bundle, split), build_transform(loaded.preprocessing, train=False), 1
+    )
+    result = route_dataset(
+        loaded.model, dataset, CPU, batch_size=batch_size, description=f"{loaded.id}/{split}"
+    )
+    paths = result.paths[:, 0]
+    table = PathTable(
+        labels=result.labels.astype(np.int64),
+        predictions=result.predictions.astype(np.int64),
+        confidences=result.probabilities.max(axis=1).astype(np.float32),
+        paths=paths,
+        macs=loaded.macs.per_sample(paths).numpy(),
+    )
+    save_arrays(cache_file, **table.arrays())
+    return table
+
+
+def augmented_view_paths(
+    store: ModelStore,
+    loaded: LoadedModel,
+    split: str,
+    views: int,
+    images_per_class: int,
+    cache_dir: Path,
+    batch_size: int = 256,
+) -> dict[int, np.ndarray]:
+    """Paths of ``views`` augmented views of the first images of each class.
+
+    Returns class index -> (images, views, G). Seeded, and cached like the paths.
+    """
+    cache_file = (
+        cache_dir / "views" / f"{loaded.content_hash[:32]}-{split}-{views}x{images_per_class}.npz"
+    )
+    cached = load_arrays(cache_file)
+    if cached is None:
+        bundle = store.dataset(loaded)
+        data = split_of(bundle, split)
+        labels = _labels_of(data)
+        chosen = np.concatenate(
+            [np.flatnonzero(labels == c)[:images_per_class] for c in range(len(loaded.class_names))]
+        ).astype(np.int64)
+        dataset = ViewsDataset(
+            torch.utils.data.Subset(data, chosen.tolist()),
+            build_transform(loaded.preprocessing, train=True),
+            views,
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            result = route_dataset(
+                loaded.model,
+                dataset,
+                CPU,
+                batch_size=max(batch_size // views, 1),
+                description=f"{loaded.id}/{split} views",
+            )
+        cached = {"labels": labels[chosen], "paths": result.paths}
+        save_arrays(cache_file, **cached)
+    return {int(c): cached["paths"][cached["labels"] == c] for c in np.unique(cached["labels"])}
+
+
+def _labels_of(data) -> np.ndarray:
+    """Labels of a split without decoding its images."""
+    if hasattr(data, "labels"):  # trainer.data.TensorImages
+        return np.asarray(data.labels)
+    if hasattr(data, "targets"):  # torchvision ImageFolder
+        return np.asarray(data.targets)
+    return np.array([label for _, label in data])

@@ -1,0 +1,140 @@
+"""Decoding uploaded images safely, preparing them like the dataset, and thumbnails."""
+
+import io
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from trainer.data import build_transform
+
+ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+
+
+class ImageRejected(ValueError):
+    """An upload that is not a usable image; ``status`` is the HTTP status it deserves."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Bytes -> an upright RGB or L image; raises ImageRejected for anything else."""
+    if not data:
+        raise ImageRejected(422, "the uploaded file is empty")
+    try:
+        # Pillow checks pixel counts against its own global; check ours before decoding.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    413, f"image is {width}x{height} pixels; at most {max_pixels:,} are accepted"
+                )
+            image.seek(0)  # the first frame of an animation
+            image.load()
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageRejected(413, f"image refused as a decompression bomb: {error}") from None
+    except UnidentifiedImageError:
+        raise ImageRejected(415, f"not a decodable image; send {ACCEPTED}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageRejected(415, f"the image is corrupt or truncated ({error})") from None
+    image = ImageOps.exif_transpose(image)
+    return _to_rgb_or_l(image)
+
+
+def _to_rgb_or_l(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # High bit depth: rescale to 8 bits instead of clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        low, high = values.min(), values.max()
+        scaled = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
+        return Image.fromarray(scaled.round().astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # Transparent pixels become white paper.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode == "L":
+        return image
+    return image.convert("RGB")
+
+
+def model_input(image: Image.Image, preprocessing: dict, train: bool = False) -> torch.Tensor:
+    """An image prepared as the dataset's samples were, then its (eval) transform."""
+    source = to_dataset_format(image, preprocessing)
+    return build_transform(preprocessing, train=train)(source)
+
+
+def to_dataset_format(image: Image.Image, preprocessing: dict) -> torch.Tensor:
+    """A uint8 (C, H, W) tensor that looks like a raw sample of the dataset."""
+    channels = preprocessing["channels"]
+    image = image.convert("L" if channels == 1 else "RGB")
+    if preprocessing["dataset"] == "digits":
+        return _as_digit(np.asarray(image, dtype=np.float64), preprocessing)
+    if preprocessing["dataset"] != "imagefolder":
+        # CIFAR and SVHN samples are small and square: shorter side, then centre crop.
+        size = preprocessing["image_size"]
+        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(
+        2, 0, 1
+    )
+
+
+def _as_digit(gray: np.ndarray, preprocessing: dict) -> torch.Tensor:
+    """A photo of a digit -> an 8x8 light-on-dark digit like scikit-learn's.
+
+    Those digits are centred, scaled to fill the frame and drawn in light ink on a
+    dark background, so a dark digit on paper is inverted, cropped to its ink and
+    reduced to 8x8 by area averaging.
+    """
+    if preprocessing.get("ink") == "light_on_dark" and _border(gray).mean() > gray.mean():
+        gray = 255 - gray
+    gray = np.clip(gray - np.median(_border(gray)), 0, None)  # the background becomes 0
+    ink = gray > 0.3 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
+    if ink.any():
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        side = max(bottom - top, right - left)
+        margin = max(int(round(side * 0.1)), 1)
+        side += 2 * margin
+        centre_y, centre_x = (top + bottom) / 2, (left + right) / 2
+        padded = np.zeros((side, side))
+        y0, x0 = int(round(centre_y - side / 2)), int(round(centre_x - side / 2))
+        ys = slice(max(y0, 0), min(y0 + side, gray.shape[0]))
+        xs = slice(max(x0, 0), min(x0 + side, gray.shape[1]))
+        padded[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = gray[ys, xs]
+        gray = padded
+    size = preprocessing.get("source_size", 8)
+    small = Image.fromarray(gray.astype(np.float32), "F").resize((size, size), Image.Resampling.BOX)
+    small = np.asarray(small)
+    small = small / small.max() * 255 if small.max() > 0 else small
+    return torch.from_numpy(small.round().astype(np.uint8))[None]
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def thumbnail_png(sample, max_side: int = 64) -> bytes:
+    """PNG of a dataset sample (uint8 tensor or PIL image), scaled to ``max_side``."""
+    if isinstance(sample, torch.Tensor):
+        array = sample.permute(1, 2, 0).numpy()
+        image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    else:
+        image = sample
+    scale = max_side / max(image.size)
+    size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
+    # Tiny images (8x8 digits) stay crisp; photos are smoothed.
+    resample = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.LANCZOS
+    out = io.BytesIO()
+    image.resize(size, resample).save(out, format="PNG")
+    return out.getvalue()

@@ -1,0 +1,74 @@
+"""Background jobs with progress; requests for the same work share one job."""
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float], None]
+
+
+@dataclass
+class Job:
+    id: str
+    key: str
+    description: str
+    status: str = "queued"  # queued | running | done | failed
+    progress: float = 0.0
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+class JobManager:
+    def __init__(self, workers: int = 1, keep: int = 1000):
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._active_by_key: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._keep = keep
+
+    def submit(self, key: str, description: str, work: Callable[[ProgressFn], None]) -> Job:
+        """Start ``work`` unless a job for ``key`` is already queued or running."""
+        with self._lock:
+            running = self._active_by_key.get(key)
+            if running is not None:
+                return running
+            job = Job(id=uuid.uuid4().hex, key=key, description=description)
+            self._jobs[job.id] = job
+            self._active_by_key[key] = job
+            while len(self._jobs) > self._keep:
+                self._jobs.popitem(last=False)
+        self._executor.submit(self._run, job, work)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def _run(self, job: Job, work: Callable[[ProgressFn], None]) -> None:
+        job.status = "running"
+
+        def report(fraction: float) -> None:
+            job.progress = min(max(float(fraction), job.progress), 1.0)
+
+        try:
+            work(report)
+            job.progress, job.status = 1.0, "done"
+        except Exception as error:  # a job's failure is reported, never raised into the pool
+            log.exception("job %s (%s) failed", job.id, job.description)
+            job.error, job.status = f"{type(error).__name__}: {error}", "failed"
+        finally:
+            with self._lock:
+                self._active_by_key.pop(job.key, None)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,132 @@
+"""Response models of the REST API (design section 6); OpenAPI is generated from them."""
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    models: int = Field(description="loadable checkpoints in the runs directory")
+    unloadable: dict[str, str] = Field(description="run name -> why its checkpoint is refused")
+    runs_dir: str
+    warmup: str = Field(description="embedding code compilation: running, done, failed or off")
+
+
+class ModelInfo(BaseModel):
+    id: str = Field(description="the run directory's name")
+    arch: str
+    dataset: str
+    num_classes: int
+    class_names: list[str]
+    num_gates: int
+    stage_blocks: list[int] = Field(description="gated blocks per stage, input side first")
+    image_size: int
+    channels: int
+    full_macs: int = Field(description="MACs per image with every block executed")
+    epoch: int
+    metrics: dict[str, float | int | None] = Field(description="test metrics saved at training")
+    content_hash: str = Field(description="SHA-256 of the checkpoint file")
+
+
+class Paths(BaseModel):
+    model_id: str
+    split: str
+    sample_ids: list[int]
+    labels: list[int]
+    predictions: list[int]
+    confidences: list[float]
+    paths: list[str] = Field(description="bit strings, input side first, 1 = executed")
+    executed_blocks: list[int]
+    macs: list[int]
+
+
+class EmbeddingOut(BaseModel):
+    model_id: str
+    split: str
+    method: str
+    sample_ids: list[int]
+    x: list[float]
+    y: list[float]
+    labels: list[int]
+    predictions: list[int]
+    path_ids: list[int] = Field(description="each sample's index into `paths`")
+    paths: list[str] = Field(description="the distinct paths (bit strings)")
+    path_counts: list[int] = Field(description="samples taking each distinct path")
+    params: dict[str, str | int | float | None]
+
+
+class JobInfo(BaseModel):
+    job_id: str
+    status: str = Field(description="queued, running, done or failed")
+    progress: float = Field(ge=0, le=1)
+    error: str | None = None
+    description: str
+
+
+class ClassMetrics(BaseModel):
+    class_index: int
+    class_name: str
+    count: int
+    accuracy: float | None
+    unique_paths: int
+    path_entropy: float = Field(description="bits; entropy of the distinct-path distribution")
+    mean_executed_blocks: float | None
+    mean_macs: float | None
+    intra_class_distance: float = Field(
+        description="mean Hamming distance between paths of the class (lower: consistent)"
+    )
+    diversity: float | None = Field(
+        description="mean L1 distance from the class's mean path to the others' (higher: diverse)"
+    )
+    augmentation_consistency: float | None = Field(
+        description="mean Hamming distance between paths of augmented views of one image"
+    )
+
+
+class Metrics(BaseModel):
+    model_id: str
+    split: str
+    class_names: list[str]
+    overall: dict[str, float | int | None]
+    per_class: list[ClassMetrics]
+    class_distance: list[list[float]] = Field(
+        description="L1 distance between class mean paths, in blocks (class x class)"
+    )
+    block_execution_rate: list[list[float]] = Field(
+        description="fraction of each class's samples executing each block (class x block)"
+    )
+    augmentation_views: int
+
+
+class Placement(BaseModel):
+    x: float
+    y: float
+    placement: str = Field(description="how the point was placed: exact, transform or nearest")
+
+
+class Neighbor(BaseModel):
+    sample_id: int
+    label: int
+    class_name: str
+    prediction: int
+    distance: int = Field(description="Hamming distance to the uploaded image's path")
+    path: str
+
+
+class ViewPaths(BaseModel):
+    paths: list[str]
+    mean_distance: float = Field(description="mean Hamming distance between the views' paths")
+
+
+class RouteResult(BaseModel):
+    model_id: str
+    prediction: int
+    class_name: str
+    probabilities: list[float]
+    path: str
+    executed_blocks: int
+    macs: int
+    full_macs: int
+    embedding: dict[str, Placement] = Field(description="method -> point, for computed ones")
+    neighbors: list[Neighbor]
+    views: ViewPaths | None = None
+    dataset_error: str | None = Field(None, description="why neighbours are missing, if they are")

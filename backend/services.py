@@ -1,0 +1,226 @@
+"""The explorer's operations, free of HTTP: routers translate these to responses."""
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.analysis import class_metrics
+from backend.cache import ComputeOnce, cache_key
+from backend.embeddings import (
+    DEFAULT_PARAMS,
+    METHODS,
+    Embedding,
+    embed_paths,
+    load_embedding,
+    place_path,
+    save_embedding,
+)
+from backend.extraction import PathTable, augmented_view_paths, extract_paths
+from backend.images import decode_image, to_dataset_format
+from backend.jobs import Job, JobManager
+from backend.settings import Settings
+from backend.store import SPLITS, LoadedModel, ModelStore, split_of
+from trainer.data import DatasetError, build_transform
+from trainer.models.codinet import EXECUTE
+from trainer.paths import mean_view_hamming, path_strings
+
+log = logging.getLogger(__name__)
+
+
+class UnknownItem(LookupError):
+    """An unknown sample or job (HTTP 404)."""
+
+
+@dataclass
+class EmbeddingResult:
+    embedding: Embedding
+    reducer: object | None
+
+
+class Explorer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.cache_dir = settings.resolved_cache_dir
+        self.store = ModelStore(settings.runs_dir, settings.data_dir)
+        self.jobs = JobManager(workers=1)
+        self._paths = ComputeOnce()
+        self._embeddings: dict[str, EmbeddingResult] = {}
+        self._embeddings_lock = threading.Lock()
+
+    # -- routing of a split -------------------------------------------------------
+    def paths(self, model_id: str, split: str) -> tuple[LoadedModel, PathTable]:
+        loaded = self.store.get(model_id)
+        _check_split(split)
+        table = self._paths.get_or_compute(
+            cache_key(loaded.content_hash, split),
+            lambda: extract_paths(
+                self.store, loaded, split, self.cache_dir, self.settings.batch_size
+            ),
+        )
+        return loaded, table
+
+    # -- embeddings ---------------------------------------------------------------
+    def embedding(
+        self, model_id: str, split: str, method: str, params: dict
+    ) -> EmbeddingResult | Job:
+        """The embedding if computed (memory or disk), else the job computing it."""
+        loaded = self.store.get(model_id)
+        _check_split(split)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        params = {**DEFAULT_PARAMS[method], **params}
+        key = cache_key(loaded.content_hash, split, method, params)
+        found = self._cached_embedding(key)
+        if found is not None:
+            return found
+        self.store.dataset(loaded)  # a missing dataset is the caller's error now, not the job's
+
+        def compute(progress):
+            progress(0.02)
+            _, table = self.paths(model_id, split)
+            progress(0.1)
+            embedding, reducer = embed_paths(table.paths, method, params, progress)
+            save_embedding(self.cache_dir / "embeddings", key, embedding, reducer)
+            with self._embeddings_lock:
+                self._embeddings[key] = EmbeddingResult(embedding, reducer)
+            log.info("%s embedding of %s/%s ready", method, model_id, split)
+
+        return self.jobs.submit(key, f"{method} of {model_id}/{split}", compute)
+
+    def _cached_embedding(self, key: str) -> EmbeddingResult | None:
+        with self._embeddings_lock:
+            if key in self._embeddings:
+                return self._embeddings[key]
+        loaded = load_embedding(self.cache_dir / "embeddings", key)
+        if loaded is None:
+            return None
+        result = EmbeddingResult(*loaded)
+        with self._embeddings_lock:
+            self._embeddings[key] = result
+        return result
+
+    def computed_embeddings(self, loaded: LoadedModel, split: str) -> dict[str, EmbeddingResult]:
+        """The default-parameter embeddings of a model's split that exist already."""
+        found = {}
+        for method in METHODS:
+            result = self._cached_embedding(
+                cache_key(loaded.content_hash, split, method, DEFAULT_PARAMS[method])
+            )
+            if result is not None:
+                found[method] = result
+        return found
+
+    # -- metrics ------------------------------------------------------------------
+    def metrics(self, model_id: str, split: str) -> dict:
+        loaded, table = self.paths(model_id, split)
+        views = self._paths.get_or_compute(
+            cache_key(
+                loaded.content_hash,
+                split,
+                "views",
+                self.settings.consistency_views,
+                self.settings.consistency_images,
+            ),
+            lambda: augmented_view_paths(
+                self.store,
+                loaded,
+                split,
+                self.settings.consistency_views,
+                self.settings.consistency_images,
+                self.cache_dir,
+                self.settings.batch_size,
+            ),
+        )
+        result = class_metrics(table, loaded.class_names, views)
+        result["overall"]["full_macs"] = int(loaded.macs.full)
+        result["augmentation_views"] = self.settings.consistency_views
+        return result
+
+    # -- samples ------------------------------------------------------------------
+    def sample(self, model_id: str, split: str, sample_id: int):
+        loaded = self.store.get(model_id)
+        _check_split(split)
+        data = split_of(self.store.dataset(loaded), split)
+        if not 0 <= sample_id < len(data):
+            raise UnknownItem(
+                f"no sample {sample_id} in {model_id}/{split} (ids run from 0 to {len(data) - 1})"
+            )
+        return data[sample_id][0]
+
+    # -- uploads ------------------------------------------------------------------
+    def route(self, model_id: str, data: bytes, views: int, split: str = "test") -> dict:
+        loaded = self.store.get(model_id)
+        image = decode_image(data, self.settings.max_image_pixels)
+        prep = loaded.preprocessing
+        source = to_dataset_format(image, prep)
+        batch = [build_transform(prep, train=False)(source)]
+        if views:
+            augment = build_transform(prep, train=True)
+            batch += [augment(source) for _ in range(views)]
+        with torch.no_grad():
+            logits, gates = loaded.model(torch.stack(batch))
+        paths = gates[:, :, EXECUTE].bool().numpy()
+        probabilities = logits[0].softmax(dim=0).numpy()
+        prediction = int(probabilities.argmax())
+        path = paths[0]
+        response = {
+            "model_id": model_id,
+            "prediction": prediction,
+            "class_name": loaded.class_names[prediction],
+            "probabilities": [round(float(p), 6) for p in probabilities],
+            "path": path_strings(path[None])[0],
+            "executed_blocks": int(path.sum()),
+            "macs": int(loaded.macs.per_sample(path[None])[0]),
+            "full_macs": int(loaded.macs.full),
+            "embedding": {},
+            "neighbors": [],
+        }
+        if views:
+            response["views"] = {
+                "paths": path_strings(paths[1:]),
+                "mean_distance": mean_view_hamming(paths[None, 1:]),
+            }
+        try:
+            _, table = self.paths(model_id, split)
+        except DatasetError as error:
+            response["dataset_error"] = str(error)  # prediction and path still stand
+            return response
+        response["neighbors"] = self._neighbors(loaded, table, path)
+        for method, result in self.computed_embeddings(loaded, split).items():
+            (x, y), placement = place_path(result.embedding, result.reducer, path)
+            response["embedding"][method] = {"x": x, "y": y, "placement": placement}
+        return response
+
+    def _neighbors(self, loaded: LoadedModel, table: PathTable, path: np.ndarray) -> list[dict]:
+        distances = (table.paths != path).sum(axis=1)
+        order = np.lexsort((table.sample_ids, distances))[: self.settings.neighbors]
+        return [
+            {
+                "sample_id": int(i),
+                "label": int(table.labels[i]),
+                "class_name": loaded.class_names[table.labels[i]],
+                "prediction": int(table.predictions[i]),
+                "distance": int(distances[i]),
+                "path": path_strings(table.paths[i][None])[0],
+            }
+            for i in order
+        ]
+
+    def warm_up(self) -> None:
+        """Compile UMAP's numba code (seconds on first use) before anyone waits for it."""
+        rng = np.random.default_rng(0)
+        paths = rng.random((64, 12)) > 0.5
+        embedding, reducer = embed_paths(paths, "umap", {})
+        place_path(embedding, reducer, ~paths[0])
+        log.info("embedding code warmed up")
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")

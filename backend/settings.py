@@ -1,0 +1,31 @@
+"""Server settings: defaults, then ``CODINET_*`` environment variables, then the CLI."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CODINET_")
+
+    runs_dir: Path = Field(Path("runs"), description="where runs/<name>/checkpoint.pt are found")
+    data_dir: Path | None = Field(None, description="datasets; default: as each run was trained")
+    cache_dir: Path | None = Field(None, description="derived results; default: <runs_dir>/.cache")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
+    max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")
+    batch_size: int = Field(256, gt=0, description="inference batch size")
+    neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
+    consistency_views: int = Field(4, ge=2, le=32, description="augmented views per image")
+    consistency_images: int = Field(32, ge=1, description="images per class for consistency")
+    warmup: bool = Field(True, description="compile the embedding code at start-up")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.runs_dir / ".cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,123 @@
+"""Discovers checkpoints in the runs directory and keeps them loaded.
+
+A model's id is its run directory's name. Listing rescans the directory, so a run
+that appears while the server is up is served without a restart; a checkpoint file
+that changes on disk (mtime, size or inode) is reloaded, and everything derived from
+it is keyed by its content hash, so stale results are never served.
+"""
+
+import hashlib
+import io
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from trainer.data import DataBundle, load_dataset
+from trainer.flops import MacTable, mac_table
+from trainer.models.codinet import CoDiNet
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "train")
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    id: str
+    path: Path
+    content_hash: str
+    meta: dict  # the checkpoint without its weights
+    model: CoDiNet = field(repr=False)
+    macs: MacTable = field(repr=False)
+
+    @property
+    def preprocessing(self) -> dict:
+        return self.meta["preprocessing"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.meta["class_names"]
+
+    @property
+    def num_gates(self) -> int:
+        return self.model.num_gates
+
+
+def _file_signature(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+class ModelStore:
+    def __init__(self, runs_dir: Path, data_dir: Path | None = None):
+        self.runs_dir = Path(runs_dir)
+        self.data_dir = data_dir
+        self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
+        self._datasets: dict[tuple, DataBundle] = {}
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[str]:
+        return sorted(p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt"))
+
+    def load_all(self) -> tuple[list[LoadedModel], dict[str, str]]:
+        """Every loadable model, and for the others the reason they cannot be loaded."""
+        models, errors = [], {}
+        for model_id in self.ids():
+            try:
+                models.append(self.get(model_id))
+            except CheckpointError as error:
+                errors[model_id] = str(error)
+            except UnknownModel:  # removed between the scan and the load
+                pass
+        return models, errors
+
+    def get(self, model_id: str) -> LoadedModel:
+        path = self.runs_dir / model_id / "checkpoint.pt"
+        if "/" in model_id or model_id.startswith(".") or not path.is_file():
+            raise UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
+        with self._lock:
+            signature = _file_signature(path)
+            cached = self._loaded.get(model_id)
+            if cached and cached[0] == signature:
+                return cached[1]
+            loaded = self._load(model_id, path)
+            self._loaded[model_id] = (signature, loaded)
+            return loaded
+
+    def _load(self, model_id: str, path: Path) -> LoadedModel:
+        data = path.read_bytes()
+        checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
+        model = model_from_checkpoint(checkpoint)
+        prep = checkpoint["preprocessing"]
+        meta = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        log.info("loaded %s (%s, %d gates)", path, checkpoint["arch"], model.num_gates)
+        return LoadedModel(
+            id=model_id,
+            path=path,
+            content_hash=hashlib.sha256(data).hexdigest(),
+            meta=meta,
+            model=model,
+            macs=mac_table(model, prep["image_size"], prep["channels"]),
+        )
+
+    def dataset(self, loaded: LoadedModel) -> DataBundle:
+        """The dataset the model was trained on (raises trainer.data.DatasetError)."""
+        prep = loaded.preprocessing
+        data_dir = self.data_dir or Path(loaded.meta.get("config", {}).get("data_dir", "data"))
+        key = (prep["dataset"], os.fspath(data_dir), prep["image_size"])
+        with self._lock:
+            if key not in self._datasets:
+                self._datasets[key] = load_dataset(prep["dataset"], data_dir, prep["image_size"])
+            return self._datasets[key]
+
+
+def split_of(bundle: DataBundle, split: str):
+    """The dataset of a split name (validated by the caller against SPLITS)."""
+    return bundle.test if split == "test" else bundle.train
