@@ -10,6 +10,7 @@ of the nearest known path. The response says which.
 import json
 import logging
 import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,11 @@ def _umap(bits: np.ndarray, params: dict):
         # Spectral initialisation needs a connected graph of some size.
         init="spectral" if len(bits) > 2 * params["n_neighbors"] else "random",
     )
-    return reducer.fit_transform(bits), reducer
+    with warnings.catch_warnings():
+        # umap-learn warns that a seed forces one thread and that Hamming has no
+        # inverse_transform; both are expected here.
+        warnings.simplefilter("ignore", UserWarning)
+        return reducer.fit_transform(bits), reducer
 
 
 def _tsne(bits: np.ndarray, params: dict, progress: Callable[[float], None]):

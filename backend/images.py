@@ -103,9 +103,8 @@ def _as_digit(gray: np.ndarray, preprocessing: dict) -> torch.Tensor:
     if ink.any():
         rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
         top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        # Like scikit-learn's digits: the ink fills the frame along its longer side.
         side = max(bottom - top, right - left)
-        margin = max(int(round(side * 0.1)), 1)
-        side += 2 * margin
         centre_y, centre_x = (top + bottom) / 2, (left + right) / 2
         padded = np.zeros((side, side))
         y0, x0 = int(round(centre_y - side / 2)), int(round(centre_x - side / 2))

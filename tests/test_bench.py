@@ -1,0 +1,35 @@
+"""Each benchmark runs end to end at its tiny size and ends with its table.
+
+Only completion and output are checked: timings on a shared test machine mean nothing.
+"""
+
+import pytest
+
+from bench import inference, regularizer, train_step
+
+
+def last_table(output: str) -> list[str]:
+    """The markdown table that closes the output, one string per line."""
+    lines = output.rstrip().splitlines()
+    start = len(lines)
+    while start > 0 and lines[start - 1].startswith("|"):
+        start -= 1
+    return lines[start:]
+
+
+@pytest.mark.parametrize(
+    "benchmark,header_word,data_rows",
+    [
+        (inference, "time cond/masked", 7),  # 4 uniform + 3 per-sample fractions
+        (regularizer, "speedup", 5),
+        (train_step, "overhead", 3),
+    ],
+)
+def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_rows, capsys):
+    results = benchmark.main(["--tiny"])
+    table = last_table(capsys.readouterr().out)
+    assert results
+    assert len(table) == 2 + data_rows
+    assert header_word in table[0] + table[-1]
+    assert set(table[1]) <= set("|-")
+    assert all(("PASS" in row or "FAIL" in row or "-" in row) for row in table[2:])
