@@ -157,7 +157,10 @@ def decompression_bomb() -> bytes:
     return encode(Image.new("1", (25_000, 25_000)), "PNG")
 
 
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b'<rect width="10" height="10"/></svg>'
+)
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 
 BAD_INPUTS = {
