@@ -5,8 +5,10 @@ import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import plotly
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from backend.api import api_router
 from backend.images import ImageRejected
@@ -90,4 +92,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(error_type, _error(status))
     app.add_exception_handler(ImageRejected, _image_rejected)
     app.include_router(api_router)
+    mount_frontend(app)
     return app
+
+
+def mount_frontend(app: FastAPI) -> None:
+    """The dashboard at ``/``: static files, plus plotly.js from the installed package."""
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(FRONTEND_DIR / "index.html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> FileResponse:
+        return FileResponse(
+            plotly_js,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
