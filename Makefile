@@ -2,11 +2,16 @@
 # with the project installed, re-installed only when pyproject.toml changes.
 PYTHON ?= python3.11
 VENV ?= .venv
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# Debian's Chromium drives the browser tests (Playwright's own download needs the internet).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_RUN := runs/digits-demo
 
-.PHONY: install demo train-demo test lint
+.PHONY: install demo train-demo serve test lint
 
 install: $(INSTALLED)
 
@@ -22,10 +27,17 @@ $(DEMO_RUN)/checkpoint.pt: | $(INSTALLED)
 
 train-demo: $(DEMO_RUN)/checkpoint.pt
 
-demo: train-demo
-	$(PY) -m trainer eval --checkpoint $(DEMO_RUN)/checkpoint.pt
+# Trains the demo model if needed, then serves the dashboard on http://$(HOST):$(PORT)/
+demo: train-demo serve
 
-test: install
+serve: install
+	$(PY) -m backend --runs-dir runs --host $(HOST) --port $(PORT)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
+test: install $(CHROMIUM)
 	$(PY) -m ruff check trainer backend tests
 	$(PY) -m pytest
 
