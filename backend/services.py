@@ -159,7 +159,9 @@ class Explorer:
         batch = [build_transform(prep, train=False)(source)]
         if views:
             augment = build_transform(prep, train=True)
-            batch += [augment(source) for _ in range(views)]
+            with torch.random.fork_rng():
+                torch.manual_seed(0)  # the same upload gets the same views
+                batch += [augment(source) for _ in range(views)]
         with torch.no_grad():
             logits, gates = loaded.model(torch.stack(batch))
         paths = gates[:, :, EXECUTE].bool().numpy()

