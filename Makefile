@@ -33,11 +33,15 @@ demo: train-demo serve
 serve: install
 	$(PY) -m backend --runs-dir runs --host $(HOST) --port $(PORT)
 
-$(CHROMIUM):
-	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq chromium
+# Debian packages the tests need: Chromium for the browser tests, docker-compose to
+# validate docker-compose.yml (no Docker engine is needed for that).
+SYSTEM_TOOLS := $(CHROMIUM) /usr/bin/docker-compose
 
-test: install $(CHROMIUM)
+$(SYSTEM_TOOLS):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium docker-compose
+
+test: install $(SYSTEM_TOOLS)
 	$(PY) -m ruff check trainer backend tests
 	$(PY) -m pytest
 
