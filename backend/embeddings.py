@@ -9,6 +9,7 @@ of the nearest known path. The response says which.
 
 import json
 import logging
+import os
 import pickle
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.cache import load_arrays, save_arrays
+from backend.hamming import hamming_knn
 from trainer.paths import unique_paths
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ def embed_paths(
         effective["metric"] = "euclidean"
         xy, reducer = _pca(paths.astype(np.float32), bits)
     elif method == "umap":
-        xy, reducer = _umap(bits, effective)
+        xy, reducer = _umap(unique, effective)
     else:
         xy, reducer = _tsne(bits, effective, progress)
     embedding = Embedding(method, effective, unique, counts, inverse, xy.astype(np.float32))
@@ -82,23 +84,52 @@ def _pad_2d(xy: np.ndarray) -> np.ndarray:
     return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))) if xy.shape[1] < 2 else xy
 
 
-def _umap(bits: np.ndarray, params: dict):
+class KnnPlacement:
+    """Places new paths among the k nearest distinct paths of a UMAP embedding.
+
+    umap-learn's own ``transform`` needs the approximate-neighbour index that the exact
+    Hamming neighbours replace; this is the placement its transform starts from: the
+    mean of the neighbours' points, weighted by UMAP's membership strength
+    exp(-(d - d_nearest) / sigma).
+    """
+
+    def __init__(self, unique_paths: np.ndarray, unique_xy: np.ndarray, k: int):
+        self.unique_paths, self.unique_xy, self.k = unique_paths, unique_xy, k
+
+    def transform(self, bits: np.ndarray) -> np.ndarray:
+        index, distance = hamming_knn(self.unique_paths, self.k, bits.astype(bool))
+        excess = distance - distance[:, :1]
+        sigma = max(float(excess.mean()), 1.0)
+        weights = np.exp(-excess / sigma)
+        return (weights[..., None] * self.unique_xy[index]).sum(axis=1) / weights.sum(axis=1)[
+            :, None
+        ]
+
+
+def _umap(unique: np.ndarray, params: dict):
     import umap
 
-    params["n_neighbors"] = int(min(params["n_neighbors"], len(bits) - 1))
+    k = params["n_neighbors"] = int(min(params["n_neighbors"], len(unique) - 1))
+    index, distance = hamming_knn(unique, k)
     reducer = umap.UMAP(
-        n_neighbors=params["n_neighbors"],
+        n_neighbors=k,
         min_dist=float(params["min_dist"]),
         metric="hamming",
         random_state=SEED,
+        n_epochs=params.setdefault("n_epochs", 200),
         # Spectral initialisation needs a connected graph of some size.
-        init="spectral" if len(bits) > 2 * params["n_neighbors"] else "random",
+        init="spectral" if len(unique) > 2 * k else "random",
+        # Exact neighbours (fraction of differing bits, as umap's "hamming") instead
+        # of an approximate search.
+        precomputed_knn=(index, (distance / unique.shape[1]).astype(np.float32), None),
     )
     with warnings.catch_warnings():
-        # umap-learn warns that a seed forces one thread and that Hamming has no
-        # inverse_transform; both are expected here.
+        # umap-learn warns that a seed forces one thread, that Hamming has no
+        # inverse_transform and that precomputed neighbours disable transform; all
+        # expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return reducer.fit_transform(bits), reducer
+        xy = reducer.fit_transform(unique.astype(np.float32))
+    return xy, KnnPlacement(unique, xy.astype(np.float32), k)
 
 
 def _tsne(bits: np.ndarray, params: dict, progress: Callable[[float], None]):
@@ -119,7 +150,7 @@ def _tsne(bits: np.ndarray, params: dict, progress: Callable[[float], None]):
         perplexity=params["perplexity"],
         metric="hamming",
         random_state=SEED,
-        n_jobs=1,
+        n_jobs=min(os.cpu_count() or 1, 4),  # the result does not depend on it
         callbacks=report,
         callbacks_every_iters=every,
         **iterations,
@@ -139,7 +170,7 @@ def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[fl
         if embedding.method == "pca":
             return _pad_2d(reducer.transform(bits))[0].tolist(), "pca projection"
         if embedding.method == "umap":
-            return reducer.transform(bits)[0].tolist(), "umap transform"
+            return reducer.transform(bits)[0].tolist(), "umap: weighted k nearest known paths"
         return np.asarray(reducer.transform(bits))[0].tolist(), "opentsne transform"
     distances = (embedding.unique_paths != path).sum(axis=1)
     # Among equally near paths, the most frequent one.

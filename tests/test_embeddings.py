@@ -1,0 +1,53 @@
+"""Embedding distinct paths: neighbours, deduplication, reproducibility, placement."""
+
+import numpy as np
+import pytest
+
+from backend.embeddings import embed_paths, place_path
+from backend.hamming import hamming_knn
+
+
+def clustered_paths(n=600, bits=20, clusters=12, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.random((clusters, bits)) > 0.5
+    return centres[rng.integers(0, clusters, n)] ^ (rng.random((n, bits)) < 0.05)
+
+
+@pytest.mark.parametrize("bits", [9, 64, 70])
+def test_hamming_knn_is_exact(bits):
+    rng = np.random.default_rng(bits)
+    paths = rng.random((300, bits)) > 0.5
+    index, distance = hamming_knn(paths, 7)
+    full = (paths[:, None, :] != paths[None, :, :]).sum(axis=2)
+    expected = np.argsort(full * 300 + np.arange(300), axis=1)[:, :7]
+    assert np.array_equal(index, expected)
+    assert np.array_equal(distance, np.take_along_axis(full, expected, axis=1))
+    assert (distance[:, 0] == 0).all()  # each path (or an identical one) is its own nearest
+
+
+@pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
+def test_embedding_maps_samples_to_their_distinct_path(method):
+    paths = clustered_paths()
+    embedding, reducer = embed_paths(paths, method, {})
+    assert embedding.xy.shape == (600, 2)
+    assert np.array_equal(embedding.unique_paths[embedding.inverse], paths)
+    assert embedding.counts.sum() == 600
+    # Same path, same point.
+    same = np.flatnonzero((paths == paths[0]).all(axis=1))
+    assert len(same) > 1 and np.ptp(embedding.xy[same], axis=0).max() == 0
+    again, _ = embed_paths(paths, method, {})
+    assert np.array_equal(again.unique_xy, embedding.unique_xy)  # seeded
+    # A known path lands on its point; an unknown one is placed and says how.
+    xy, how = place_path(embedding, reducer, paths[3])
+    assert how.startswith("exact") and np.allclose(xy, embedding.xy[3])
+    unknown = ~paths[0]
+    assert not (embedding.unique_paths == unknown).all(axis=1).any()
+    xy, how = place_path(embedding, reducer, unknown)
+    assert np.isfinite(xy).all() and not how.startswith("exact")
+    assert place_path(embedding, None, unknown)[1] == "nearest known path"
+
+
+def test_few_distinct_paths_fall_back_to_pca():
+    paths = np.array([[1, 0, 1], [0, 1, 1], [1, 0, 1]] * 10, dtype=bool)
+    embedding, _ = embed_paths(paths, "umap", {})
+    assert "fallback" in embedding.params and embedding.xy.shape == (30, 2)
