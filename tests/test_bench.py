@@ -33,3 +33,9 @@ def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_r
     assert header_word in table[0] + table[-1]
     assert set(table[1]) <= set("|-")
     assert any("PASS" in row or "FAIL" in row for row in table[2:])
+
+
+def test_train_step_profile_runs_tiny(capsys):
+    train_step.main(["--tiny", "--profile"])
+    output = capsys.readouterr().out
+    assert "codinet: top operators" in output and "plain: top operators" in output
