@@ -59,7 +59,10 @@ def embed_paths(
     effective = {**DEFAULT_PARAMS[method], **params, "seed": SEED, "metric": "hamming"}
     effective["distinct_paths"] = int(len(unique))
     bits = unique.astype(np.float32)
-    if method == "pca" or len(unique) < MIN_PATHS_FOR_GRAPH:
+    if len(unique) == 1:
+        effective["fallback"] = "a single distinct path: one point"
+        xy, reducer = np.zeros((1, 2)), None
+    elif method == "pca" or len(unique) < MIN_PATHS_FOR_GRAPH:
         if method != "pca":
             effective["fallback"] = f"pca: only {len(unique)} distinct paths"
         effective["metric"] = "euclidean"
