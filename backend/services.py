@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from backend.analysis import class_metrics
+from backend.batching import MicroBatcher
 from backend.cache import ComputeOnce, cache_key
 from backend.embeddings import (
     DEFAULT_PARAMS,
@@ -36,6 +37,7 @@ class UnknownItem(LookupError):
 
 @dataclass
 class EmbeddingResult:
+    key: str  # identifies the model content, split, method and parameters
     embedding: Embedding
     reducer: object | None
 
@@ -46,6 +48,8 @@ class Explorer:
         self.cache_dir = settings.resolved_cache_dir
         self.store = ModelStore(settings.runs_dir, settings.data_dir)
         self.jobs = JobManager(workers=1)
+        self.batcher = MicroBatcher()
+        self.payloads = ComputeOnce()  # encoded responses of cached results
         self._paths = ComputeOnce()
         self._embeddings: dict[str, EmbeddingResult] = {}
         self._embeddings_lock = threading.Lock()
@@ -85,7 +89,7 @@ class Explorer:
             embedding, reducer = embed_paths(table.paths, method, params, progress)
             save_embedding(self.cache_dir / "embeddings", key, embedding, reducer)
             with self._embeddings_lock:
-                self._embeddings[key] = EmbeddingResult(embedding, reducer)
+                self._embeddings[key] = EmbeddingResult(key, embedding, reducer)
             log.info("%s embedding of %s/%s ready", method, model_id, split)
 
         return self.jobs.submit(key, f"{method} of {model_id}/{split}", compute)
@@ -97,7 +101,7 @@ class Explorer:
         loaded = load_embedding(self.cache_dir / "embeddings", key)
         if loaded is None:
             return None
-        result = EmbeddingResult(*loaded)
+        result = EmbeddingResult(key, *loaded)
         with self._embeddings_lock:
             self._embeddings[key] = result
         return result
@@ -162,8 +166,7 @@ class Explorer:
             with torch.random.fork_rng():
                 torch.manual_seed(0)  # the same upload gets the same views
                 batch += [augment(source) for _ in range(views)]
-        with torch.no_grad():
-            logits, gates = loaded.model(torch.stack(batch))
+        logits, gates = self.batcher.run(loaded.model, torch.stack(batch))
         paths = gates[:, :, EXECUTE].bool().numpy()
         probabilities = logits[0].softmax(dim=0).numpy()
         prediction = int(probabilities.argmax())

@@ -1,11 +1,12 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
+from backend.api.encoding import encode_csv, encode_json, respond
 from backend.api.jobs import job_info
-from backend.api.tables import csv_response
+from backend.cache import cache_key
 from backend.jobs import Job
 from backend.schemas import EmbeddingOut, JobInfo
 from trainer.paths import path_strings
@@ -27,6 +28,7 @@ def get_embedding(
     model_id: str,
     method: Literal["umap", "tsne", "pca"],
     explorer: ExplorerDep,
+    request: Request,
     split: SplitQuery = "test",
     format: FormatQuery = "json",
     n_neighbors: Annotated[int | None, Query(ge=2, le=200, description="UMAP")] = None,
@@ -49,24 +51,31 @@ def get_embedding(
             status_code=202,
             headers={"Location": f"/api/jobs/{result.id}"},
         )
-    embedding, (_, table) = result.embedding, explorer.paths(model_id, split)
-    xy = embedding.xy.round(5)
-    columns = {
-        "sample_ids": table.sample_ids.tolist(),
-        "x": xy[:, 0].tolist(),
-        "y": xy[:, 1].tolist(),
-        "labels": table.labels.tolist(),
-        "predictions": table.predictions.tolist(),
-        "path_ids": embedding.inverse.tolist(),
-    }
-    if format == "csv":
-        return csv_response(columns, f"{model_id}-{split}-{method}.csv")
-    return EmbeddingOut(
-        model_id=model_id,
-        split=split,
-        method=method,
-        paths=path_strings(embedding.unique_paths),
-        path_counts=embedding.counts.tolist(),
-        params=embedding.params,
-        **columns,
-    )
+
+    def encode():
+        embedding, (_, table) = result.embedding, explorer.paths(model_id, split)
+        xy = embedding.xy.round(5)
+        columns = {
+            "sample_ids": table.sample_ids.tolist(),
+            "x": xy[:, 0].tolist(),
+            "y": xy[:, 1].tolist(),
+            "labels": table.labels.tolist(),
+            "predictions": table.predictions.tolist(),
+            "path_ids": embedding.inverse.tolist(),
+        }
+        if format == "csv":
+            return encode_csv(columns, f"{model_id}-{split}-{method}.csv")
+        return encode_json(
+            EmbeddingOut(
+                model_id=model_id,
+                split=split,
+                method=method,
+                paths=path_strings(embedding.unique_paths),
+                path_counts=embedding.counts.tolist(),
+                params=embedding.params,
+                **columns,
+            )
+        )
+
+    key = cache_key("embedding", result.key, model_id, format)
+    return respond(explorer.payloads.get_or_compute(key, encode), request)

@@ -1,7 +1,8 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
-from backend.api.tables import csv_response
+from backend.api.encoding import encode_csv, encode_json, respond
+from backend.cache import cache_key
 from backend.schemas import ModelInfo, Paths
 from backend.store import LoadedModel
 from trainer.paths import path_strings
@@ -44,19 +45,28 @@ def get_model(model_id: str, explorer: ExplorerDep) -> ModelInfo:
     "/{model_id}/paths", response_model=Paths, responses={200: {"content": {"text/csv": {}}}}
 )
 def get_paths(
-    model_id: str, explorer: ExplorerDep, split: SplitQuery = "test", format: FormatQuery = "json"
+    model_id: str,
+    explorer: ExplorerDep,
+    request: Request,
+    split: SplitQuery = "test",
+    format: FormatQuery = "json",
 ):
     """Every sample's routing path with its label, prediction and cost."""
-    _, table = explorer.paths(model_id, split)
-    columns = {
-        "sample_ids": table.sample_ids.tolist(),
-        "labels": table.labels.tolist(),
-        "predictions": table.predictions.tolist(),
-        "confidences": [round(float(c), 6) for c in table.confidences],
-        "paths": path_strings(table.paths),
-        "executed_blocks": table.executed_blocks.tolist(),
-        "macs": table.macs.tolist(),
-    }
-    if format == "csv":
-        return csv_response(columns, f"{model_id}-{split}-paths.csv")
-    return Paths(model_id=model_id, split=split, **columns)
+    loaded, table = explorer.paths(model_id, split)
+
+    def encode():
+        columns = {
+            "sample_ids": table.sample_ids.tolist(),
+            "labels": table.labels.tolist(),
+            "predictions": table.predictions.tolist(),
+            "confidences": [round(float(c), 6) for c in table.confidences],
+            "paths": path_strings(table.paths),
+            "executed_blocks": table.executed_blocks.tolist(),
+            "macs": table.macs.tolist(),
+        }
+        if format == "csv":
+            return encode_csv(columns, f"{model_id}-{split}-paths.csv")
+        return encode_json(Paths(model_id=model_id, split=split, **columns))
+
+    key = cache_key("paths", loaded.content_hash, model_id, split, format)
+    return respond(explorer.payloads.get_or_compute(key, encode), request)
