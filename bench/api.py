@@ -25,10 +25,10 @@ import httpx
 
 from bench.cifar_files import write_cifar10
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
+from bench.demo_model import demo_checkpoint, digit_photo, undecided_digits_model
 
 ROUTE_P50_MS = 100
 EMBEDDING_P50_MS = 50
-DEMO_RUN = Path("runs/digits-demo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,31 +53,15 @@ def prepare_runs(root: Path, points: int, tiny: bool) -> None:
     from trainer.models import create_model
 
     runs = root / "runs"
+    (runs / "digits").mkdir(parents=True)
     if tiny:
-        (runs / "digits").mkdir(parents=True)
-        model = create_model("codinet_resnet20", num_classes=10, in_channels=1, gate_open_prob=0.5)
-        bundle = load_dataset("digits")
+        model, bundle = undecided_digits_model()
         save_atomic(
             build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0),
             runs / "digits" / "checkpoint.pt",
         )
     else:
-        if not (DEMO_RUN / "checkpoint.pt").exists():
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "trainer",
-                    "train",
-                    "--config",
-                    "recipes/digits.yaml",
-                    "--out",
-                    str(DEMO_RUN),
-                ],
-                check=True,
-            )
-        (runs / "digits").mkdir(parents=True)
-        shutil.copy(DEMO_RUN / "checkpoint.pt", runs / "digits" / "checkpoint.pt")
+        shutil.copy(demo_checkpoint(), runs / "digits" / "checkpoint.pt")
 
     write_cifar10(root / "data", per_batch=2, test_size=points)
     torch.manual_seed(0)
@@ -93,20 +77,9 @@ def prepare_runs(root: Path, points: int, tiny: bool) -> None:
     )
 
 
-def digit_photo() -> bytes:
-    """A JPEG of a dark digit on light paper, 360x320 pixels."""
-    import numpy as np
-    from PIL import Image
-
-    from trainer.data import load_dataset
-
-    pixels, _ = load_dataset("digits").test[0]
-    paper = 235 - pixels[0].numpy().astype(np.float64) * (200 / 255)
-    digit = Image.fromarray(paper.astype(np.uint8), "L").resize((240, 240))
-    photo = Image.new("L", (360, 320), 235)
-    photo.paste(digit, (60, 40))
+def photo_jpeg() -> bytes:
     out = io.BytesIO()
-    photo.convert("RGB").save(out, format="JPEG", quality=90)
+    digit_photo()[0].convert("RGB").save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 
@@ -183,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
             with httpx.Client(base_url=base, timeout=600) as client:
                 wait_until_ready(client, "/api/health", 120)
                 wait_until_ready(client, embedding_url, 900)  # computes it once, then cached
-                photo = digit_photo()
+                photo = photo_jpeg()
                 files = {"file": ("digit.jpg", photo, "image/jpeg")}
                 assert client.post("/api/models/digits/route", files=files).status_code == 200
 

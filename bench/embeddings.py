@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import cpu_summary, parse_args, pass_fail, print_table, use_all_cores
+from bench.demo_model import demo_checkpoint, undecided_digits_model
 
 SPEEDUP_TARGET = 3.0
 TRUST_SLACK = 0.01
 BASELINES = {"umap": "umap-learn default", "tsne": "scikit-learn default"}
-DEMO_CHECKPOINT = Path("runs/digits-demo/checkpoint.pt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        default=DEMO_CHECKPOINT,
-        help="model whose paths form the first input (trained if missing)",
+        help="model whose paths form the first input (default: the "
+        "digits demo model, trained if missing)",
     )
     parser.add_argument("--no-cold", action="store_true", help="skip the cold subprocesses")
     parser.add_argument(
@@ -80,7 +80,7 @@ def clustered_unique_paths(samples: int, bits: int, seed: int = 0) -> np.ndarray
     return found[rng.permutation(len(found))[:samples]]
 
 
-def model_paths(checkpoint: Path, samples: int, tiny: bool) -> np.ndarray:
+def model_paths(checkpoint: Path | None, samples: int, tiny: bool) -> np.ndarray:
     """Paths of augmented views of every digit, routed by a trained model."""
     import torch
 
@@ -89,30 +89,9 @@ def model_paths(checkpoint: Path, samples: int, tiny: bool) -> np.ndarray:
     from trainer.engine import Runtime, route_dataset
 
     if tiny:
-        from trainer.models import create_model
-
-        # Untrained gates that start undecided give varied paths.
-        model = create_model(
-            "codinet_resnet20", num_classes=10, in_channels=1, gate_open_prob=0.5
-        ).eval()
-        prep = load_dataset("digits").preprocessing
+        model, prep = undecided_digits_model()[0], load_dataset("digits").preprocessing
     else:
-        if not checkpoint.exists():
-            print(f"{checkpoint} missing: training the digits demo model first")
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "trainer",
-                    "train",
-                    "--config",
-                    "recipes/digits.yaml",
-                    "--out",
-                    str(checkpoint.parent),
-                ],
-                check=True,
-            )
-        saved = load_checkpoint(checkpoint)
+        saved = load_checkpoint(checkpoint or demo_checkpoint())
         model, prep = model_from_checkpoint(saved), saved["preprocessing"]
     bundle = load_dataset("digits", image_size=prep["image_size"])
     images = torch.utils.data.ConcatDataset([bundle.train, bundle.test])

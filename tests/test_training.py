@@ -10,35 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.backend_helpers import quick_config
 from trainer.__main__ import main as cli
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from trainer.config import TrainConfig
 from trainer.evaluate import evaluate_checkpoint
 from trainer.train import main as train
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).parents[1]
-
-
-def quick_config(out, **overrides) -> TrainConfig:
-    settings = dict(
-        dataset="digits",
-        arch="codinet_resnet20",
-        image_size=16,
-        views=2,
-        workers=0,
-        epochs=3,
-        batch_size=64,
-        lr=0.1,
-        target_blocks=5,
-        w_cost=0.5,
-        consistency_images=64,
-        out=str(out),
-        device="cpu",
-    )
-    settings.update(overrides)
-    return TrainConfig(**settings)
 
 
 def read_metrics(run: Path) -> list[dict]:
