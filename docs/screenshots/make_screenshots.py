@@ -1,0 +1,266 @@
+"""Screenshots of the dashboard's main views, taken with headless Chromium.
+
+    .venv/bin/python docs/screenshots/make_screenshots.py
+
+Serves ``runs/digits-demo`` plus a second digits checkpoint trained without the
+consistency and diversity terms (for the compare view; trained once, about 1.5 min on
+CPU, into ``--work-dir``), then writes PNGs next to this file. ``--no-compare`` skips it.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import uvicorn  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from backend.app import create_app  # noqa: E402
+from backend.settings import Settings  # noqa: E402
+from tests.backend_helpers import digit_on_paper, encode  # noqa: E402
+
+OUT = Path(__file__).resolve().parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY = 180_000  # ms: embeddings are computed on first request
+
+MARKER_POSITION = """([selector, trace, point]) => {
+  const gd = document.querySelector(selector);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const t = gd._fullData[trace];
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.d2p(t.x[point]), box.top + ya._offset + ya.d2p(t.y[point])];
+}"""
+
+LARGEST_MARKER = """(selector) => {
+  const gd = document.querySelector(selector);
+  let best = [0, 0, -1];
+  gd._fullData.forEach((t, c) => {
+    if (t.hoverinfo === 'skip') return;
+    t.marker.size.forEach((size, i) => { if (size > best[2]) best = [c, i, size]; });
+  });
+  return best.slice(0, 2);
+}"""
+
+
+def serve(app):
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise SystemExit("the server did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def train_compare_run(out: Path) -> None:
+    if (out / "checkpoint.pt").exists():
+        return
+    print(f"training the compare model (no consistency/diversity terms) into {out} ...")
+    subprocess.run(
+        [sys.executable, "-m", "trainer", "train", "--config", "recipes/digits.yaml"]
+        + ["--w-con", "0", "--w-div", "0", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+    )
+
+
+class Shooter:
+    def __init__(self, browser, base: str):
+        self.browser = browser
+        self.base = base
+        self.page = None
+
+    def open(self, fragment: str = "", width: int = 1280, height: int = 800):
+        if self.page:
+            self.page.context.close()
+        context = self.browser.new_context(viewport={"width": width, "height": height})
+        self.page = context.new_page()
+        self.page.on("pageerror", lambda error: print("page error:", error))
+        self.page.goto(f"{self.base}/#{fragment}")
+        return self.page
+
+    def ready(self, selector: str):
+        self.page.wait_for_selector(selector, timeout=READY)
+        self.page.wait_for_timeout(700)  # let Plotly finish drawing
+
+    def hover_largest(self, selector: str = "#scatter-0"):
+        trace, point = self.page.evaluate(LARGEST_MARKER, selector)
+        x, y = self.page.evaluate(MARKER_POSITION, [selector, trace, point])
+        self.page.mouse.move(x - 30, y - 30)
+        self.page.mouse.move(x, y, steps=5)
+        self.page.wait_for_selector("#hover-card:not([hidden])")
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('#hover-card img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
+        return x, y
+
+    def images_loaded(self):
+        self.page.wait_for_function(
+            """() => [...document.images].every(i => {
+              const r = i.getBoundingClientRect();
+              const seen = r.bottom > 0 && r.top < innerHeight && r.width > 0;
+              return !seen || !i.src || (i.complete && i.naturalWidth > 0);
+            })""",
+            timeout=30_000,
+        )
+
+    def shot(self, name: str, full_page: bool = False):
+        path = OUT / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        print("wrote", path.relative_to(ROOT))
+
+
+def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
+    # Overview, at both sizes.
+    for width, height in ((1280, 800), (1920, 1080)):
+        shooter.open(f"model={model}", width, height)
+        shooter.ready("#scatter-0[data-state=ready]")
+        shooter.page.wait_for_selector(".side-card .empty")
+        shooter.shot(f"overview-{width}x{height}")
+
+    # Hover, then the clicked sample's detail.
+    page = shooter.open(f"model={model}")
+    shooter.ready("#scatter-0[data-state=ready]")
+    page.wait_for_selector(".side-card .empty")
+    x, y = shooter.hover_largest()
+    shooter.shot("hover-1280x800")
+    page.mouse.click(x, y)
+    page.wait_for_selector(".side-card .detail")
+    page.mouse.move(5, 400)
+    page.wait_for_selector("#hover-card", state="hidden")
+    shooter.images_loaded()
+    page.wait_for_timeout(500)
+    shooter.shot("detail-1280x800")
+
+    # A box selection's summary.
+    page.click("#drag-switch button[data-value=select]")
+    page.wait_for_timeout(300)
+    left, top, width, height = page.evaluate(
+        """() => { const gd = document.querySelector('#scatter-0'), r = gd.getBoundingClientRect();
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length]; }"""
+    )
+    page.mouse.move(left + 4, top + 4)
+    page.mouse.down()
+    page.mouse.move(left + width * 0.55, top + height * 0.6, steps=8)
+    page.mouse.up()
+    page.wait_for_selector(".side-card .selection")
+    shooter.images_loaded()
+    page.wait_for_timeout(500)
+    shooter.shot("selection-1280x800")
+
+    # Cost colours with a second map (PCA) side by side.
+    shooter.open(f"model={model}&color=cost&second=pca")
+    shooter.ready("#scatter-1[data-state=ready]")
+    shooter.ready("#scatter-0[data-state=ready]")
+    shooter.shot("split-cost-1280x800")
+
+    # Per-class analysis.
+    page = shooter.open(f"model={model}&tab=classes")
+    shooter.ready("#chart-block-rate-0[data-state=ready]")
+    shooter.shot("classes-1280x800")
+    shooter.shot("classes-full-1280", full_page=True)
+
+    # An uploaded photo of a handwritten digit.
+    digit, _ = digit_on_paper(7)
+    photo = work / "digit-photo.png"
+    photo.write_bytes(encode(digit, "PNG"))
+    page = shooter.open(f"model={model}&tab=upload")
+    page.wait_for_selector("#models-body tr[data-model]")
+    page.set_input_files("#file-input", str(photo))
+    shooter.ready(".result-card[data-state=ready] .mini-scatter[data-state=ready]")
+    shooter.images_loaded()
+    shooter.shot("upload-1280x800")
+    page.locator(".result-card").scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollTo(0, document.querySelector('.result-card').offsetTop - 12)")
+    page.wait_for_timeout(300)
+    shooter.shot("upload-result-1280x800")
+
+    if not compare:
+        return
+    # Two checkpoints side by side.
+    for width, height in ((1280, 800), (1920, 1080)):
+        page = shooter.open(f"model={model}&compare={compare}", width, height)
+        shooter.ready("#scatter-0[data-state=ready]")
+        shooter.ready("#scatter-1[data-state=ready]")
+        page.wait_for_selector(".side-card .empty")
+        x, y = shooter.hover_largest()
+        page.mouse.click(x, y)
+        page.wait_for_selector(".side-card .detail")
+        page.mouse.move(5, 400)
+        page.wait_for_selector("#hover-card", state="hidden")
+        shooter.images_loaded()
+        page.wait_for_timeout(500)
+        shooter.shot(f"compare-{width}x{height}")
+    shooter.open(f"model={model}&compare={compare}&tab=classes")
+    shooter.ready("#chart-block-rate-1[data-state=ready]")
+    shooter.shot("compare-classes-1280x800")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    parser.add_argument("--model", default="digits-demo")
+    parser.add_argument("--compare-run", type=Path, help="a second run directory to compare")
+    parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "codinet-shots"
+    )
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"Chromium not found at {CHROMIUM}; install it or set $CHROMIUM")
+    main_run = args.runs_dir / args.model
+    if not (main_run / "checkpoint.pt").exists():
+        raise SystemExit(f"{main_run}/checkpoint.pt is missing; train it with `make train-demo`")
+    work = args.work_dir
+    runs = work / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    links = {args.model: main_run.resolve()}
+    compare = None
+    if not args.no_compare:
+        compare_run = args.compare_run or work / "trained" / "digits-no-codi"
+        if args.compare_run is None:
+            train_compare_run(compare_run)
+        compare = compare_run.name
+        links[compare] = compare_run.resolve()
+    for name, target in links.items():
+        link = runs / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
+    app = create_app(Settings(runs_dir=runs, cache_dir=work / "cache", warmup=False))
+    server, thread, base = serve(app)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            try:
+                take(Shooter(browser, base), args.model, compare, work)
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+// The REST API: one JSON fetch that turns server errors into readable Errors, and the
+// embedding fetch that follows the server's job while an embedding is computed.
+
+export class ApiError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/** The readable message of an error body: FastAPI's `detail` is a string or a list. */
+function detailMessage(body, response) {
+  const detail = body && body.detail;
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length) {
+    return detail
+      .map((item) => {
+        const where = (item.loc || []).filter((part) => part !== "body" && part !== "query");
+        return where.length ? `${where.join(".")}: ${item.msg}` : item.msg;
+      })
+      .join("; ");
+  }
+  return `${response.status} ${response.statusText || "error"} from ${new URL(response.url).pathname}`;
+}
+
+/** GET/POST `url`; resolves to {status, body}; throws an ApiError carrying `detail`. */
+export async function requestJSON(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(`The server cannot be reached (${error.message}).`, 0);
+  }
+  const text = await response.text();
+  let body = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+  }
+  if (!response.ok) throw new ApiError(detailMessage(body, response), response.status);
+  if (body === null) {
+    throw new ApiError(`The server sent no JSON for ${new URL(response.url).pathname}.`, 500);
+  }
+  return { status: response.status, body };
+}
+
+/** The JSON body of `url`; throws an ApiError with the server's `detail` on 4xx/5xx. */
+export async function fetchJSON(url, options = {}) {
+  return (await requestJSON(url, options)).body;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("aborted", "AbortError"));
+    });
+  });
+}
+
+const model = (id) => `/api/models/${encodeURIComponent(id)}`;
+
+export const getHealth = () => fetchJSON("/api/health");
+export const getModels = () => fetchJSON("/api/models");
+export const getPaths = (id, split = "test") => fetchJSON(`${model(id)}/paths?split=${split}`);
+export const getMetrics = (id, split = "test") => fetchJSON(`${model(id)}/metrics?split=${split}`);
+
+/**
+ * The 2-D embedding of a model's paths. While the server computes it (202 + job), polls
+ * the job and reports {status, progress} through `onProgress`, then fetches the result.
+ */
+export async function getEmbedding(
+  id,
+  method,
+  { split = "test", onProgress = null, signal = null, pollMs = 350 } = {},
+) {
+  const url = `${model(id)}/embeddings/${encodeURIComponent(method)}?split=${split}`;
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const { status, body } = await requestJSON(url, { signal });
+    if (status === 200) return body;
+    let job = body;
+    onProgress?.(job);
+    while (job.status === "queued" || job.status === "running") {
+      await sleep(pollMs, signal);
+      job = await fetchJSON(`/api/jobs/${encodeURIComponent(job.job_id)}`, { signal });
+      onProgress?.(job);
+    }
+    if (job.status === "failed") {
+      throw new ApiError(job.error || `computing the ${method} embedding failed`, 500);
+    }
+  }
+  throw new ApiError(`the ${method} embedding was not ready after its job finished`, 500);
+}
+
+/** Route an uploaded image through a model, with `views` augmented views. */
+export function routeImage(id, file, views = 0) {
+  const form = new FormData();
+  form.append("file", file, file.name || "upload");
+  return fetchJSON(`${model(id)}/route?views=${views}`, { method: "POST", body: form });
+}

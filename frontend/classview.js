@@ -1,0 +1,220 @@
+// The "Per-class analysis" tab: consistency, diversity, unique paths and block execution
+// rates per class, for one model or two side by side on shared scales.
+
+import { el, fill, stat } from "./dom.js";
+import { formatMacs, formatNumber, formatPercent } from "./format.js";
+import { ensureMetrics, forget } from "./loader.js";
+import {
+  STATIC_CONFIG,
+  blockRateFigure,
+  consistencyFigure,
+  diversityFigure,
+  uniquePathsFigure,
+} from "./plots.js";
+import { shownModels, state } from "./state.js";
+
+const CHARTS = [
+  {
+    id: "consistency",
+    title: "Consistency within a class",
+    better: "lower is better",
+    explain:
+      "Mean Hamming distance, in blocks, between the paths of two images of the class (blue) and of two augmented views of one image (orange): low means the class is routed consistently.",
+    figure: (metrics, model, shared) => consistencyFigure(metrics, { yMax: shared.consistencyMax }),
+  },
+  {
+    id: "diversity",
+    title: "Diversity between classes",
+    better: "higher is better",
+    explain:
+      "L1 distance, in blocks, between the mean paths of two classes: dark cells off the diagonal mean the two classes take different routes.",
+    figure: (metrics, model, shared) => diversityFigure(metrics, { zMax: shared.distanceMax }),
+  },
+  {
+    id: "unique-paths",
+    title: "Distinct paths per class",
+    better: "fewer is more consistent",
+    explain:
+      "How many different paths the class's test images take (hover for the path entropy); a class spread over many paths is routed unpredictably.",
+    figure: (metrics, model, shared) => uniquePathsFigure(metrics, { yMax: shared.uniqueMax }),
+  },
+  {
+    id: "block-rate",
+    title: "Block execution rate per class",
+    better: "rows that differ are better",
+    explain:
+      "Share of each class's images that run each block, input side first (lines separate stages); a column stuck at 0% or 100% is a gate that never adapts.",
+    figure: (metrics, model) => blockRateFigure(metrics, model),
+  },
+];
+
+let lastSig = null;
+
+export function renderClasses(root) {
+  const models = shownModels();
+  for (const model of models) ensureMetrics(model.id);
+  const sig = models
+    .map((m) => {
+      const entry = state.metrics[m.id];
+      return `${m.id}:${entry?.data ? "data" : entry?.error ? "error" : "pending"}`;
+    })
+    .join("|");
+  if (sig === lastSig) return;
+  lastSig = sig;
+  for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
+  const compare = models.length === 2;
+  root.className = `classes-grid ${compare ? "layout-compare" : "layout-single"}`;
+  const entries = models.map((m) => ({ model: m, entry: state.metrics[m.id] }));
+  const ready = entries.filter((e) => e.entry?.data).map((e) => e.entry.data);
+  const shared = sharedScales(ready);
+  const pending = [];
+
+  const overview = el(
+    "section",
+    { class: "card overview-card" },
+    el("div", { class: "card-head" }, el("h3", { text: "Routing at a glance" }), el("p", { class: "hint", text: "Test split. Arrows give the better direction." })),
+    el(
+      "div",
+      { class: compare ? "pair" : "single" },
+      entries.map(({ model, entry }) => cell(model, entry, compare, (metrics) => overviewStats(metrics, model))),
+    ),
+  );
+  const cards = CHARTS.map((chart) =>
+    el(
+      "section",
+      { class: "card chart-card", dataset: { chart: chart.id } },
+      el(
+        "div",
+        { class: "card-head" },
+        el("h3", {}, chart.title, " ", el("span", { class: "better", text: chart.better })),
+        el("p", { class: "explain", text: chart.explain }),
+      ),
+      el(
+        "div",
+        { class: compare ? "pair" : "single" },
+        entries.map(({ model, entry }, i) =>
+          cell(model, entry, compare, (metrics) => {
+            const div = el("div", { class: "chart", id: `chart-${chart.id}-${i}`, dataset: { state: "loading" } });
+            pending.push({ div, figure: chart.figure(metrics, model, shared) });
+            return div;
+          }),
+        ),
+      ),
+    ),
+  );
+  const table = el(
+    "section",
+    { class: "card table-card" },
+    el("div", { class: "card-head" }, el("h3", { text: "Per-class numbers" })),
+    entries.map(({ model, entry }) => cell(model, entry, compare, (metrics) => classTable(metrics, model))),
+  );
+  fill(root, overview, ...cards, table);
+  for (const { div, figure } of pending) {
+    window.Plotly.newPlot(div, figure.data, figure.layout, STATIC_CONFIG).then(() => {
+      div.dataset.state = "ready";
+      div.dataset.traces = String(figure.data.length);
+    });
+  }
+}
+
+/** Force the next render to rebuild (after a model list change). */
+export function resetClasses() {
+  lastSig = null;
+}
+
+function cell(model, entry, compare, build) {
+  const head = compare ? el("div", { class: "cell-title", text: model.id }) : null;
+  if (entry?.error) {
+    return el(
+      "div",
+      { class: "cell" },
+      head,
+      el(
+        "div",
+        { class: "error-box" },
+        `Could not compute the metrics of ${model.id}: ${entry.error} `,
+        el("button", { type: "button", class: "button small", onclick: () => forget("metrics", model.id) }, "Try again"),
+      ),
+    );
+  }
+  if (!entry?.data) {
+    return el(
+      "div",
+      { class: "cell" },
+      head,
+      el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Computing per-class metrics (routes augmented views too)…"),
+    );
+  }
+  return el("div", { class: "cell" }, head, build(entry.data));
+}
+
+function sharedScales(all) {
+  if (!all.length) return {};
+  const max = (values) => Math.max(0, ...values.filter((v) => v !== null && v !== undefined));
+  const consistency = max(
+    all.flatMap((m) => m.per_class.flatMap((c) => [c.intra_class_distance, c.augmentation_consistency])),
+  );
+  const distance = max(all.flatMap((m) => m.class_distance.flat()));
+  const unique = max(all.flatMap((m) => m.per_class.map((c) => c.unique_paths)));
+  return {
+    consistencyMax: consistency ? consistency * 1.12 : null,
+    distanceMax: distance || null,
+    uniqueMax: unique ? unique * 1.15 + 0.5 : null,
+  };
+}
+
+function overviewStats(metrics, model) {
+  const o = metrics.overall;
+  const full = o.full_macs || model.full_macs;
+  return el(
+    "div",
+    { class: "stats overview" },
+    stat("Accuracy ↑", formatPercent(o.accuracy)),
+    stat("Executed blocks ↓", `${formatNumber(o.mean_executed_blocks, 2)} of ${model.num_gates}`),
+    stat("MACs / image ↓", `${formatMacs(o.mean_macs)} · ${formatPercent(o.mean_macs / full, 0)}`),
+    stat("Distinct paths", String(o.unique_paths), { title: `path entropy ${formatNumber(o.path_entropy, 2)} bits` }),
+    stat("Same-class distance ↓", formatNumber(o.intra_class_distance, 2), {
+      title: "mean Hamming distance between paths of two images of one class, in blocks",
+    }),
+    stat("Augmented views ↓", formatNumber(o.augmentation_consistency, 2), {
+      title: `mean Hamming distance between the paths of ${metrics.augmentation_views} augmented views of one image`,
+    }),
+    stat("Class diversity ↑", formatNumber(o.diversity, 2), {
+      title: "mean L1 distance from a class's mean path to the other classes', in blocks",
+    }),
+    stat("Any two images ↑", formatNumber(o.pairwise_distance, 2), {
+      title: "mean Hamming distance between the paths of two different images",
+    }),
+  );
+}
+
+function classTable(metrics, model) {
+  const columns = [
+    ["Class", (c) => c.class_name],
+    ["Images", (c) => String(c.count)],
+    ["Accuracy", (c) => formatPercent(c.accuracy)],
+    ["Distinct paths", (c) => String(c.unique_paths)],
+    ["Entropy (bits)", (c) => formatNumber(c.path_entropy, 2)],
+    ["Mean blocks", (c) => formatNumber(c.mean_executed_blocks, 2)],
+    ["Mean MACs", (c) => formatMacs(c.mean_macs)],
+    ["Same-class dist. ↓", (c) => formatNumber(c.intra_class_distance, 2)],
+    ["Aug. views dist. ↓", (c) => formatNumber(c.augmentation_consistency, 2)],
+    ["Diversity ↑", (c) => formatNumber(c.diversity, 2)],
+  ];
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el(
+      "table",
+      { class: "data-table" },
+      el("thead", {}, el("tr", {}, columns.map(([name], i) => el("th", { scope: "col", class: i ? "num" : null, text: name })))),
+      el(
+        "tbody",
+        {},
+        metrics.per_class.map((c) =>
+          el("tr", {}, columns.map(([, get], i) => el(i ? "td" : "th", { class: i ? "num" : null, scope: i ? null : "row", text: get(c) }))),
+        ),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,292 @@
+// DOM wiring: start-up, the checkpoint picker, tabs and toolbar; each tab renders itself.
+
+import { getHealth, getModels } from "./api.js";
+import { renderClasses, resetClasses } from "./classview.js";
+import { $, $$, el, fill } from "./dom.js";
+import { archName, datasetName, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { hideHoverCard, renderRouting } from "./routingview.js";
+import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
+import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
+
+// -- render scheduling: many updates in a row give one render ---------------------------
+
+let scheduled = false;
+let lastTab = null;
+
+function scheduleRender() {
+  if (scheduled) return;
+  scheduled = true;
+  queueMicrotask(() => {
+    scheduled = false;
+    render();
+  });
+}
+
+function render() {
+  renderStatus();
+  renderModelsTable();
+  renderTabs();
+  renderToolbar();
+  renderChips();
+  if (!shownModels().length) return;
+  const panel = $(`#tab-${state.tab}`);
+  if (state.tab === "routing") renderRouting($("#routing-grid"));
+  else if (state.tab === "classes") renderClasses($("#classes-grid"));
+  else renderUpload($("#upload-grid"));
+  syncUpload();
+  if (lastTab !== state.tab) {
+    lastTab = state.tab;
+    // Plots drawn or resized while their tab was hidden need their size again.
+    requestAnimationFrame(() => {
+      for (const plot of $$(".js-plotly-plot", panel)) window.Plotly.Plots.resize(plot);
+    });
+  }
+}
+
+// -- status and errors -----------------------------------------------------------------
+
+export function showBanner(message) {
+  const banner = $("#banner");
+  $(".banner-text", banner).textContent = message;
+  banner.hidden = false;
+}
+
+function renderStatus() {
+  const node = $("#server-status");
+  if (state.modelsError) {
+    node.className = "topbar-status bad";
+    node.textContent = "Server unreachable";
+  } else if (state.health) {
+    node.className = "topbar-status ok";
+    node.textContent = `${plural(state.models.length, "checkpoint")} · server ok`;
+  }
+}
+
+// -- checkpoint picker -------------------------------------------------------------------
+
+let tableBuiltFor = null;
+
+function renderModelsTable() {
+  const body = $("#models-body");
+  const ids = state.models.map((m) => m.id).join("|");
+  if (state.modelsError) {
+    fill(body, el("tr", { class: "placeholder-row" }, el("td", { colspan: "10", class: "error-text", text: state.modelsError })));
+    return;
+  }
+  if (tableBuiltFor !== ids && state.health) {
+    tableBuiltFor = ids;
+    if (!state.models.length) {
+      fill(
+        body,
+        el(
+          "tr",
+          { class: "placeholder-row" },
+          el("td", { colspan: "10" }, "No checkpoints found under ", el("code", { text: state.health.runs_dir || "runs" }), ". Train one with ", el("code", { text: "make train-demo" }), "."),
+        ),
+      );
+    } else {
+      fill(body, state.models.map(modelRow));
+    }
+  }
+  for (const row of $$("tr[data-model]", body)) {
+    const id = row.dataset.model;
+    const primary = id === state.modelId;
+    const compared = id === state.compareId;
+    row.classList.toggle("selected", primary);
+    row.classList.toggle("compared", compared);
+    $("input[type=radio]", row).checked = primary;
+    const box = $("input[type=checkbox]", row);
+    box.checked = compared;
+    box.disabled = primary;
+  }
+}
+
+function modelRow(model) {
+  const m = model.metrics || {};
+  const blocks = m.mean_executed_blocks;
+  const macs = m.mean_macs;
+  const radio = el("input", { type: "radio", name: "model-pick", value: model.id, "aria-label": `Show ${model.id}` });
+  radio.addEventListener("change", () => pickModel(model.id));
+  const box = el("input", { type: "checkbox", value: model.id, "aria-label": `Compare with ${model.id}` });
+  box.addEventListener("change", () => update({ compareId: box.checked ? model.id : null }));
+  const row = el(
+    "tr",
+    { dataset: { model: model.id } },
+    el("td", { class: "col-pick" }, radio),
+    el("th", { scope: "row" }, el("span", { class: "model-name", text: model.id })),
+    el("td", { text: datasetName(model.dataset) }),
+    el("td", { title: model.arch, text: `${archName(model.arch)} · ${model.num_gates} gates` }),
+    el("td", { class: "num", text: formatPercent(m.accuracy) }),
+    el("td", { class: "num", text: blocks !== undefined && blocks !== null ? `${formatNumber(blocks, 2)} of ${model.num_gates}` : "–" }),
+    el(
+      "td",
+      { class: "num", title: `full network: ${formatMacs(model.full_macs)}` },
+      macs !== undefined && macs !== null ? `${formatMacs(macs)} · ${formatPercent(macs / model.full_macs, 0)}` : formatMacs(model.full_macs),
+    ),
+    el("td", { class: "num", text: m.unique_paths !== undefined ? String(m.unique_paths) : "–" }),
+    el("td", { class: "num", text: String(model.epoch) }),
+    el("td", { class: "col-pick" }, box),
+  );
+  row.addEventListener("click", (event) => {
+    if (event.target.closest("input, button, a, label")) return;
+    pickModel(model.id);
+  });
+  return row;
+}
+
+function pickModel(id) {
+  if (id === state.modelId) return;
+  update({ modelId: id, compareId: state.compareId === id ? null : state.compareId });
+}
+
+function renderChips() {
+  const node = $("#model-chips");
+  const shown = shownModels();
+  const key = shown.map((m) => m.id).join("|");
+  if (node.dataset.key === key) return;
+  node.dataset.key = key;
+  fill(
+    node,
+    shown.map((model, i) =>
+      el(
+        "span",
+        { class: `chip ${i ? "chip-b" : "chip-a"}`, title: `${datasetName(model.dataset)} · ${archName(model.arch)}` },
+        i ? "vs " : "",
+        el("b", { text: model.id }),
+        i
+          ? el("button", { type: "button", class: "chip-close", "aria-label": "Stop comparing", onclick: () => update({ compareId: null }) }, "×")
+          : null,
+      ),
+    ),
+  );
+}
+
+// -- tabs and toolbar ------------------------------------------------------------------
+
+function renderTabs() {
+  for (const button of $$(".tab")) {
+    const active = button.dataset.tab === state.tab;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-selected", String(active));
+    button.tabIndex = active ? 0 : -1;
+  }
+  const none = Boolean(state.health) && !state.models.length;
+  $(".tabs").hidden = none;
+  for (const panel of $$(".tabpanel")) panel.hidden = none || panel.id !== `tab-${state.tab}`;
+}
+
+function renderToolbar() {
+  for (const [id, value] of [
+    ["#method-switch", state.method],
+    ["#color-switch", state.color],
+    ["#drag-switch", state.dragmode],
+  ]) {
+    for (const button of $$("button", $(id))) {
+      const on = button.dataset.value === value;
+      button.classList.toggle("active", on);
+      button.setAttribute("role", "radio");
+      button.setAttribute("aria-checked", String(on));
+    }
+  }
+  const comparing = shownModels().length === 2;
+  const toggle = $("#split-toggle");
+  toggle.checked = Boolean(state.splitMethod) && !comparing;
+  toggle.disabled = comparing;
+  $("#split-method").disabled = comparing || !state.splitMethod;
+  $("#split-method").value = state.splitMethod || otherMethod(state.method);
+  $("#split-control").title = comparing
+    ? "Not available while two checkpoints are compared"
+    : "Show a second map of the same model; selections are linked";
+}
+
+function otherMethod(method) {
+  return method === "pca" ? "umap" : "pca";
+}
+
+function initControls() {
+  for (const button of $$(".tab")) {
+    button.addEventListener("click", () => {
+      hideHoverCard();
+      update({ tab: button.dataset.tab });
+    });
+    button.addEventListener("keydown", (event) => {
+      const tabs = $$(".tab");
+      const i = tabs.indexOf(button);
+      if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+        const next = tabs[(i + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+        next.focus();
+        update({ tab: next.dataset.tab });
+      }
+    });
+  }
+  const segmented = [
+    ["#method-switch", (value) => ({ method: value, splitMethod: state.splitMethod === value ? otherMethod(value) : state.splitMethod })],
+    ["#color-switch", (value) => ({ color: value })],
+    ["#drag-switch", (value) => ({ dragmode: value })],
+  ];
+  for (const [id, patch] of segmented) {
+    $(id).addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-value]");
+      if (button) update(patch(button.dataset.value));
+    });
+  }
+  $("#split-toggle").addEventListener("change", (event) => {
+    const wanted = $("#split-method").value;
+    update({ splitMethod: event.target.checked ? (wanted !== state.method ? wanted : otherMethod(state.method)) : null });
+  });
+  $("#split-method").addEventListener("change", (event) => {
+    const value = event.target.value;
+    update({ splitMethod: value === state.method ? otherMethod(value) : value });
+  });
+  $(".banner-close").addEventListener("click", () => ($("#banner").hidden = true));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") hideHoverCard();
+  });
+  window.addEventListener("scroll", hideHoverCard, { passive: true });
+}
+
+// -- start -----------------------------------------------------------------------------
+
+async function start() {
+  if (!window.Plotly) {
+    showBanner("plotly.js did not load (/vendor/plotly.min.js); the charts cannot be drawn.");
+    return;
+  }
+  subscribe(scheduleRender);
+  initControls();
+  initUpload();
+  const wanted = readHash();
+  update({
+    tab: wanted.tab,
+    method: wanted.method,
+    splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,
+    color: wanted.color,
+    dragmode: wanted.dragmode,
+  });
+  let models;
+  let health;
+  try {
+    [models, health] = await Promise.all([getModels(), getHealth()]);
+  } catch (error) {
+    update({ modelsError: `Could not load the checkpoints: ${error.message}` });
+    showBanner(`Could not load the checkpoints: ${error.message}`);
+    return;
+  }
+  const unloadable = Object.entries(health.unloadable || {});
+  if (unloadable.length) {
+    showBanner(
+      `${plural(unloadable.length, "checkpoint")} could not be loaded: ` +
+        unloadable.map(([name, why]) => `${name} (${why})`).join("; "),
+    );
+  }
+  const ids = models.map((m) => m.id);
+  const modelId = ids.includes(wanted.modelId) ? wanted.modelId : ids[0] || null;
+  const compareId = ids.includes(wanted.compareId) && wanted.compareId !== modelId ? wanted.compareId : null;
+  resetClasses();
+  update({ models, health, modelId, compareId });
+}
+
+// Exposed for debugging in the console and for the browser tests.
+window.codinet = { state, update, modelById };
+
+start();

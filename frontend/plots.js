@@ -1,0 +1,338 @@
+// Pure functions building Plotly {data, layout} from API data. No DOM, no Plotly calls.
+
+import { markerSize } from "./data.js";
+import { CORRECT_COLOR, METHOD_NAMES, classColor } from "./format.js";
+
+export const FONT_FAMILY =
+  'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+const TEXT = "#1f2937";
+const MUTED = "#6b7280";
+const GRID = "#eef0f4";
+// Light (low) to dark blue (high).
+const SEQUENTIAL = [
+  [0, "#f7fbff"],
+  [0.25, "#c6dbef"],
+  [0.5, "#6baed6"],
+  [0.75, "#2171b5"],
+  [1, "#08306b"],
+];
+
+export const PLOT_CONFIG = { responsive: true, displayModeBar: false, doubleClick: "reset" };
+
+export const STATIC_CONFIG = { responsive: true, displayModeBar: false };
+
+function baseLayout(extra = {}) {
+  return {
+    font: { family: FONT_FAMILY, size: 12, color: TEXT },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+    margin: { l: 48, r: 12, t: 10, b: 40 },
+    hoverlabel: {
+      bgcolor: "#ffffff",
+      bordercolor: "#d1d5db",
+      font: { family: FONT_FAMILY, size: 12, color: TEXT },
+    },
+    ...extra,
+  };
+}
+
+const axisTitle = (text) => ({ text, font: { size: 12, color: MUTED } });
+
+/** Plotly renders its text as a small HTML subset: show server strings literally. */
+export function plotText(value) {
+  return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/**
+ * The routing-space scatter: one trace per colour group (so the legend hides or isolates a
+ * group), one marker per (distinct path, group) with its area growing with the count.
+ * `ring` circles a clicked sample's marker; `upload` stars an uploaded image.
+ */
+export function scatterFigure(grouped, options) {
+  const {
+    method,
+    legendTitle,
+    dragmode = "zoom",
+    uirevision,
+    selected = null, // Set of sample indices, or null
+    ring = null, // {x, y, size}
+    upload = null, // {x, y, name}
+    webgl = true,
+    showLegend = true,
+  } = options;
+  const type = webgl ? "scattergl" : "scatter";
+  const data = grouped.groups.map((group) => {
+    const trace = {
+      type,
+      mode: "markers",
+      name: `${plotText(group.name)} (${group.size})`,
+      legendgroup: String(group.id),
+      x: group.markers.map((m) => m.x),
+      y: group.markers.map((m) => m.y),
+      marker: {
+        color: group.color,
+        size: group.markers.map((m) => markerSize(m.samples.length, grouped.maxCount)),
+        sizemode: "diameter",
+        opacity: 0.82,
+        line: { color: "#ffffff", width: 1 },
+      },
+      hoverinfo: "none",
+    };
+    if (selected) {
+      trace.selectedpoints = group.markers
+        .map((m, i) => (m.samples.some((s) => selected.has(s)) ? i : -1))
+        .filter((i) => i >= 0);
+      trace.selected = { marker: { opacity: 0.95 } };
+      trace.unselected = { marker: { opacity: 0.1 } };
+    }
+    return trace;
+  });
+  if (ring) {
+    data.push({
+      type,
+      mode: "markers",
+      name: "Clicked sample",
+      x: [ring.x],
+      y: [ring.y],
+      marker: { symbol: "circle-open", size: ring.size + 10, color: TEXT, line: { width: 2.5, color: TEXT } },
+      hoverinfo: "skip",
+      showlegend: false,
+    });
+  }
+  if (upload) {
+    data.push({
+      type,
+      mode: "markers",
+      name: upload.name || "Your image",
+      x: [upload.x],
+      y: [upload.y],
+      marker: { symbol: "star", size: 24, color: "#fbbf24", line: { color: TEXT, width: 1.5 } },
+      hoverinfo: "skip",
+    });
+  }
+  const name = METHOD_NAMES[method] || method;
+  const axis = (n) => ({
+    title: axisTitle(`${name} ${n}`),
+    showticklabels: false,
+    ticks: "",
+    zeroline: false,
+    showgrid: false,
+    showline: true,
+    linecolor: "#e5e7eb",
+    mirror: true,
+  });
+  const layout = baseLayout({
+    uirevision,
+    dragmode,
+    hovermode: "closest",
+    showlegend: showLegend,
+    margin: { l: 30, r: 8, t: 8, b: 30 },
+    xaxis: axis(1),
+    yaxis: axis(2),
+    legend: {
+      title: { text: legendTitle, font: { size: 12, color: MUTED } },
+      itemsizing: "constant",
+      bgcolor: "rgba(255,255,255,0.85)",
+      font: { size: 12 },
+      tracegroupgap: 2,
+    },
+  });
+  return { data, layout };
+}
+
+/** Intra-class distance and augmentation consistency per class (lower is better). */
+export function consistencyFigure(metrics, { yMax = null } = {}) {
+  const names = metrics.per_class.map((c) => plotText(c.class_name));
+  const hover = "class %{x}: %{y:.2f} blocks<extra>%{fullData.name}</extra>";
+  const data = [
+    {
+      type: "bar",
+      name: "Two images of the class",
+      x: names,
+      y: metrics.per_class.map((c) => c.intra_class_distance),
+      marker: { color: "#4e79a7" },
+      hovertemplate: hover,
+    },
+    {
+      type: "bar",
+      name: "Two augmented views of one image",
+      x: names,
+      y: metrics.per_class.map((c) => c.augmentation_consistency),
+      marker: { color: "#f28e2b" },
+      hovertemplate: hover,
+    },
+  ];
+  return {
+    data,
+    layout: baseLayout({
+      barmode: "group",
+      bargap: 0.25,
+      margin: { l: 52, r: 8, t: 30, b: 44 },
+      xaxis: { title: axisTitle("Class"), type: "category", tickfont: { size: 11 } },
+      yaxis: {
+        title: axisTitle("Hamming distance (blocks)"),
+        gridcolor: GRID,
+        zeroline: false,
+        rangemode: "tozero",
+        ...(yMax ? { range: [0, yMax] } : {}),
+      },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+    }),
+  };
+}
+
+/** Class x class L1 distance between mean paths (higher off the diagonal is better). */
+export function diversityFigure(metrics, { zMax = null } = {}) {
+  const names = metrics.class_names.map(plotText);
+  const small = names.length <= 12;
+  return {
+    data: [
+      {
+        type: "heatmap",
+        z: metrics.class_distance,
+        x: names,
+        y: names,
+        zmin: 0,
+        ...(zMax ? { zmax: zMax } : {}),
+        colorscale: SEQUENTIAL,
+        xgap: small ? 1 : 0,
+        ygap: small ? 1 : 0,
+        ...(small ? { texttemplate: "%{z:.1f}", textfont: { size: 10 } } : {}),
+        hovertemplate: "classes %{y} and %{x}: %{z:.2f} blocks apart<extra></extra>",
+        colorbar: { title: { text: "blocks", side: "right" }, thickness: 10, outlinewidth: 0 },
+      },
+    ],
+    layout: baseLayout({
+      margin: { l: 44, r: 8, t: 10, b: 40 },
+      xaxis: { title: axisTitle("Class"), type: "category", side: "bottom", tickfont: { size: 11 } },
+      yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
+    }),
+  };
+}
+
+/** Distinct paths per class (fewer is more consistent), with entropy on hover. */
+export function uniquePathsFigure(metrics, { yMax = null } = {}) {
+  const classes = metrics.per_class;
+  const n = classes.length;
+  return {
+    data: [
+      {
+        type: "bar",
+        x: classes.map((c) => plotText(c.class_name)),
+        y: classes.map((c) => c.unique_paths),
+        customdata: classes.map((c) => [c.path_entropy, c.count]),
+        marker: { color: classes.map((c) => classColor(c.class_index, n)) },
+        text: classes.map((c) => String(c.unique_paths)),
+        textposition: "outside",
+        cliponaxis: false,
+        textfont: { size: 11, color: MUTED },
+        hovertemplate:
+          "class %{x}: %{y} distinct paths<br>entropy %{customdata[0]:.2f} bits · %{customdata[1]} images<extra></extra>",
+      },
+    ],
+    layout: baseLayout({
+      margin: { l: 52, r: 8, t: 18, b: 44 },
+      showlegend: false,
+      xaxis: { title: axisTitle("Class"), type: "category", tickfont: { size: 11 } },
+      yaxis: {
+        title: axisTitle("Distinct paths"),
+        gridcolor: GRID,
+        zeroline: false,
+        rangemode: "tozero",
+        ...(yMax ? { range: [0, yMax] } : {}),
+      },
+    }),
+  };
+}
+
+/** Block labels "S1·B2", input side first. */
+export function blockLabels(stageBlocks, numGates) {
+  const total = (stageBlocks || []).reduce((a, b) => a + b, 0);
+  if (total !== numGates) return Array.from({ length: numGates }, (_, i) => `B${i + 1}`);
+  const labels = [];
+  stageBlocks.forEach((size, s) => {
+    for (let b = 0; b < size; b += 1) labels.push(`S${s + 1}·B${b + 1}`);
+  });
+  return labels;
+}
+
+/** Class x block execution rate, 0..1, with the stage boundaries drawn. */
+export function blockRateFigure(metrics, model) {
+  const rates = metrics.block_execution_rate;
+  const numGates = rates.length ? rates[0].length : model.num_gates;
+  const labels = blockLabels(model.stage_blocks, numGates);
+  const small = numGates <= 18 && metrics.class_names.length <= 12;
+  const shapes = [];
+  let edge = 0;
+  for (const size of (model.stage_blocks || []).slice(0, -1)) {
+    edge += size;
+    shapes.push({
+      type: "line",
+      xref: "x",
+      yref: "paper",
+      x0: edge - 0.5,
+      x1: edge - 0.5,
+      y0: 0,
+      y1: 1,
+      line: { color: "#111827", width: 1.5 },
+    });
+  }
+  return {
+    data: [
+      {
+        type: "heatmap",
+        z: rates,
+        x: labels.map((_, i) => i),
+        y: metrics.class_names.map(plotText),
+        zmin: 0,
+        zmax: 1,
+        colorscale: SEQUENTIAL,
+        xgap: 1,
+        ygap: 1,
+        customdata: metrics.class_names.map(() => labels),
+        ...(small ? { texttemplate: "%{z:.0%}", textfont: { size: 9 } } : {}),
+        hovertemplate: "class %{y}, block %{customdata}: %{z:.0%} of images run it<extra></extra>",
+        colorbar: { tickformat: ".0%", thickness: 10, outlinewidth: 0 },
+      },
+    ],
+    layout: baseLayout({
+      margin: { l: 44, r: 8, t: 10, b: 52 },
+      shapes,
+      xaxis: {
+        title: axisTitle("Block (stage · block), input side first"),
+        tickmode: "array",
+        tickvals: labels.map((_, i) => i),
+        ticktext: labels,
+        tickangle: numGates > 12 ? -60 : 0,
+        tickfont: { size: numGates > 24 ? 8 : 10 },
+      },
+      yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
+    }),
+  };
+}
+
+/** An upload's class probabilities: every class up to 20, else the 10 most likely. */
+export function probabilityFigure(result, classNames) {
+  let order = classNames.map((_, i) => i);
+  if (order.length > 20) {
+    order = order.sort((a, b) => result.probabilities[b] - result.probabilities[a]).slice(0, 10);
+  }
+  return {
+    data: [
+      {
+        type: "bar",
+        x: order.map((i) => plotText(classNames[i])),
+        y: order.map((i) => result.probabilities[i]),
+        marker: { color: order.map((i) => (i === result.prediction ? CORRECT_COLOR : "#c7d2e0")) },
+        hovertemplate: "class %{x}: %{y:.1%}<extra></extra>",
+      },
+    ],
+    layout: baseLayout({
+      margin: { l: 44, r: 8, t: 8, b: 36 },
+      showlegend: false,
+      bargap: 0.2,
+      xaxis: { type: "category", title: axisTitle("Class"), tickfont: { size: 11 } },
+      yaxis: { range: [0, 1], tickformat: ".0%", gridcolor: GRID, zeroline: false, title: axisTitle("Probability") },
+    }),
+  };
+}

@@ -1,0 +1,119 @@
+// The page's state: what the user chose (mirrored in the URL hash so a view can be shared
+// or reloaded) and the data fetched for it. Views read it; `update` notifies them.
+
+const METHODS = ["umap", "tsne", "pca"];
+const COLORS = ["label", "prediction", "correct", "cost"];
+const TABS = ["routing", "classes", "upload"];
+const DRAGS = ["zoom", "pan", "select", "lasso"];
+
+export const state = {
+  // choices
+  modelId: null,
+  compareId: null,
+  tab: "routing",
+  method: "umap",
+  splitMethod: null, // second map of the same model, or null
+  color: "label",
+  dragmode: "zoom",
+  // interaction
+  selection: null, // {sampleIds: Set<number>, source: slot key, modelId} or null
+  detail: null, // {modelId, sampleId} clicked sample, or null
+  upload: null, // {file, url, views, results: {modelId: {result|error|pending}}}
+  // server data
+  health: null,
+  models: [],
+  modelsError: null,
+  // per model / method caches
+  paths: {}, // modelId -> {data|error|pending}
+  metrics: {}, // modelId -> {data|error|pending}
+  embeddings: {}, // "modelId|method" -> {data|error|pending, job}
+};
+
+const listeners = new Set();
+
+/** Merge `patch` into the state and tell every listener which keys changed. */
+export function update(patch) {
+  Object.assign(state, patch);
+  const keys = new Set(Object.keys(patch));
+  for (const listener of listeners) listener(state, keys);
+  writeHash();
+}
+
+export function subscribe(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export const embeddingKey = (modelId, method) => `${modelId}|${method}`;
+
+export function modelById(id) {
+  return state.models.find((m) => m.id === id) || null;
+}
+
+/** The models shown now: the main one, then the compared one if any. */
+export function shownModels() {
+  const ids = [state.modelId];
+  if (state.compareId && state.compareId !== state.modelId) ids.push(state.compareId);
+  return ids.map(modelById).filter(Boolean);
+}
+
+/**
+ * The scatter plots shown now, each {key, modelId, method}: one; or the same model with a
+ * second method; or two models with the same method.
+ */
+export function scatterSlots() {
+  const shown = shownModels();
+  if (!shown.length) return [];
+  if (shown.length === 2) {
+    return shown.map((m) => ({ key: `${m.id}|${state.method}`, modelId: m.id, method: state.method }));
+  }
+  const slots = [{ key: `${shown[0].id}|${state.method}`, modelId: shown[0].id, method: state.method }];
+  if (state.splitMethod && state.splitMethod !== state.method) {
+    slots.push({
+      key: `${shown[0].id}|${state.splitMethod}`,
+      modelId: shown[0].id,
+      method: state.splitMethod,
+    });
+  }
+  return slots;
+}
+
+/** Whether two models index the same samples (same dataset), so selections can be linked. */
+export function sameSamples(idA, idB) {
+  const a = modelById(idA);
+  const b = modelById(idB);
+  return Boolean(a && b && a.dataset === b.dataset && a.image_size === b.image_size);
+}
+
+// -- URL hash ------------------------------------------------------------------------
+
+function writeHash() {
+  const params = new URLSearchParams();
+  if (state.modelId) params.set("model", state.modelId);
+  if (state.compareId) params.set("compare", state.compareId);
+  if (state.tab !== "routing") params.set("tab", state.tab);
+  if (state.method !== "umap") params.set("method", state.method);
+  if (state.splitMethod) params.set("second", state.splitMethod);
+  if (state.color !== "label") params.set("color", state.color);
+  if (state.dragmode !== "zoom") params.set("drag", state.dragmode);
+  const hash = params.toString();
+  if (hash !== window.location.hash.slice(1)) {
+    window.history.replaceState(null, "", hash ? `#${hash}` : window.location.pathname);
+  }
+}
+
+/** The choices stored in the URL hash, validated. */
+export function readHash() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const pick = (name, allowed, fallback) =>
+    allowed.includes(params.get(name)) ? params.get(name) : fallback;
+  return {
+    modelId: params.get("model"),
+    compareId: params.get("compare"),
+    tab: pick("tab", TABS, "routing"),
+    method: pick("method", METHODS, "umap"),
+    splitMethod: pick("second", METHODS, null),
+    color: pick("color", COLORS, "label"),
+    dragmode: pick("drag", DRAGS, "zoom"),
+  };
+}

@@ -1,0 +1,561 @@
+"""The dashboard in headless Chromium against a live server (digits trained in the session).
+
+Debian's Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``) drives the page through
+Playwright; a missing browser fails the tests with the command that installs it.
+"""
+
+import base64
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image
+from playwright.sync_api import Page, expect, sync_playwright
+
+from backend.app import create_app
+from backend.settings import Settings
+from tests.backend_helpers import digit_on_paper, encode, wait_for_embedding
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MODEL = "digits"
+OTHER = "digits-b"
+METHODS = ("umap", "tsne", "pca")
+BUSY_TIMEOUT = 90_000  # ms: the first UMAP compiles numba code
+
+# Pixel position of marker `point` of trace `trace` in the page, from Plotly's axes.
+MARKER_POSITION = """([selector, trace, point]) => {
+  const gd = document.querySelector(selector);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const t = gd._fullData[trace];
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.d2p(t.x[point]), box.top + ya._offset + ya.d2p(t.y[point])];
+}"""
+
+# The largest marker of the sample traces: [trace, point].
+LARGEST_MARKER = """(selector) => {
+  const gd = document.querySelector(selector);
+  let best = [0, 0, -1];
+  gd._fullData.forEach((t, c) => {
+    if (t.hoverinfo === 'skip') return;
+    t.marker.size.forEach((size, i) => { if (size > best[2]) best = [c, i, size]; });
+  });
+  return best.slice(0, 2);
+}"""
+
+# What the scatter drew: markers per sample trace and the names of the extra traces.
+DRAWN = """(selector) => {
+  const gd = document.querySelector(selector);
+  const samples = gd.data.filter(t => t.hoverinfo !== 'skip');
+  return {
+    traces: samples.length,
+    markers: samples.reduce((n, t) => n + t.x.length, 0),
+    types: [...new Set(gd.data.map(t => t.type))],
+    extra: gd.data.filter(t => t.hoverinfo === 'skip')
+      .map(t => ({name: t.name, x: t.x[0], y: t.y[0]})),
+    legendonly: gd._fullData.filter(t => t.visible === 'legendonly').length,
+  };
+}"""
+
+
+# -- the live server and the browser ---------------------------------------------------
+
+
+class LiveServer:
+    """uvicorn serving the app on a free loopback port, in a background thread."""
+
+    def __init__(self, app):
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="live-server", daemon=True)
+        self.url = ""
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(digits_runs, tmp_path_factory):
+    """Two checkpoints (the session's digits model under two names) served live."""
+    root = tmp_path_factory.mktemp("browser")
+    runs = root / "runs"
+    for name in (MODEL, OTHER):
+        (runs / name).mkdir(parents=True)
+        shutil.copy(digits_runs / "digits" / "checkpoint.pt", runs / name / "checkpoint.pt")
+    app = create_app(Settings(runs_dir=runs, cache_dir=root / "cache", warmup=False))
+    with LiveServer(app) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it "
+            "with `sudo apt-get install chromium` (`make test` does), or point $CHROMIUM at one."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class UI:
+    page: Page
+    base: str
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, fragment: str = "") -> None:
+        self.page.goto(f"{self.base}/{'#' + fragment if fragment else ''}")
+
+    def scatter(self, index: int = 0, **attributes) -> str:
+        """Wait until scatter `index` is drawn with the given data attributes."""
+        selector = f"#scatter-{index}[data-state=ready]" + "".join(
+            f"[data-{name}={value!r}]" for name, value in attributes.items()
+        )
+        self.page.wait_for_selector(selector, timeout=BUSY_TIMEOUT)
+        return f"#scatter-{index}"
+
+    def settled(self) -> None:
+        """Wait for the side panel to load, so nothing moves under the mouse."""
+        self.page.wait_for_selector(".side-card .empty, .side-card .detail", timeout=BUSY_TIMEOUT)
+        self.page.wait_for_timeout(300)
+
+
+@pytest.fixture
+def ui(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    session = UI(page, server.url)
+    page.on("console", lambda m: m.type == "error" and session.errors.append(m.text))
+    page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
+    yield session
+    context.close()
+
+
+def embedding(api, method: str, model: str = MODEL) -> dict:
+    _, response = wait_for_embedding(api, f"/api/models/{model}/embeddings/{method}")
+    return response.json()
+
+
+def expected_markers(emb: dict, mode: str) -> int:
+    """Distinct (path, colour group) pairs: the markers the scatter must draw."""
+    ids, labels, preds = emb["path_ids"], emb["labels"], emb["predictions"]
+    groups = {
+        "label": labels,
+        "prediction": preds,
+        "correct": [a == b for a, b in zip(labels, preds, strict=True)],
+        "cost": [emb["paths"][p].count("1") for p in ids],
+    }[mode]
+    return len(set(zip(ids, groups, strict=True)))
+
+
+def png_file(tmp_path, image: Image.Image, name: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(encode(image, "PNG"))
+    return path
+
+
+# -- tests -----------------------------------------------------------------------------
+
+
+def test_page_loads_without_console_errors(ui, api):
+    ui.open()
+    expect(ui.page).to_have_title("CoDiNet routing-space explorer")
+    rows = ui.page.locator("#models-body tr[data-model]")
+    expect(rows).to_have_count(2)
+    model = next(m for m in api.get("/api/models").json() if m["id"] == MODEL)
+    first = rows.nth(0)
+    expect(first).to_contain_text(MODEL)
+    expect(first).to_contain_text("digits")
+    expect(first).to_contain_text("ResNet-20")
+    expect(first).to_contain_text(f"{model['metrics']['accuracy'] * 100:.1f}%")
+    expect(first).to_contain_text(f"of {model['num_gates']}")
+    expect(first.locator("input[type=radio]")).to_be_checked()
+    ui.scatter(0, method="umap")
+    ui.settled()
+    expect(ui.page.locator("#server-status")).to_contain_text("server ok")
+    assert ui.errors == []
+
+
+def test_scatter_markers_for_each_method_and_colour(ui, api):
+    ui.open()
+    for method in METHODS:
+        ui.page.click(f"#method-switch button[data-value={method}]")
+        selector = ui.scatter(0, method=method, color="label")
+        emb = embedding(api, method)
+        plot = ui.page.locator(selector)
+        want = expected_markers(emb, "label")
+        assert plot.get_attribute("data-markers") == str(want), method
+        assert plot.get_attribute("data-paths") == str(len(emb["paths"]))
+        assert plot.get_attribute("data-samples") == str(len(emb["sample_ids"]))
+        drawn = ui.page.evaluate(DRAWN, selector)
+        assert drawn["markers"] == want and drawn["types"] == ["scattergl"]
+        assert drawn["traces"] == len(set(emb["labels"]))  # one legend entry per class
+        assert want < len(emb["sample_ids"])  # duplicate paths are drawn once
+    emb = embedding(api, "pca")
+    for mode in ("prediction", "correct", "cost", "label"):
+        ui.page.click(f"#color-switch button[data-value={mode}]")
+        selector = ui.scatter(0, method="pca", color=mode)
+        assert ui.page.locator(selector).get_attribute("data-markers") == str(
+            expected_markers(emb, mode)
+        ), mode
+        assert ui.page.evaluate(DRAWN, selector)["markers"] == expected_markers(emb, mode)
+    # The legend hides a class.
+    ui.page.locator("#scatter-0 .legend .traces").first.click()
+    ui.page.wait_for_function(
+        "() => document.querySelector('#scatter-0')._fullData[0].visible === 'legendonly'"
+    )
+    assert ui.errors == []
+
+
+def test_hover_shows_thumbnails(ui, api):
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    card = ui.page.locator("#hover-card")
+    expect(card).to_be_hidden()
+    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
+    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
+    ui.page.mouse.move(x - 40, y - 40)
+    ui.page.mouse.move(x, y, steps=5)
+    expect(card).to_be_visible()
+    images = card.locator("img")
+    assert images.count() >= 1
+    ui.page.wait_for_function(
+        "() => [...document.querySelectorAll('#hover-card img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    paths = set(embedding(api, "umap")["paths"])
+    assert card.locator("code").inner_text() in paths
+    expect(card).to_contain_text("→")  # label -> prediction under each image
+    ui.page.mouse.move(5, 5)
+    expect(card).to_be_hidden()
+    assert ui.errors == []
+
+
+def test_click_opens_detail_with_path_diagram(ui, api):
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
+    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
+    ui.page.mouse.move(x - 30, y - 30)
+    ui.page.mouse.move(x, y, steps=5)
+    expect(ui.page.locator("#hover-card")).to_be_visible()
+    ui.page.mouse.click(x, y)
+    detail = ui.page.locator(".side-card .detail")
+    expect(detail).to_be_visible()
+    sample_id = int(detail.get_attribute("data-sample"))
+    table = api.get(f"/api/models/{MODEL}/paths").json()
+    path = table["paths"][table["sample_ids"].index(sample_id)]
+    model = api.get(f"/api/models/{MODEL}").json()
+    diagram = detail.locator(".pathdiagram").first
+    assert diagram.get_attribute("data-path") == path
+    assert diagram.locator(".pd-block").count() == model["num_gates"]
+    assert diagram.locator(".pd-stage").count() == len(model["stage_blocks"])
+    executed = diagram.locator(".pd-block.on")
+    assert executed.count() == path.count("1")
+    states = diagram.locator(".pd-block").evaluate_all("blocks => blocks.map(b => b.dataset.state)")
+    assert states == ["executed" if bit == "1" else "skipped" for bit in path]
+    expect(diagram.locator(".pd-legend")).to_contain_text("executed")
+    expect(diagram.locator(".pd-legend")).to_contain_text("skipped")
+    # Nearest neighbours by Hamming distance, with thumbnails that load.
+    tiles = detail.locator(".neighbors .tile")
+    expect(tiles).to_have_count(8)
+    ui.page.wait_for_function(
+        "() => [...document.querySelectorAll('.detail .neighbors img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    distances = [int(t.split()[1]) for t in tiles.locator(".tile-caption").all_inner_texts()]
+    assert distances == sorted(distances)
+    # The clicked sample is circled on the map.
+    extra = ui.page.evaluate(DRAWN, selector)["extra"]
+    assert [e["name"] for e in extra] == ["Clicked sample"]
+    # A neighbour opens its own detail.
+    tiles.nth(3).click()
+    expect(detail).not_to_have_attribute("data-sample", str(sample_id))
+    assert ui.errors == []
+
+
+def test_box_selection_summarises_samples(ui, api):
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    ui.page.click("#drag-switch button[data-value=select]")
+    ui.scatter(0)
+    box = ui.page.evaluate(
+        """(selector) => {
+          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
+        }""",
+        selector,
+    )
+    left, top, width, height = box
+    ui.page.mouse.move(left + 2, top + 2)
+    ui.page.mouse.down()
+    ui.page.mouse.move(left + width / 2, top + height / 2, steps=5)
+    ui.page.mouse.move(left + width - 2, top + height - 2, steps=5)
+    ui.page.mouse.up()
+    summary = ui.page.locator(".side-card .selection")
+    expect(summary).to_be_visible()
+    n = len(api.get(f"/api/models/{MODEL}/paths").json()["sample_ids"])
+    assert summary.get_attribute("data-count") == str(n)
+    expect(summary.locator(".histogram li")).to_have_count(10)
+    assert summary.locator(".path-list li").count() >= 1
+    expect(summary).to_contain_text("Mean MACs")
+    summary.locator("button", has_text="Clear").click()
+    expect(ui.page.locator(".side-card .selection")).to_have_count(0)
+    assert ui.errors == []
+
+
+def test_second_map_links_the_selection(ui):
+    """Two maps of one model side by side: a box drawn on one highlights the other."""
+    ui.open("second=pca&drag=select")
+    first = ui.scatter(0, method="umap")
+    second = ui.scatter(1, method="pca")
+    ui.settled()
+    left, top, width, height = ui.page.evaluate(
+        """(selector) => {
+          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
+        }""",
+        first,
+    )
+    ui.page.mouse.move(left + 2, top + 2)
+    ui.page.mouse.down()
+    ui.page.mouse.move(left + width * 0.5, top + height - 2, steps=8)
+    ui.page.mouse.up()
+    summary = ui.page.locator(".side-card .selection")
+    expect(summary).to_be_visible()
+    count = int(summary.get_attribute("data-count"))
+    selected = ui.page.evaluate(
+        """(selector) => document.querySelector(selector).data
+          .filter(t => t.hoverinfo !== 'skip')
+          .reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)""",
+        second,
+    )
+    markers = int(ui.page.locator(second).get_attribute("data-markers"))
+    samples = int(ui.page.locator(first).get_attribute("data-samples"))
+    assert 0 < count < samples and 0 < selected < markers
+    assert ui.errors == []
+
+
+def test_upload_photo_and_digit(ui, api, tmp_path):
+    from skimage import data as skimage_data
+
+    embedding(api, "umap")  # computed, so uploads get a place on the UMAP map
+    camera = png_file(tmp_path, Image.fromarray(skimage_data.camera()), "camera.png")
+    expected = api.post(f"/api/models/{MODEL}/route", files={"file": camera.open("rb")}).json()
+    ui.open("tab=upload")
+    ui.page.set_input_files("#file-input", str(camera))
+    card = ui.page.locator(".result-card[data-model='digits']")
+    expect(card).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    expect(card.locator(".prediction-value")).to_have_text(expected["class_name"])
+    diagram = card.locator(".result-main .pathdiagram")
+    expect(diagram).to_have_attribute("data-path", expected["path"])
+    expect(card.locator(".views .path-list li")).to_have_count(4)  # 4 augmented views
+    expect(ui.page.locator("#prob-chart-0[data-state=ready]")).to_have_count(1)
+    expect(card.locator(".placement-note")).to_have_attribute("data-placed", "1")
+    expect(ui.page.locator("#upload-scatter-0[data-state=ready]")).to_have_count(1)
+    # Its star on the routing-space map.
+    ui.page.click("#tab-btn-routing")
+    selector = ui.scatter(0, upload="1")
+    star = ui.page.evaluate(DRAWN, selector)["extra"]
+    assert star == [
+        {
+            "name": "Your image",
+            "x": expected["embedding"]["umap"]["x"],
+            "y": expected["embedding"]["umap"]["y"],
+        }
+    ]
+
+    # A handwritten digit, dropped on the drop zone.
+    digit, _ = digit_on_paper(3)
+    png = encode(digit, "PNG")
+    routed = api.post(f"/api/models/{MODEL}/route", files={"file": ("d.png", png)}).json()
+    ui.page.click("#tab-btn-upload")
+    ui.page.evaluate(
+        """([b64, name]) => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], name, {type: 'image/png'}));
+          document.querySelector('#dropzone').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""",
+        [base64.b64encode(png).decode(), "digit.png"],
+    )
+    expect(ui.page.locator("#upload-file-name")).to_contain_text("digit.png")
+    expect(card).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    expect(card.locator(".prediction-value")).to_have_text(routed["class_name"])
+    expect(diagram).to_have_attribute("data-path", routed["path"])
+    expect(card).to_contain_text(f"{routed['macs'] / routed['full_macs'] * 100:.0f}% of full")
+    expect(ui.page.locator("#drop-preview")).to_be_visible()
+    assert ui.errors == []
+
+
+def test_invalid_upload_shows_the_server_message(ui, api, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image at all\n")
+    refused = api.post(f"/api/models/{MODEL}/route", files={"file": text.open("rb")})
+    detail = refused.json()["detail"]
+    ui.open("tab=upload")
+    ui.page.set_input_files("#file-input", str(text))
+    error = ui.page.locator(".result-card .upload-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(detail)
+    expect(ui.page.locator("#drop-preview")).to_be_hidden()  # no broken preview image
+    # The only console error is the browser's note of the refused request.
+    assert all("415" in e for e in ui.errors), ui.errors
+
+
+def test_per_class_charts_render(ui, api):
+    metrics = api.get(f"/api/models/{MODEL}/metrics").json()
+    classes = len(metrics["class_names"])
+    gates = api.get(f"/api/models/{MODEL}").json()["num_gates"]
+    ui.open()
+    ui.page.click("#tab-btn-classes")
+    for chart in ("consistency", "diversity", "unique-paths", "block-rate"):
+        card = ui.page.locator(f".chart-card[data-chart={chart}]")
+        expect(card.locator(".explain")).not_to_be_empty()
+        expect(card.locator(".better")).not_to_be_empty()
+        ui.page.wait_for_selector(f"#chart-{chart}-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    shapes = ui.page.evaluate(
+        """() => Object.fromEntries(['consistency', 'diversity', 'unique-paths', 'block-rate']
+          .map(id => {
+            const t = document.querySelector(`#chart-${id}-0`).data[0];
+            return [id, t.z ? [t.z.length, t.z[0].length] : [t.y.length]];
+          }))"""
+    )
+    assert shapes == {
+        "consistency": [classes],
+        "diversity": [classes, classes],
+        "unique-paths": [classes],
+        "block-rate": [classes, gates],
+    }
+    rows = ui.page.locator(".table-card tbody tr")
+    expect(rows).to_have_count(classes)
+    expect(ui.page.locator(".overview-card")).to_contain_text("Accuracy")
+    assert ui.errors == []
+
+
+def test_compare_two_checkpoints(ui, api):
+    ui.open()
+    ui.scatter(0)
+    ui.page.locator(f"#models-body tr[data-model={OTHER}] input[type=checkbox]").check()
+    ui.scatter(0, model=MODEL)
+    ui.scatter(1, model=OTHER)
+    expect(ui.page.locator("#routing-grid.layout-compare .side-card")).to_have_count(2)
+    expect(ui.page.locator("#model-chips")).to_contain_text(OTHER)
+    # Switching the method switches both columns.
+    ui.page.click("#method-switch button[data-value=pca]")
+    ui.scatter(0, method="pca")
+    ui.scatter(1, method="pca")
+    ui.page.click("#tab-btn-classes")
+    ui.page.wait_for_selector("#chart-block-rate-1[data-state=ready]", timeout=BUSY_TIMEOUT)
+    expect(ui.page.locator(".chart-card[data-chart=diversity] .cell-title")).to_have_text(
+        [MODEL, OTHER]
+    )
+    # The choice is in the URL, so a reload keeps it.
+    ui.page.reload()
+    ui.page.wait_for_selector("#chart-block-rate-1[data-state=ready]", timeout=BUSY_TIMEOUT)
+    assert ui.errors == []
+
+
+def test_progress_indicator_follows_the_job_and_errors_show(ui):
+    """The embedding's job is mocked: progress is shown, the page stays usable, a failed
+    job's error is shown and "Try again" recovers."""
+    job = {"status": "running", "progress": 0.42, "error": None}
+    served = {"fake": True}
+
+    def embedding_route(route):
+        if served["fake"]:
+            body = {"job_id": "fake-job", "status": "queued", "progress": 0.0, "error": None}
+            route.fulfill(status=202, content_type="application/json", body=json.dumps(body))
+        else:
+            route.continue_()
+
+    def job_route(route):
+        body = {"job_id": "fake-job", "description": "t-SNE", **job}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    ui.page.route("**/api/models/*/embeddings/tsne*", embedding_route)
+    ui.page.route("**/api/jobs/fake-job", job_route)
+    ui.open("method=tsne")
+    overlay = ui.page.locator("#tab-routing .plot-overlay.is-progress")
+    expect(overlay).to_contain_text("42%")
+    expect(overlay.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "42")
+    assert ui.page.locator("#scatter-0").get_attribute("data-state") == "loading"
+    # The rest of the page stays usable meanwhile.
+    ui.page.click("#tab-btn-classes")
+    ui.page.wait_for_selector("#chart-consistency-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    ui.page.click("#tab-btn-routing")
+    job.update(status="failed", error="t-SNE ran out of memory")
+    error = ui.page.locator("#tab-routing .plot-overlay.is-error")
+    expect(error).to_contain_text("t-SNE ran out of memory")
+    served["fake"] = False
+    error.locator("button", has_text="Try again").click()
+    ui.scatter(0, method="tsne")
+    expect(ui.page.locator("#tab-routing .plot-overlay")).to_be_hidden()
+    assert ui.errors == []
+
+
+def test_layout_holds_at_full_hd(ui):
+    """At 1920x1080 the toolbar fits one row and nothing overflows the window."""
+    ui.page.set_viewport_size({"width": 1920, "height": 1080})
+    ui.open()
+    ui.scatter(0)
+    ui.settled()
+    widths = ui.page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1]
+    rows = ui.page.locator(".toolbar .control").evaluate_all(
+        "controls => controls.map(c => { const r = c.getBoundingClientRect();"
+        " return (r.top + r.bottom) / 2; })"
+    )
+    assert max(rows) - min(rows) < 4, rows  # one row
+    plot = ui.page.locator("#scatter-0").bounding_box()
+    side = ui.page.locator(".side-card").bounding_box()
+    assert plot["x"] + plot["width"] <= side["x"]  # side by side, not overlapping
+    assert plot["y"] + plot["height"] <= 1080  # the whole map is in view
+    assert ui.errors == []
