@@ -1,0 +1,1 @@
+"""Benchmarks of the trainer's speed claims; run each as ``python -m bench.<name>``."""

@@ -1,0 +1,117 @@
+"""Timing, argument and table helpers shared by the benchmarks."""
+
+import argparse
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over the repeats: the median, the fastest, and the spread.
+
+    The median is the figure to compare. On a shared machine the fastest repeat is the
+    one least disturbed by other work, and a large spread says the run was disturbed.
+    """
+
+    median: float
+    fastest: float
+    spread: float  # (slowest - fastest) / median
+
+
+def time_it(
+    candidates: Mapping[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    min_seconds: float = 0.05,
+) -> dict[str, Timing]:
+    """Time each candidate, interleaved, and return its seconds per call.
+
+    The candidates take turns within every repeat (in a rotating order), so a load that
+    comes and goes on a shared machine slows them alike and their ratio stays fair. A
+    repeat runs a candidate enough times to last ``min_seconds``, so that sub-millisecond
+    calls are not lost in the timer's resolution.
+    """
+    calls = {}
+    for name, fn in candidates.items():
+        for _ in range(max(warmup, 1)):
+            started = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - started
+        calls[name] = max(1, math.ceil(min_seconds / max(elapsed, 1e-9)))
+
+    names = list(candidates)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, count = candidates[name], calls[name]
+            started = time.perf_counter()
+            for _ in range(count):
+                fn()
+            samples[name].append((time.perf_counter() - started) / count)
+
+    timings = {}
+    for name, values in samples.items():
+        median = statistics.median(values)
+        timings[name] = Timing(median, min(values), (max(values) - min(values)) / median)
+    return timings
+
+
+def use_all_cores() -> None:
+    """Give PyTorch one thread per core this process may run on."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+
+
+def cpu_summary() -> str:
+    """Threads in use and the machine's load: another busy process skews every timing."""
+    return (
+        f"{torch.get_num_threads()} CPU threads, "
+        f"1-minute load average {os.getloadavg()[0]:.2f} at start"
+    )
+
+
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The benchmark's own arguments plus ``--tiny``, a seconds-long run for the tests."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--tiny", action="store_true", help="run at a very small size, to check it works"
+    )
+    if add_arguments is not None:
+        add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def pass_fail(met: bool) -> str:
+    return "PASS" if met else "FAIL"
+
+
+def print_timings(timings: Mapping[str, Timing]) -> None:
+    for name, timing in timings.items():
+        print(
+            f"  {name}: median {timing.median * 1e3:.2f} ms/call, "
+            f"fastest {timing.fastest * 1e3:.2f}, spread {100 * timing.spread:.0f}%"
+        )
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a markdown table with padded columns."""
+    cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    print(line(cells[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        print(line(row))
