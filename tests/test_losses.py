@@ -1,28 +1,8 @@
 import pytest
 import torch
 
+from bench.loop_regularizer import loop_regularizer
 from trainer.losses import LossWeights, codinet_loss, cost_loss, path_regularizer
-
-
-def loop_regularizer(gates, views, intra_margin, inter_margin):
-    """A direct transcription of the formulas (design section 2), one pair at a time."""
-    batch = gates.shape[0]
-    n = batch // views
-    paths = [gates[j].reshape(-1) for j in range(batch)]
-    centers = [sum(paths[i * views + r] for r in range(views)) / views for i in range(n)]
-    consistency = 0.0
-    for i in range(n):
-        for r in range(views):
-            dist = torch.norm(paths[i * views + r] - centers[i], 2)
-            consistency = consistency + torch.clamp(dist - intra_margin, min=0) ** 2
-    consistency = consistency / (n * views)
-    diversity = 0.0
-    for i in range(n):
-        for k in range(i + 1, n):
-            dist = torch.norm(centers[i] - centers[k], 2)
-            diversity = diversity + torch.clamp(inter_margin - dist, min=0) ** 2
-    diversity = diversity / (n * (n - 1) / 2)
-    return consistency, diversity
 
 
 def random_gates(batch, num_gates, seed):
