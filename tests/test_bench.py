@@ -5,7 +5,7 @@ Only completion and output are checked: timings on a shared test machine mean no
 
 import pytest
 
-from bench import inference, regularizer, train_step
+from bench import api, embeddings, inference, regularizer, train_step
 
 
 def last_table(output: str) -> list[str]:
@@ -23,6 +23,8 @@ def last_table(output: str) -> list[str]:
         (inference, "time cond/masked", 7),  # 4 uniform + 3 per-sample fractions
         (regularizer, "speedup", 5),
         (train_step, "overhead", 3),
+        (embeddings, "speedup warm", 4),  # 2 inputs x (UMAP, t-SNE)
+        (api, "p50 ms", 2),  # route, cached embedding
     ],
 )
 def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_rows, capsys):
