@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.api import api_router
+from backend.api.uploads import MULTIPART_SLACK
 from backend.images import ImageRejected
 from backend.services import Explorer, UnknownItem
 from backend.settings import Settings, get_settings
@@ -47,6 +48,29 @@ def _start_warmup(app: FastAPI, explorer: Explorer) -> None:
     threading.Thread(target=run, name="warmup", daemon=True).start()
 
 
+class RefuseLargeBodies:
+    """Answers 413 before reading a body whose announced length is over the limit.
+
+    A plain ASGI middleware: Starlette's decorator-style middleware would add a
+    noticeable cost to every request.
+    """
+
+    def __init__(self, app, limit):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            limit = self.limit()
+            if length.isdigit() and int(length) > limit + MULTIPART_SLACK:
+                response = JSONResponse(
+                    {"detail": f"the upload is larger than {limit:,} bytes"}, status_code=413
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,22 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def refuse_large_uploads(request: Request, call_next):
-        # Refuse before the body is read, when the client announces its size.
-        limit = request.app.state.explorer.settings.max_upload_bytes
-        length = request.headers.get("content-length", "")
-        multipart_overhead = 64 * 1024
-        if (
-            request.method == "POST"
-            and length.isdigit()
-            and int(length) > limit + multipart_overhead
-        ):
-            return JSONResponse(
-                {"detail": f"the upload is larger than {limit:,} bytes"}, status_code=413
-            )
-        return await call_next(request)
-
+    app.add_middleware(
+        RefuseLargeBodies, limit=lambda: app.state.explorer.settings.max_upload_bytes
+    )
     for error_type, status in (
         (UnknownModel, 404),
         (UnknownItem, 404),

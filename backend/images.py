@@ -10,6 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from trainer.data import build_transform
 
 ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+DIGIT_WORKING_SIZE = 128
 
 
 class ImageRejected(ValueError):
@@ -78,6 +79,8 @@ def to_dataset_format(image: Image.Image, preprocessing: dict) -> torch.Tensor:
     channels = preprocessing["channels"]
     image = image.convert("L" if channels == 1 else "RGB")
     if preprocessing["dataset"] == "digits":
+        # An 8x8 digit needs no more than this many pixels to find and average its ink.
+        image.thumbnail((DIGIT_WORKING_SIZE, DIGIT_WORKING_SIZE), Image.Resampling.BOX)
         return _as_digit(np.asarray(image, dtype=np.float64), preprocessing)
     if preprocessing["dataset"] != "imagefolder":
         # CIFAR and SVHN samples are small and square: shorter side, then centre crop.

@@ -57,14 +57,16 @@ class Explorer:
     # -- routing of a split -------------------------------------------------------
     def paths(self, model_id: str, split: str) -> tuple[LoadedModel, PathTable]:
         loaded = self.store.get(model_id)
+        return loaded, self._paths_of(loaded, split)
+
+    def _paths_of(self, loaded: LoadedModel, split: str) -> PathTable:
         _check_split(split)
-        table = self._paths.get_or_compute(
+        return self._paths.get_or_compute(
             cache_key(loaded.content_hash, split),
             lambda: extract_paths(
                 self.store, loaded, split, self.cache_dir, self.settings.batch_size
             ),
         )
-        return loaded, table
 
     # -- embeddings ---------------------------------------------------------------
     def embedding(
@@ -189,7 +191,7 @@ class Explorer:
                 "mean_distance": mean_view_hamming(paths[None, 1:]),
             }
         try:
-            _, table = self.paths(model_id, split)
+            table = self._paths_of(loaded, split)
         except DatasetError as error:
             response["dataset_error"] = str(error)  # prediction and path still stand
             return response

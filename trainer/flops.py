@@ -7,14 +7,16 @@ architecture in the registry is covered without hand-written formulas.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from trainer.models.codinet import CoDiNet
 
 
-@dataclass(frozen=True)
+@dataclass
 class MacTable:
     """Per-sample MACs of each part of a gated network."""
 
@@ -28,11 +30,17 @@ class MacTable:
 
     def per_sample(self, paths) -> torch.Tensor:
         """MACs of each sample, for (N, G) booleans (tensor or array) of executed blocks."""
-        paths = torch.as_tensor(paths).to(torch.bool).cpu()
-        executed = torch.tensor(self.executed, dtype=torch.int64)
-        skipped = torch.tensor(self.skipped, dtype=torch.int64)
-        per_block = torch.where(paths, executed, skipped)
-        return self.always + per_block.sum(dim=1)
+        paths = np.asarray(torch.as_tensor(paths).cpu(), dtype=bool)
+        per_block = np.where(paths, self._executed, self._skipped)
+        return torch.from_numpy(self.always + per_block.sum(axis=1))
+
+    @cached_property
+    def _executed(self) -> np.ndarray:
+        return np.asarray(self.executed, dtype=np.int64)
+
+    @cached_property
+    def _skipped(self) -> np.ndarray:
+        return np.asarray(self.skipped, dtype=np.int64)
 
 
 def _layer_macs(module: nn.Module, output: torch.Tensor) -> int:

@@ -1,24 +1,36 @@
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from backend.api.deps import ExplorerDep
+from backend.api.uploads import MULTIPART_SLACK, OPENAPI_BODY, file_from_multipart, read_body
 from backend.images import ImageRejected
 from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["route"])
 
 
-@router.post("/{model_id}/route", response_model=RouteResult)
-def route_image(
+@router.post("/{model_id}/route", response_model=RouteResult, openapi_extra=OPENAPI_BODY)
+async def route_image(
     model_id: str,
     explorer: ExplorerDep,
-    file: Annotated[UploadFile, File(description="an image: PNG, JPEG, GIF, BMP, TIFF, WebP")],
+    request: Request,
     views: Annotated[int, Query(ge=0, le=32, description="augmented views to route too")] = 0,
-) -> RouteResult:
-    """Route an uploaded image: prediction, path, cost, neighbours, place in embeddings."""
+) -> Response:
+    """Route an uploaded image (multipart field ``file``): prediction, path, cost,
+    neighbours, and its place in the computed embeddings."""
     limit = explorer.settings.max_upload_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise ImageRejected(413, f"the upload is larger than {limit:,} bytes")
-    return RouteResult(**explorer.route(model_id, data, views))
+    body = await read_body(request, limit + MULTIPART_SLACK)
+    content_type = request.headers.get("content-type", "")
+
+    def route() -> Response:
+        data = file_from_multipart(content_type, body)
+        if len(data) > limit:
+            raise ImageRejected(413, f"the upload is larger than {limit:,} bytes")
+        result = RouteResult(**explorer.route(model_id, data, views))
+        # Serialised here, in the worker thread, not on the event loop.
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    return await run_in_threadpool(route)

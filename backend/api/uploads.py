@@ -1,0 +1,71 @@
+"""Reading an uploaded file from a multipart body, off the event loop.
+
+FastAPI's ``File`` parameter parses the form on the event loop; under many concurrent
+uploads that loop is the busiest thread of the server, so the route endpoint reads the
+raw body there and parses it in a worker thread instead.
+"""
+
+import io
+
+from fastapi import Request
+from python_multipart import parse_form
+from python_multipart.exceptions import FormParserError
+
+from backend.images import ImageRejected
+
+FIELD = "file"
+OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FIELD],
+                    "properties": {
+                        FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "an image: PNG, JPEG, GIF, BMP, TIFF or WebP",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ImageRejected(413, f"the upload is larger than {limit - MULTIPART_SLACK:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
+
+
+def file_from_multipart(content_type: str, body: bytes) -> bytes:
+    """The bytes of the form's ``file`` field; 422 when the body holds none."""
+    if not content_type.startswith("multipart/form-data"):
+        raise ImageRejected(422, f"send the image as multipart/form-data field '{FIELD}'")
+    found: list[bytes] = []
+
+    def on_file(file) -> None:
+        if file.field_name == FIELD.encode():
+            file.file_object.seek(0)
+            found.append(file.file_object.read())
+
+    headers = {"Content-Type": content_type.encode(), "Content-Length": str(len(body)).encode()}
+    try:
+        parse_form(headers, io.BytesIO(body), lambda field: None, on_file)
+    except (FormParserError, ValueError) as error:
+        raise ImageRejected(422, f"malformed multipart body: {error}") from None
+    if not found:
+        raise ImageRejected(422, f"the form has no '{FIELD}' field with a file")
+    return found[0]
