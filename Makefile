@@ -34,12 +34,13 @@ serve: install
 	$(PY) -m backend --runs-dir runs --host $(HOST) --port $(PORT)
 
 # Debian packages the tests need: Chromium for the browser tests, docker-compose to
-# validate docker-compose.yml (no Docker engine is needed for that).
-SYSTEM_TOOLS := $(CHROMIUM) /usr/bin/docker-compose
+# validate docker-compose.yml (no Docker engine is needed for that), wrk for the API
+# benchmark's load.
+SYSTEM_TOOLS := $(CHROMIUM) /usr/bin/docker-compose /usr/bin/wrk
 
 $(SYSTEM_TOOLS):
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq chromium docker-compose
+	$(SUDO) apt-get install -y -qq chromium docker-compose wrk
 
 test: install $(SYSTEM_TOOLS)
 	$(PY) -m ruff check trainer backend tests
