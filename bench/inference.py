@@ -48,7 +48,7 @@ def run_mode(model, images: torch.Tensor, execution: str) -> tuple[torch.Tensor,
         return model(images)
 
 
-def measure(model, images, paths, macs, repeats: int, warmup: int) -> dict:
+def measure(model, images, paths, macs, repeats: int) -> dict:
     """Time both modes on one forced set of paths and check they agree."""
     with forced_paths(model, paths):
         conditional_logits, gates = run_mode(model, images, "conditional")
@@ -61,7 +61,6 @@ def measure(model, images, paths, macs, repeats: int, warmup: int) -> dict:
                 "masked": lambda: run_mode(model, images, "masked"),
             },
             repeats=repeats,
-            warmup=warmup,
         )
     print_timings(timings)
     return {
@@ -96,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                 continue  # every sample runs every block: the uniform paths again
             paths = make_paths(args.batch, model.num_gates, executed)
             print(f"{kind}, f={fraction}:")
-            measured = measure(model, images, paths, macs, args.repeats, warmup=1)
+            measured = measure(model, images, paths, macs, args.repeats)
             target = target_for(fraction, measured["macs_ratio"])
             results.append(
                 {
