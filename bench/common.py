@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from trainer.engine import Runtime
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -29,6 +31,7 @@ def time_it(
     repeats: int,
     warmup: int = 2,
     min_seconds: float = 0.05,
+    synchronize: Callable[[], None] = lambda: None,
 ) -> dict[str, Timing]:
     """Time each candidate, interleaved, and return its seconds per call.
 
@@ -39,12 +42,17 @@ def time_it(
     raises its mmap threshold only once the first call's large buffers are freed, so the
     second call still page-faults its memory in (measured: 1.8 s of system time in a
     ResNet-110 training step) and only the third runs at its steady speed.
+
+    ``synchronize`` waits for queued work (``torch.cuda.synchronize`` on a GPU), so that
+    a timing ends when the device finishes, not when the last kernel is queued.
     """
     calls = {}
     for name, fn in candidates.items():
         for _ in range(max(warmup, 1)):
+            synchronize()
             started = time.perf_counter()
             fn()
+            synchronize()
             elapsed = time.perf_counter() - started
         calls[name] = max(1, math.ceil(min_seconds / max(elapsed, 1e-9)))
 
@@ -54,9 +62,11 @@ def time_it(
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
             fn, count = candidates[name], calls[name]
+            synchronize()
             started = time.perf_counter()
             for _ in range(count):
                 fn()
+            synchronize()
             samples[name].append((time.perf_counter() - started) / count)
 
     timings = {}
@@ -82,6 +92,49 @@ def cpu_summary() -> str:
         f"{torch.get_num_threads()} CPU threads, "
         f"1-minute load average {os.getloadavg()[0]:.2f} at start"
     )
+
+
+def device_summary(device: torch.device) -> str:
+    """What runs the benchmark: the GPU's name, or the CPU threads and load."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, PyTorch {torch.__version__}"
+    return cpu_summary()
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, model_options: bool = True) -> None:
+    """``--device``, and the trainer's CUDA options where a network is run."""
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    if not model_options:
+        parser.set_defaults(amp=False, channels_last=False)
+        return
+    parser.add_argument(
+        "--amp", action="store_true", help="float16 autocast, as the trainer's --amp (CUDA only)"
+    )
+    parser.add_argument(
+        "--channels-last", action="store_true", help="channels-last images and weights"
+    )
+
+
+def runtime_from(args: argparse.Namespace) -> Runtime:
+    """The trainer's own ``Runtime`` (device, autocast, memory format) for these options."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for, but PyTorch sees no CUDA device")
+    if args.amp and args.device != "cuda":
+        raise SystemExit("--amp needs --device cuda (float16 autocast is a GPU feature here)")
+    return Runtime(torch.device(args.device), amp=args.amp, channels_last=args.channels_last)
+
+
+def runtime_summary(runtime: Runtime) -> str:
+    options = [
+        name for name, on in (("AMP", runtime.amp), ("channels-last", runtime.channels_last)) if on
+    ]
+    return device_summary(runtime.device) + (f", {' and '.join(options)}" if options else "")
 
 
 def parse_args(

@@ -1,4 +1,4 @@
-"""Conditional vs masked execution of a CoDiNet in eval mode, on the CPU.
+"""Conditional vs masked execution of a CoDiNet in eval mode, on the CPU or a GPU.
 
 For each executed fraction f the gates are forced (see ``bench.forced_paths``) so that
 both modes take exactly the same paths; the conditional mode should then cost about
@@ -11,15 +11,19 @@ from collections.abc import Sequence
 import torch
 
 from bench.common import (
-    cpu_summary,
+    add_device_arguments,
     parse_args,
     pass_fail,
     print_table,
     print_timings,
+    runtime_from,
+    runtime_summary,
+    synchronizer,
     time_it,
     use_all_cores,
 )
 from bench.forced_paths import forced_paths, per_sample_paths, uniform_paths
+from trainer.engine import Runtime
 from trainer.flops import mac_table
 from trainer.models import create_model
 from trainer.models.codinet import EXECUTE
@@ -36,37 +40,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    add_device_arguments(parser)
 
 
 def target_for(fraction: float, macs_ratio: float) -> float:
     return FULL_NETWORK_LIMIT if fraction == 1.0 else macs_ratio + SLACK
 
 
-def run_mode(model, images: torch.Tensor, execution: str) -> tuple[torch.Tensor, torch.Tensor]:
+def run_mode(
+    model, images: torch.Tensor, execution: str, runtime: Runtime
+) -> tuple[torch.Tensor, torch.Tensor]:
     model.execution = execution
-    with torch.inference_mode():
+    with torch.inference_mode(), runtime.autocast():
         return model(images)
 
 
-def measure(model, images, paths, macs, repeats: int) -> dict:
+def measure(model, images, paths, macs, repeats: int, runtime: Runtime) -> dict:
     """Time both modes on one forced set of paths and check they agree."""
     with forced_paths(model, paths):
-        conditional_logits, gates = run_mode(model, images, "conditional")
-        masked_logits, _ = run_mode(model, images, "masked")
-        if not torch.equal(gates[:, :, EXECUTE].bool(), paths):
+        conditional_logits, gates = run_mode(model, images, "conditional", runtime)
+        masked_logits, _ = run_mode(model, images, "masked", runtime)
+        if not torch.equal(gates[:, :, EXECUTE].bool().cpu(), paths):
             raise RuntimeError("the forced gates did not route the batch as asked")
         timings = time_it(
             {
-                "conditional": lambda: run_mode(model, images, "conditional"),
-                "masked": lambda: run_mode(model, images, "masked"),
+                "conditional": lambda: run_mode(model, images, "conditional", runtime),
+                "masked": lambda: run_mode(model, images, "masked", runtime),
             },
             repeats=repeats,
+            synchronize=synchronizer(runtime.device),
         )
     print_timings(timings)
     return {
         "macs_ratio": macs.per_sample(paths).double().mean().item() / macs.full,
         "time_ratio": timings["conditional"].median / timings["masked"].median,
-        "logit_diff": (conditional_logits - masked_logits).abs().max().item(),
+        "logit_diff": (conditional_logits.float() - masked_logits.float()).abs().max().item(),
     }
 
 
@@ -74,14 +82,19 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
     if args.tiny:
         args.arch, args.batch, args.image_size, args.repeats = "codinet_resnet20", 8, 16, 1
+    runtime = runtime_from(args)
     use_all_cores()
     torch.manual_seed(0)
     model = create_model(args.arch, num_classes=10).eval()
     macs = mac_table(model, args.image_size)
-    images = torch.randn(args.batch, 3, args.image_size, args.image_size)
+    model.to(runtime.device)
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    images = runtime.to_device(torch.randn(args.batch, 3, args.image_size, args.image_size))
     print(
         f"{args.arch}, eval, batch {args.batch} at {args.image_size}x{args.image_size}, "
-        f"{cpu_summary()}, {model.num_gates} gated blocks. Gates forced by a forward hook "
+        f"{runtime_summary(runtime)}, {model.num_gates} gated blocks. Gates forced by a "
+        "forward hook "
         "that replaces each gate's logits (the gate still runs). uniform: every sample "
         "executes the same evenly spaced blocks; per-sample: each sample executes its own "
         "random blocks, the same number."
@@ -95,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                 continue  # every sample runs every block: the uniform paths again
             paths = make_paths(args.batch, model.num_gates, executed)
             print(f"{kind}, f={fraction}:")
-            measured = measure(model, images, paths, macs, args.repeats)
+            measured = measure(model, images, paths, macs, args.repeats, runtime)
             target = target_for(fraction, measured["macs_ratio"])
             results.append(
                 {

@@ -6,11 +6,14 @@ from collections.abc import Callable, Sequence
 import torch
 
 from bench.common import (
-    cpu_summary,
+    add_device_arguments,
     parse_args,
     pass_fail,
     print_table,
     print_timings,
+    runtime_from,
+    runtime_summary,
+    synchronizer,
     time_it,
     use_all_cores,
 )
@@ -29,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--gates", type=int, default=54)
     parser.add_argument("--repeats", type=int, default=5)
+    add_device_arguments(parser, model_options=False)
 
 
 Regularizer = Callable[..., tuple[torch.Tensor, torch.Tensor]]
@@ -56,12 +60,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
     if args.tiny:
         args.batch, args.gates, args.repeats = 8, 9, 1
+    runtime = runtime_from(args)
+    device = runtime.device
     use_all_cores()
     generator = torch.Generator().manual_seed(0)
-    logits = torch.randn(args.batch, args.gates, 2, generator=generator).requires_grad_(True)
+    logits = torch.randn(args.batch, args.gates, 2, generator=generator).to(device)
+    logits.requires_grad_(True)
     print(
         f"B={args.batch} samples, R={args.views} views, G={args.gates} gates, float32, "
-        f"margins {INTRA_MARGIN}/{INTER_MARGIN}, forward + backward, {cpu_summary()}."
+        f"margins {INTRA_MARGIN}/{INTER_MARGIN}, forward + backward, "
+        f"{runtime_summary(runtime)}."
     )
 
     fast = forward_backward(path_regularizer, logits, args.views)
@@ -77,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "loops": lambda: forward_backward(loop_regularizer, logits, args.views),
         },
         repeats=args.repeats,
+        synchronize=synchronizer(device),
     )
     print_timings(timings)
 

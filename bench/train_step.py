@@ -1,8 +1,10 @@
-"""One CoDiNet training step vs one plain ResNet step of the same depth and batch, CPU.
+"""One CoDiNet training step vs one plain ResNet step of the same depth and batch.
 
 The CoDiNet step is the trainer's: R views per image, Gumbel-softmax gates mixing both
 branches, ``codinet_loss`` (CE, consistency, diversity, cost), SGD. The plain step runs
 the same layers without gates on the same number of samples, with CE and the same SGD.
+On a GPU both steps take the trainer's AMP (autocast and loss scaling) and channels-last
+options alike.
 """
 
 import argparse
@@ -12,11 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from bench.common import (
-    cpu_summary,
+    add_device_arguments,
     parse_args,
     pass_fail,
     print_table,
     print_timings,
+    runtime_from,
+    runtime_summary,
+    synchronizer,
     time_it,
     use_all_cores,
 )
@@ -41,26 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also print where each step spends its time"
     )
+    add_device_arguments(parser)
 
 
-def make_codinet_step(model, optimizer, images, labels, views: int, weights):
+def make_step(compute_loss, optimization, runtime: Runtime):
+    """One SGD step on ``compute_loss()``, with the trainer's autocast and loss scaling."""
+    optimizer, scaler = optimization
+
     def step():
-        logits, gates = model(images)
-        loss, _ = codinet_loss(logits, gates, labels, views, weights)
+        with runtime.autocast():
+            loss = compute_loss()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
-
-
-def make_plain_step(model, optimizer, images, labels):
-    def step():
-        loss = F.cross_entropy(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return loss
 
     return step
@@ -113,25 +112,39 @@ def print_overhead_by_operator(steps: dict, calls: int = 3, rows: int = 12) -> N
     )
 
 
-def build_steps(arch: str, batch: int, views: int, image_size: int) -> dict:
+def build_steps(arch: str, batch: int, views: int, image_size: int, runtime: Runtime) -> dict:
     """The two training steps on one random batch: ``{"codinet": fn, "plain": fn}``."""
     # Every step trains on the same random batch; the recipes' lr of 0.1 makes that
     # diverge within a few steps. The learning rate does not change the step's work.
     config = TrainConfig(arch=arch, views=views, batch_size=batch // views, lr=LEARNING_RATE)
-    runtime = Runtime(torch.device("cpu"))
     codinet = create_model(arch, num_classes=NUM_CLASSES).train()
     plain = PlainResNet(codinet).train()
+    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    for model in (codinet, plain):
+        model.to(runtime.device, memory_format=memory_format)
     weights = loss_weights(config, codinet.num_gates)
 
     # Random images stand in for the views; the labels of an image's views agree.
-    images = torch.randn(batch, 3, image_size, image_size)
+    images = runtime.to_device(torch.randn(batch, 3, image_size, image_size))
     labels = torch.randint(0, NUM_CLASSES, (batch // views,)).repeat_interleave(views)
-    # Both get the trainer's own optimizer (SGD with momentum and weight decay).
-    codinet_sgd = build_optimization(codinet, config, runtime)[0]
-    plain_sgd = build_optimization(plain, config, runtime)[0]
+    labels = labels.to(runtime.device)
+
+    def codinet_loss_value():
+        logits, gates = codinet(images)
+        return codinet_loss(logits, gates, labels, views, weights)[0]
+
+    def plain_loss_value():
+        return F.cross_entropy(plain(images), labels)
+
+    # Both get the trainer's own optimizer (SGD with momentum and weight decay) and
+    # its loss scaler (a no-op without AMP).
+    def optimization(model):
+        optimizer, _, scaler = build_optimization(model, config, runtime)
+        return optimizer, scaler
+
     return {
-        "codinet": make_codinet_step(codinet, codinet_sgd, images, labels, views, weights),
-        "plain": make_plain_step(plain, plain_sgd, images, labels),
+        "codinet": make_step(codinet_loss_value, optimization(codinet), runtime),
+        "plain": make_step(plain_loss_value, optimization(plain), runtime),
     }
 
 
@@ -141,18 +154,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         args.arch, args.batch, args.image_size, args.repeats = "codinet_resnet20", 8, 16, 1
     if args.batch % args.views:
         raise SystemExit(f"--batch {args.batch} is not a whole number of {args.views} views")
+    runtime = runtime_from(args)
     use_all_cores()
     torch.manual_seed(0)
 
-    steps = build_steps(args.arch, args.batch, args.views, args.image_size)
+    steps = build_steps(args.arch, args.batch, args.views, args.image_size, runtime)
     print(
         f"{args.arch} training step, {args.batch} samples ({args.batch // args.views} images "
         f"x {args.views} views for CoDiNet) at {args.image_size}x{args.image_size}, "
-        f"the trainer's SGD at lr {LEARNING_RATE}, {cpu_summary()}."
+        f"the trainer's SGD at lr {LEARNING_RATE}, {runtime_summary(runtime)}."
     )
     if args.profile:
         print_overhead_by_operator(steps)
-    timings = time_it(steps, repeats=args.repeats)
+    timings = time_it(steps, repeats=args.repeats, synchronize=synchronizer(runtime.device))
     print_timings(timings)
 
     # A diverging run (inf or NaN) would time other arithmetic; show that it did not.
