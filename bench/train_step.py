@@ -9,6 +9,7 @@ options alike.
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -65,51 +66,76 @@ def make_step(compute_loss, optimization, runtime: Runtime):
     return step
 
 
-def operator_seconds(steps: dict, calls: int) -> dict[str, dict[str, float]]:
-    """Each step's seconds per call by operator (self time), profiled in alternation."""
+@dataclass
+class StepProfile:
+    """One step's profile, per call: CPU self time by operator, and on a GPU the kernel
+    launches and the time the GPU spent running kernels."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    launches: float = 0.0
+    gpu_seconds: float = 0.0
+
+
+def profile_steps(steps: dict, calls: int, device: torch.device) -> dict[str, StepProfile]:
+    """Profile each step ``calls`` times, in alternation, and average per call."""
     from torch.profiler import ProfilerActivity, profile
 
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
     # Kernels and memory are set up in the first two calls (see ``time_it``); not profiled.
     for step in steps.values():
         step()
         step()
-    seconds: dict[str, dict[str, float]] = {name: {} for name in steps}
+    profiles = {name: StepProfile() for name in steps}
     for _ in range(calls):
         for name, step in steps.items():
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(activities=activities) as prof:
                 step()
+                synchronizer(device)()
+            found = profiles[name]
             for event in prof.key_averages():
-                total = seconds[name].get(event.key, 0.0) + event.self_cpu_time_total / 1e6
-                seconds[name][event.key] = total
-    return {name: {op: t / calls for op, t in ops.items()} for name, ops in seconds.items()}
+                seconds = found.seconds.get(event.key, 0.0) + event.self_cpu_time_total / 1e6
+                found.seconds[event.key] = seconds
+                if event.key.startswith("cudaLaunchKernel"):
+                    found.launches += event.count
+                found.gpu_seconds += event.self_device_time_total / 1e6
+    for found in profiles.values():
+        found.seconds = {op: t / calls for op, t in found.seconds.items()}
+        found.launches /= calls
+        found.gpu_seconds /= calls
+    return profiles
 
 
-def print_overhead_by_operator(steps: dict, calls: int = 3, rows: int = 12) -> None:
+def print_overhead_by_operator(
+    steps: dict, device: torch.device, calls: int = 3, rows: int = 12
+) -> None:
     """Where the CoDiNet step spends more time than the plain one, operator by operator."""
-    seconds = operator_seconds(steps, calls)
-    codinet, plain = seconds["codinet"], seconds["plain"]
+    profiles = profile_steps(steps, calls, device)
+    codinet, plain = profiles["codinet"].seconds, profiles["plain"].seconds
 
     def extra(op: str) -> float:
         return codinet.get(op, 0.0) - plain.get(op, 0.0)
 
+    def totals_row(label: str, ours: float, theirs: float, unit: str = "ms") -> list[str]:
+        scale, digits = (1e3, 1) if unit == "ms" else (1, 0)
+        return [label, f"{scale * ours:.{digits}f}", f"{scale * theirs:.{digits}f}"] + [
+            f"{scale * (ours - theirs):+.{digits}f}"
+        ]
+
     ops = sorted(set(codinet) | set(plain), key=extra, reverse=True)
     print(f"profile, {calls} steps each: self time per step, operators CoDiNet spends more on")
-    print_table(
-        ["operator", "codinet ms", "plain ms", "extra ms"],
-        [
-            [op, f"{1e3 * codinet.get(op, 0):.1f}", f"{1e3 * plain.get(op, 0):.1f}"]
-            + [f"{1e3 * extra(op):+.1f}"]
-            for op in ops[:rows]
-        ]
-        + [
-            [
-                "all operators",
-                f"{1e3 * sum(codinet.values()):.1f}",
-                f"{1e3 * sum(plain.values()):.1f}",
-                f"{1e3 * (sum(codinet.values()) - sum(plain.values())):+.1f}",
-            ]
-        ],
-    )
+    rows_out = [
+        [op, f"{1e3 * codinet.get(op, 0):.1f}", f"{1e3 * plain.get(op, 0):.1f}"]
+        + [f"{1e3 * extra(op):+.1f}"]
+        for op in ops[:rows]
+    ]
+    rows_out.append(totals_row("all operators (CPU)", sum(codinet.values()), sum(plain.values())))
+    if device.type == "cuda":
+        ours, theirs = profiles["codinet"], profiles["plain"]
+        rows_out.append(totals_row("GPU busy (kernels)", ours.gpu_seconds, theirs.gpu_seconds))
+        rows_out.append(totals_row("kernel launches", ours.launches, theirs.launches, "count"))
+    print_table(["operator", "codinet ms", "plain ms", "extra ms"], rows_out)
 
 
 def build_steps(arch: str, batch: int, views: int, image_size: int, runtime: Runtime) -> dict:
@@ -165,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"the trainer's SGD at lr {LEARNING_RATE}, {runtime_summary(runtime)}."
     )
     if args.profile:
-        print_overhead_by_operator(steps)
+        print_overhead_by_operator(steps, runtime.device)
     timings = time_it(steps, repeats=args.repeats, synchronize=synchronizer(runtime.device))
     print_timings(timings)
 
