@@ -12,6 +12,7 @@ from backend.batching import MicroBatcher
 from backend.cache import ComputeOnce, cache_key
 from backend.embeddings import (
     DEFAULT_PARAMS,
+    LAYOUT_VERSION,
     METHODS,
     Embedding,
     embed_paths,
@@ -78,7 +79,7 @@ class Explorer:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         params = {**DEFAULT_PARAMS[method], **params}
-        key = cache_key(loaded.content_hash, split, method, params)
+        key = _embedding_key(loaded, split, method, params)
         found = self._cached_embedding(key)
         if found is not None:
             return found
@@ -113,7 +114,7 @@ class Explorer:
         found = {}
         for method in METHODS:
             result = self._cached_embedding(
-                cache_key(loaded.content_hash, split, method, DEFAULT_PARAMS[method])
+                _embedding_key(loaded, split, method, DEFAULT_PARAMS[method])
             )
             if result is not None:
                 found[method] = result
@@ -231,3 +232,7 @@ class Explorer:
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _embedding_key(loaded: LoadedModel, split: str, method: str, params: dict) -> str:
+    return cache_key(loaded.content_hash, split, method, params, LAYOUT_VERSION)

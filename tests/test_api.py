@@ -92,6 +92,9 @@ def test_paths_json_and_csv(client):
         "/api/models/digits/embeddings/umap?n_neighbors=1",
         "/api/models/digits/embeddings/umap?perplexity=30",
         "/api/models/digits/embeddings/tsne?perplexity=abc",
+        "/api/models/digits/embeddings/umap?n_epochs=5",
+        "/api/models/digits/embeddings/umap?n_iter=500",
+        "/api/models/digits/embeddings/tsne?n_epochs=100",
         "/api/models/digits/samples/-1/image",
         "/api/models/digits/samples/3/image?size=100000",
         "/api/models/digits/route?views=1000",
@@ -150,7 +153,7 @@ def test_embedding_is_reproducible_across_servers(digits_runs, tmp_path):
 
 def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
     with make_client(digits_runs, tmp_path / "cache") as client:
-        url = "/api/models/digits/embeddings/umap?n_neighbors=5"
+        url = "/api/models/digits/embeddings/umap?n_neighbors=5&n_epochs=30"
         responses = []
         barrier = threading.Barrier(6)
 
@@ -168,6 +171,7 @@ def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
         job_id = responses[0].json()["job_id"]
         _, done = wait_for_embedding(client, url)
         assert done.json()["params"]["n_neighbors"] == 5
+        assert done.json()["params"]["n_epochs"] == 30
         job = client.get(f"/api/jobs/{job_id}").json()
         assert job["status"] == "done" and job["progress"] == 1.0
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from backend.embeddings import embed_paths, place_path
+from backend.embeddings import embed_paths, load_embedding, place_path, save_embedding
 from backend.hamming import hamming_knn
 
 
@@ -51,3 +51,23 @@ def test_few_distinct_paths_fall_back_to_pca():
     paths = np.array([[1, 0, 1], [0, 1, 1], [1, 0, 1]] * 10, dtype=bool)
     embedding, _ = embed_paths(paths, "umap", {})
     assert "fallback" in embedding.params and embedding.xy.shape == (30, 2)
+
+
+@pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
+def test_cached_reducer_still_places_new_paths(method, tmp_path):
+    """The fitted reducer survives the cache, so placement after a restart is unchanged."""
+    paths = clustered_paths()
+    embedding, reducer = embed_paths(paths, method, {})
+    save_embedding(tmp_path, "key", embedding, reducer)
+    cached, cached_reducer = load_embedding(tmp_path, "key")
+    assert cached_reducer is not None
+    assert np.array_equal(cached.unique_xy, embedding.unique_xy)
+    # A path one bit away from a known one is placed by the reducer, near that path.
+    flips = np.eye(paths.shape[1], dtype=bool) ^ paths[0]
+    unseen = [p for p in flips if not (embedding.unique_paths == p).all(axis=1).any()]
+    near = unseen[0]
+    xy, how = place_path(cached, cached_reducer, near)
+    assert how == place_path(embedding, reducer, near)[1] != "nearest known path"
+    assert np.allclose(xy, place_path(embedding, reducer, near)[0], atol=1e-3)
+    spread = np.ptp(embedding.unique_xy, axis=0).max()
+    assert np.linalg.norm(np.subtract(xy, embedding.xy[0])) < 0.25 * spread

@@ -13,7 +13,13 @@ from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["embeddings"])
 
-APPLIES_TO = {"n_neighbors": "umap", "min_dist": "umap", "perplexity": "tsne"}
+APPLIES_TO = {
+    "n_neighbors": "umap",
+    "min_dist": "umap",
+    "n_epochs": "umap",
+    "perplexity": "tsne",
+    "n_iter": "tsne",
+}
 
 
 @router.get(
@@ -33,10 +39,23 @@ def get_embedding(
     format: FormatQuery = "json",
     n_neighbors: Annotated[int | None, Query(ge=2, le=200, description="UMAP")] = None,
     min_dist: Annotated[float | None, Query(ge=0.0, le=1.0, description="UMAP")] = None,
+    n_epochs: Annotated[
+        int | None, Query(ge=10, le=2000, description="UMAP; default by number of paths")
+    ] = None,
     perplexity: Annotated[float | None, Query(ge=2.0, le=100.0, description="t-SNE")] = None,
+    n_iter: Annotated[
+        int | None,
+        Query(ge=50, le=5000, description="t-SNE, after early exaggeration (half as many)"),
+    ] = None,
 ):
     """The 2-D embedding of the split's paths; 202 with a job while it is computed."""
-    given = {"n_neighbors": n_neighbors, "min_dist": min_dist, "perplexity": perplexity}
+    given = {
+        "n_neighbors": n_neighbors,
+        "min_dist": min_dist,
+        "n_epochs": n_epochs,
+        "perplexity": perplexity,
+        "n_iter": n_iter,
+    }
     params = {}
     for name, value in given.items():
         if value is None:
