@@ -99,9 +99,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print_table(
         ["measure (values: consistency and diversity)", "value", "target", "result"],
         [
-            value_row("max |value diff| vectorised vs loops, float32", result["value_diff"]),
-            value_row("max |value error| vectorised vs exact (float64)", result["value_error"]),
-            ["max |value error| loops vs exact (float64)", f"{result['loop_value_error']:.1e}"]
+            # The target compares with the loops' exact values: in float32 the loops add
+            # their terms one at a time, and their own rounding error exceeds 1e-6.
+            value_row("max |value diff| vectorised vs loops in float64", result["value_error"]),
+            ["max |value diff| vectorised vs loops, both float32", f"{result['value_diff']:.1e}"]
+            + ["(reported)", "-"],
+            [
+                "max |value error| float32 loops vs float64 loops",
+                f"{result['loop_value_error']:.1e}",
+            ]
             + ["(reported)", "-"],
             ["max |gradient diff| vectorised vs loops", f"{result['grad_diff']:.1e}"]
             + ["(reported)", "-"],

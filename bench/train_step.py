@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also print where each step spends its time"
     )
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile both models (as the trainer's --compile) in this mode",
+    )
     add_device_arguments(parser)
 
 
@@ -138,7 +145,9 @@ def print_overhead_by_operator(
     print_table(["operator", "codinet ms", "plain ms", "extra ms"], rows_out)
 
 
-def build_steps(arch: str, batch: int, views: int, image_size: int, runtime: Runtime) -> dict:
+def build_steps(
+    arch: str, batch: int, views: int, image_size: int, runtime: Runtime, compile_mode=None
+) -> dict:
     """The two training steps on one random batch: ``{"codinet": fn, "plain": fn}``."""
     # Every step trains on the same random batch; the recipes' lr of 0.1 makes that
     # diverge within a few steps. The learning rate does not change the step's work.
@@ -149,6 +158,10 @@ def build_steps(arch: str, batch: int, views: int, image_size: int, runtime: Run
     for model in (codinet, plain):
         model.to(runtime.device, memory_format=memory_format)
     weights = loss_weights(config, codinet.num_gates)
+    run_codinet, run_plain = codinet, plain
+    if compile_mode is not None:
+        run_codinet = torch.compile(codinet, mode=compile_mode)
+        run_plain = torch.compile(plain, mode=compile_mode)
 
     # Random images stand in for the views; the labels of an image's views agree.
     images = runtime.to_device(torch.randn(batch, 3, image_size, image_size))
@@ -156,11 +169,11 @@ def build_steps(arch: str, batch: int, views: int, image_size: int, runtime: Run
     labels = labels.to(runtime.device)
 
     def codinet_loss_value():
-        logits, gates = codinet(images)
+        logits, gates = run_codinet(images)
         return codinet_loss(logits, gates, labels, views, weights)[0]
 
     def plain_loss_value():
-        return F.cross_entropy(plain(images), labels)
+        return F.cross_entropy(run_plain(images), labels)
 
     # Both get the trainer's own optimizer (SGD with momentum and weight decay) and
     # its loss scaler (a no-op without AMP).
@@ -184,11 +197,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     use_all_cores()
     torch.manual_seed(0)
 
-    steps = build_steps(args.arch, args.batch, args.views, args.image_size, runtime)
+    steps = build_steps(args.arch, args.batch, args.views, args.image_size, runtime, args.compile)
     print(
         f"{args.arch} training step, {args.batch} samples ({args.batch // args.views} images "
         f"x {args.views} views for CoDiNet) at {args.image_size}x{args.image_size}, "
-        f"the trainer's SGD at lr {LEARNING_RATE}, {runtime_summary(runtime)}."
+        f"the trainer's SGD at lr {LEARNING_RATE}, {runtime_summary(runtime)}"
+        + (f", torch.compile mode {args.compile}." if args.compile else ".")
     )
     if args.profile:
         print_overhead_by_operator(steps, runtime.device)

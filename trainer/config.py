@@ -57,6 +57,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
     channels_last: bool = True  # on CUDA; ignored on the CPU
+    compile: bool = False  # torch.compile the training forward and backward; eval stays eager
 
     def validate(self) -> None:
         if self.schedule not in ("cosine", "step"):

@@ -168,6 +168,10 @@ def main(config: TrainConfig) -> dict:
         )
 
     trained = DistributedDataParallel(model) if dist_info.enabled else model
+    if config.compile:
+        # Training has no data-dependent shapes (both branches are blended), so it
+        # compiles whole; eval's conditional execution does not, and runs ``model``.
+        trained = torch.compile(trained)
     best = None
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
