@@ -190,3 +190,14 @@ def test_two_process_torchrun_gloo(tmp_path):
     assert (
         evaluate_checkpoint(run / "checkpoint.pt", device="cpu")["accuracy"] == rows[0]["accuracy"]
     )
+
+
+def test_compiled_training_saves_an_eager_checkpoint(tmp_path):
+    train(quick_config(tmp_path / "run", epochs=2, compile=True))
+    rows = read_metrics(tmp_path / "run")
+    assert rows[-1]["loss"] < rows[0]["loss"] and rows[-1]["accuracy"] > 0.2  # chance: 0.1
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    # The compiled wrapper's "_orig_mod." prefix must not reach the checkpoint.
+    assert not any(key.startswith("_orig_mod") for key in checkpoint["state_dict"])
+    assert checkpoint["config"]["compile"] is True
+    model_from_checkpoint(checkpoint)  # loads strictly into a plain model
