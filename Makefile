@@ -43,8 +43,8 @@ $(SYSTEM_TOOLS):
 	$(SUDO) apt-get install -y -qq chromium docker-compose wrk
 
 test: install $(SYSTEM_TOOLS)
-	$(PY) -m ruff check trainer backend tests
+	$(PY) -m ruff check trainer backend tests bench docs
 	$(PY) -m pytest
 
 lint: install
-	$(PY) -m ruff check trainer backend tests
+	$(PY) -m ruff check trainer backend tests bench docs

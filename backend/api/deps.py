@@ -7,7 +7,9 @@ from fastapi import Depends, Query, Request
 from backend.services import Explorer
 
 
-def get_explorer(request: Request) -> Explorer:
+async def get_explorer(request: Request) -> Explorer:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+    # per request for an attribute lookup.
     return request.app.state.explorer
 
 
