@@ -1,15 +1,22 @@
 """Dynamic batching: the inputs of concurrent requests go through the model together.
 
 One forward pass over 32 images costs far less than 32 passes over one image. A single
-inference thread takes every input queued for a model, runs them as one batch and
-hands each request its rows; while it computes, new requests queue up for the next
-batch. A lone request waits for nothing. Eval-mode BatchNorm and per-sample routing
-make each row's result independent of its batch mates (up to floating-point summation
-order).
+inference thread takes every request queued for a model, prepares each one's inputs,
+runs them as one batch and hands each request its rows; while it computes, new requests
+queue up for the next batch. A lone request waits for nothing. Eval-mode BatchNorm and
+per-sample routing make each row's result independent of its batch mates (up to
+floating-point summation order).
+
+The inputs are prepared (an upload decoded and transformed) on the inference thread
+too, not in the requests' own threads. PyTorch releases the GIL around every operator,
+and under load each re-acquisition queued behind dozens of request threads doing the
+same Python-heavy preparation: a forward pass that takes 4 ms alone took 59 ms, which
+capped the server at about 270 uploads a second (bench/RESULTS.md, section 5).
 """
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -18,7 +25,8 @@ import torch
 @dataclass
 class _Pending:
     model: torch.nn.Module
-    inputs: torch.Tensor
+    prepare: Callable[[], torch.Tensor]
+    inputs: torch.Tensor | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outputs: tuple | None = None
     error: BaseException | None = None
@@ -31,9 +39,14 @@ class MicroBatcher:
         self._held: list[_Pending] = []  # taken from the queue for a later batch
         threading.Thread(target=self._serve, name="inference", daemon=True).start()
 
-    def run(self, model: torch.nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``model(inputs)``: each output's rows for these inputs, batched with others."""
-        pending = _Pending(model, inputs)
+    def run(
+        self, model: torch.nn.Module, prepare: Callable[[], torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
+        """``model(prepare())``: each output's rows for these inputs, batched with others.
+
+        ``prepare`` runs on the inference thread; what it raises is raised here.
+        """
+        pending = _Pending(model, prepare)
         self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
@@ -41,26 +54,44 @@ class MicroBatcher:
         return pending.outputs
 
     def _next_batch(self) -> list[_Pending]:
-        """The oldest request and every queued one for the same model, up to max_rows."""
-        first = self._held.pop(0) if self._held else self._queue.get()
+        """The oldest request and every queued one for the same model, up to max_rows,
+        with their inputs prepared; a request whose preparation fails is answered."""
         waiting = self._held
+        if not waiting:
+            waiting.append(self._queue.get())
         while True:
             try:
                 waiting.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        batch, rows, self._held = [first], len(first.inputs), []
+        batch, rows, self._held = [], 0, []
         for pending in waiting:
-            if pending.model is first.model and rows + len(pending.inputs) <= self.max_rows:
+            if pending.inputs is None and not self._prepare(pending):
+                continue
+            if not batch or (
+                pending.model is batch[0].model and rows + len(pending.inputs) <= self.max_rows
+            ):
                 batch.append(pending)
                 rows += len(pending.inputs)
             else:
                 self._held.append(pending)
         return batch
 
+    @staticmethod
+    def _prepare(pending: _Pending) -> bool:
+        try:
+            pending.inputs = pending.prepare()
+            return True
+        except Exception as error:  # the request's own bad input: answer it alone
+            pending.error = error
+            pending.done.set()
+            return False
+
     def _serve(self) -> None:
         while True:
             batch = self._next_batch()
+            if not batch:
+                continue
             try:
                 with torch.inference_mode():
                     outputs = batch[0].model(torch.cat([p.inputs for p in batch]))

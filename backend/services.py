@@ -160,16 +160,9 @@ class Explorer:
     # -- uploads ------------------------------------------------------------------
     def route(self, model_id: str, data: bytes, views: int, split: str = "test") -> dict:
         loaded = self.store.get(model_id)
-        image = decode_image(data, self.settings.max_image_pixels)
-        prep = loaded.preprocessing
-        source = to_dataset_format(image, prep)
-        batch = [build_transform(prep, train=False)(source)]
-        if views:
-            augment = build_transform(prep, train=True)
-            with torch.random.fork_rng():
-                torch.manual_seed(0)  # the same upload gets the same views
-                batch += [augment(source) for _ in range(views)]
-        logits, gates = self.batcher.run(loaded.model, torch.stack(batch))
+        logits, gates = self.batcher.run(
+            loaded.model, lambda: self._upload_inputs(data, loaded.preprocessing, views)
+        )
         paths = gates[:, :, EXECUTE].bool().numpy()
         probabilities = logits[0].softmax(dim=0).numpy()
         prediction = int(probabilities.argmax())
@@ -201,6 +194,17 @@ class Explorer:
             (x, y), placement = place_path(result.embedding, result.reducer, path)
             response["embedding"][method] = {"x": x, "y": y, "placement": placement}
         return response
+
+    def _upload_inputs(self, data: bytes, prep: dict, views: int) -> torch.Tensor:
+        """The upload as the model's input, then ``views`` augmented views of it."""
+        source = to_dataset_format(decode_image(data, self.settings.max_image_pixels), prep)
+        batch = [build_transform(prep, train=False)(source)]
+        if views:
+            augment = build_transform(prep, train=True)
+            with torch.random.fork_rng():
+                torch.manual_seed(0)  # the same upload gets the same views
+                batch += [augment(source) for _ in range(views)]
+        return torch.stack(batch)
 
     def _neighbors(self, loaded: LoadedModel, table: PathTable, path: np.ndarray) -> list[dict]:
         distances = (table.paths != path).sum(axis=1)

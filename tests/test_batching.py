@@ -1,0 +1,80 @@
+"""Dynamic batching: each request gets its own rows back, and its own errors."""
+
+import threading
+
+import pytest
+import torch
+
+from backend.batching import MicroBatcher
+
+
+class TwoOutputs(torch.nn.Module):
+    """Stands in for a CoDiNet: a tuple of outputs, each with a row per input."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(len(x))
+        return x * 2, x.sum(dim=1, keepdim=True)
+
+
+def run_concurrently(batcher, model, prepares):
+    results = [None] * len(prepares)
+    start = threading.Barrier(len(prepares))
+
+    def request(i):
+        start.wait()
+        try:
+            results[i] = batcher.run(model, prepares[i])
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(prepares))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_each_request_gets_its_rows_and_only_its_own_error():
+    batcher, model = MicroBatcher(), TwoOutputs()
+    inputs = [torch.full((1 + i % 3, 4), float(i)) for i in range(24)]
+
+    def prepare(i):
+        def make():
+            if i % 5 == 0:
+                raise ValueError(f"bad upload {i}")
+            return inputs[i]
+
+        return make
+
+    results = run_concurrently(batcher, model, [prepare(i) for i in range(24)])
+    for i, result in enumerate(results):
+        if i % 5 == 0:
+            assert isinstance(result, ValueError) and str(result) == f"bad upload {i}"
+        else:
+            doubled, sums = result
+            assert torch.equal(doubled, inputs[i] * 2)
+            assert torch.equal(sums, inputs[i].sum(dim=1, keepdim=True))
+    # Every good row went through the model exactly once.
+    assert sum(model.calls) == sum(len(inputs[i]) for i in range(24) if i % 5)
+
+
+def test_a_failing_forward_reaches_every_request_of_its_batch():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("model failed")
+
+    results = run_concurrently(MicroBatcher(), Broken(), [lambda: torch.ones(1, 2)] * 4)
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+@pytest.mark.parametrize("max_rows", [1, 3])
+def test_batches_never_exceed_max_rows_unless_one_request_does(max_rows):
+    batcher, model = MicroBatcher(max_rows=max_rows), TwoOutputs()
+    results = run_concurrently(batcher, model, [lambda: torch.ones(2, 2)] * 8)
+    assert all(isinstance(r, tuple) for r in results)
+    assert max(model.calls) <= max(max_rows, 2)
