@@ -21,8 +21,13 @@ class ImageRejected(ValueError):
         self.status = status
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Bytes -> an upright RGB or L image; raises ImageRejected for anything else."""
+def decode_image(data: bytes, max_pixels: int, needed_side: int | None = None) -> Image.Image:
+    """Bytes -> an upright RGB or L image; raises ImageRejected for anything else.
+
+    With ``needed_side``, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg scales
+    in the DCT, which is cheaper than decoding every pixel) as long as both sides stay
+    at least that long: the dataset's preparation shrinks it further anyway.
+    """
     if not data:
         raise ImageRejected(422, "the uploaded file is empty")
     try:
@@ -36,6 +41,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                     413, f"image is {width}x{height} pixels; at most {max_pixels:,} are accepted"
                 )
             image.seek(0)  # the first frame of an animation
+            if needed_side is not None and image.format == "JPEG":
+                image.draft(image.mode, (needed_side, needed_side))
             image.load()
     except ImageRejected:
         raise
@@ -72,6 +79,15 @@ def model_input(image: Image.Image, preprocessing: dict, train: bool = False) ->
     """An image prepared as the dataset's samples were, then its (eval) transform."""
     source = to_dataset_format(image, preprocessing)
     return build_transform(preprocessing, train=train)(source)
+
+
+def needed_side(preprocessing: dict) -> int:
+    """The shortest side an upload needs before ``to_dataset_format`` shrinks it."""
+    if preprocessing["dataset"] == "digits":
+        return DIGIT_WORKING_SIZE
+    if preprocessing["dataset"] == "imagefolder":
+        return preprocessing["resize"]
+    return preprocessing["image_size"]
 
 
 def to_dataset_format(image: Image.Image, preprocessing: dict) -> torch.Tensor:

@@ -21,7 +21,7 @@ from backend.embeddings import (
     save_embedding,
 )
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
-from backend.images import decode_image, to_dataset_format
+from backend.images import decode_image, needed_side, to_dataset_format
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, LoadedModel, ModelStore, split_of
@@ -197,7 +197,8 @@ class Explorer:
 
     def _upload_inputs(self, data: bytes, prep: dict, views: int) -> torch.Tensor:
         """The upload as the model's input, then ``views`` augmented views of it."""
-        source = to_dataset_format(decode_image(data, self.settings.max_image_pixels), prep)
+        image = decode_image(data, self.settings.max_image_pixels, needed_side(prep))
+        source = to_dataset_format(image, prep)
         batch = [build_transform(prep, train=False)(source)]
         if views:
             augment = build_transform(prep, train=True)
