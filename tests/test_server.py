@@ -1,0 +1,65 @@
+"""`python -m backend` as a new user starts it: a busy port, and no checkpoints yet."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).parents[1]
+
+
+def serve(runs_dir: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", "--runs-dir", str(runs_dir), "--port", str(port)]
+        + ["--no-warmup"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CODINET_CACHE_DIR": str(runs_dir.parent / "cache")},
+    )
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve(tmp_path / "runs", port)
+        _, stderr = server.communicate(timeout=120)
+    assert server.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in stderr and "--port" in stderr
+
+
+def test_no_checkpoints_says_how_to_train_one(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = serve(runs, port)
+    try:
+        lines = [server.stdout.readline() for _ in range(2)]
+        assert "no checkpoints under" in lines[0] and "make train-demo" in lines[0]
+        assert f"http://127.0.0.1:{port}/" in lines[1]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                models = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.3)
+        assert models.status_code == 200 and models.json() == []
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
+        assert health["runs_dir"] == str(runs)  # the page names it in its how-to-train note
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
