@@ -6,59 +6,32 @@ Playwright; a missing browser fails the tests with the command that installs it.
 
 import base64
 import json
-import os
 import shutil
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
 from backend.app import create_app
 from backend.settings import Settings
 from tests.backend_helpers import digit_on_paper, encode, wait_for_embedding
+from tests.browser_support import (
+    CHROMIUM,
+    LARGEST_MARKER,
+    LAUNCH_ARGS,
+    MARKER_POSITION,
+    LiveServer,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MODEL = "digits"
 OTHER = "digits-b"
 METHODS = ("umap", "tsne", "pca")
 BUSY_TIMEOUT = 90_000  # ms: the first UMAP compiles numba code
-
-# Pixel position of marker `point` of trace `trace` in the page, from Plotly's axes.
-MARKER_POSITION = """([selector, trace, point]) => {
-  const gd = document.querySelector(selector);
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const t = gd._fullData[trace];
-  const box = gd.getBoundingClientRect();
-  return [box.left + xa._offset + xa.d2p(t.x[point]), box.top + ya._offset + ya.d2p(t.y[point])];
-}"""
-
-# The largest marker of the sample traces: [trace, point].
-LARGEST_MARKER = """(selector) => {
-  const gd = document.querySelector(selector);
-  let best = [0, 0, -1];
-  gd._fullData.forEach((t, c) => {
-    if (t.hoverinfo === 'skip') return;
-    t.marker.size.forEach((size, i) => { if (size > best[2]) best = [c, i, size]; });
-  });
-  return best.slice(0, 2);
-}"""
 
 # What the scatter drew: markers per sample trace and the names of the extra traces.
 DRAWN = """(selector) => {
@@ -76,31 +49,6 @@ DRAWN = """(selector) => {
 
 
 # -- the live server and the browser ---------------------------------------------------
-
-
-class LiveServer:
-    """uvicorn serving the app on a free loopback port, in a background thread."""
-
-    def __init__(self, app):
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="live-server", daemon=True)
-        self.url = ""
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.05)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -8,66 +8,29 @@ CPU, into ``--work-dir``), then writes PNGs next to this file. ``--no-compare`` 
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from backend.app import create_app  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from tests.backend_helpers import digit_on_paper, encode  # noqa: E402
+from tests.browser_support import (  # noqa: E402
+    CHROMIUM,
+    LARGEST_MARKER,
+    LAUNCH_ARGS,
+    MARKER_POSITION,
+    LiveServer,
+)
 
 OUT = Path(__file__).resolve().parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READY = 180_000  # ms: embeddings are computed on first request
-
-MARKER_POSITION = """([selector, trace, point]) => {
-  const gd = document.querySelector(selector);
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const t = gd._fullData[trace];
-  const box = gd.getBoundingClientRect();
-  return [box.left + xa._offset + xa.d2p(t.x[point]), box.top + ya._offset + ya.d2p(t.y[point])];
-}"""
-
-LARGEST_MARKER = """(selector) => {
-  const gd = document.querySelector(selector);
-  let best = [0, 0, -1];
-  gd._fullData.forEach((t, c) => {
-    if (t.hoverinfo === 'skip') return;
-    t.marker.size.forEach((size, i) => { if (size > best[2]) best = [c, i, size]; });
-  });
-  return best.slice(0, 2);
-}"""
-
-
-def serve(app):
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("the server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def train_compare_run(out: Path) -> None:
@@ -248,17 +211,12 @@ def main() -> int:
             link.unlink()
         link.symlink_to(target, target_is_directory=True)
     app = create_app(Settings(runs_dir=runs, cache_dir=work / "cache", warmup=False))
-    server, thread, base = serve(app)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-            try:
-                take(Shooter(browser, base), args.model, compare, work)
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with LiveServer(app) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            take(Shooter(browser, server.url), args.model, compare, work)
+        finally:
+            browser.close()
     return 0
 
 
