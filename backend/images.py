@@ -7,8 +7,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from trainer.data import build_transform
-
 ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
 DIGIT_WORKING_SIZE = 128
 
@@ -73,12 +71,6 @@ def _to_rgb_or_l(image: Image.Image) -> Image.Image:
     if image.mode == "L":
         return image
     return image.convert("RGB")
-
-
-def model_input(image: Image.Image, preprocessing: dict, train: bool = False) -> torch.Tensor:
-    """An image prepared as the dataset's samples were, then its (eval) transform."""
-    source = to_dataset_format(image, preprocessing)
-    return build_transform(preprocessing, train=train)(source)
 
 
 def needed_side(preprocessing: dict) -> int:

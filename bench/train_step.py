@@ -28,7 +28,7 @@ from bench.common import (
 )
 from bench.plain_resnet import PlainResNet
 from trainer.config import TrainConfig
-from trainer.engine import Runtime
+from trainer.engine import Runtime, optimizer_step
 from trainer.losses import codinet_loss
 from trainer.models import create_model
 from trainer.train import build_optimization, loss_weights
@@ -64,10 +64,7 @@ def make_step(compute_loss, optimization, runtime: Runtime):
     def step():
         with runtime.autocast():
             loss = compute_loss()
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, optimizer, scaler)
         return loss
 
     return step

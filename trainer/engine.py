@@ -48,6 +48,14 @@ def flatten_views(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
     return images.flatten(0, 1), labels.repeat_interleave(images.shape[1])
 
 
+def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
+    """Backward and one optimizer step, through the AMP loss scaler (a no-op without AMP)."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def train_one_epoch(
     model,
     loader: DataLoader,
@@ -71,10 +79,7 @@ def train_one_epoch(
         with runtime.autocast():
             logits, gates = model(images)
             loss, parts = codinet_loss(logits, gates, labels, views, weights)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, optimizer, scaler)
         with torch.no_grad():
             executed = gates[:, :, EXECUTE].float().sum(dim=1).mean()
             correct = (logits.argmax(dim=1) == labels).float().mean()
