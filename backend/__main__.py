@@ -16,7 +16,7 @@ from backend.settings import Settings
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     parser.add_argument("--runs-dir", type=Path, help="default: $CODINET_RUNS_DIR or runs")
-    parser.add_argument("--data-dir", type=Path, help="default: as each run was trained")
+    parser.add_argument("--data-dir", type=Path, help="default: $CODINET_DATA_DIR or data")
     parser.add_argument("--cache-dir", type=Path, help="default: <runs-dir>/.cache")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

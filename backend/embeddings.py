@@ -10,7 +10,7 @@ of the nearest known path. The response says which.
 import json
 import logging
 import os
-import pickle
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +42,7 @@ UMAP_EPOCHS_RANGE = (50, 500)
 # time: the neighbourhoods settle early, and later iterations mostly spread the
 # clusters, each costing more as the map grows.
 TSNE_ITERATIONS = 250
+_TSNE_JOBS = min(os.cpu_count() or 1, 4)  # the result does not depend on it
 DEFAULT_PARAMS = {
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": None},  # None: by path count
     "tsne": {"perplexity": 30.0, "n_iter": TSNE_ITERATIONS},
@@ -89,12 +90,23 @@ def embed_paths(
     return embedding, reducer
 
 
+class LinearProjection:
+    """A fitted PCA as its two arrays: new paths are projected, (x - mean) @ axes.T."""
+
+    def __init__(self, mean: np.ndarray, axes: np.ndarray):
+        self.mean, self.axes = np.asarray(mean, np.float64), np.asarray(axes, np.float64)
+
+    def transform(self, bits: np.ndarray) -> np.ndarray:
+        return _pad_2d((np.asarray(bits, np.float64) - self.mean) @ self.axes.T)
+
+
 def _pca(samples: np.ndarray, unique_bits: np.ndarray):
     from sklearn.decomposition import PCA
 
     components = min(2, samples.shape[1], max(len(unique_bits) - 1, 1))
     pca = PCA(n_components=components, random_state=SEED).fit(samples)
-    return _pad_2d(pca.transform(unique_bits)), pca
+    projection = LinearProjection(pca.mean_, pca.components_)
+    return projection.transform(unique_bits), projection
 
 
 def _pad_2d(xy: np.ndarray) -> np.ndarray:
@@ -162,8 +174,7 @@ class HammingNeighbors:
     openTSNE's own search for the Hamming metric (a brute-force scan through joblib)
     took most of the time on ten thousand paths; the packed-bit search gives the same
     neighbours. Distances are fractions of differing bits, as its "hamming" metric.
-    Queries (openTSNE ``transform`` of an uploaded path) use the same search. A plain
-    module-level class, so that a fitted embedding can be pickled into the cache.
+    Queries (openTSNE ``transform`` of an uploaded path) use the same search.
     """
 
     def __init__(self, unique_paths: np.ndarray, k: int):
@@ -179,8 +190,17 @@ class HammingNeighbors:
         return index, distance / self.paths.shape[1]
 
 
+def _tsne_affinities(unique: np.ndarray, perplexity: float):
+    from openTSNE import affinity
+
+    neighbors = HammingNeighbors(unique, min(len(unique) - 1, int(3 * perplexity)))
+    return affinity.PerplexityBasedNN(
+        perplexity=perplexity, knn_index=neighbors, n_jobs=_TSNE_JOBS, random_state=SEED
+    )
+
+
 def _tsne(unique: np.ndarray, params: dict, progress: Callable[[float], None]):
-    from openTSNE import TSNE, affinity
+    from openTSNE import TSNE
 
     params["perplexity"] = float(min(params["perplexity"], (len(unique) - 1) / 3))
     n_iter = int(params["n_iter"])
@@ -194,22 +214,54 @@ def _tsne(unique: np.ndarray, params: dict, progress: Callable[[float], None]):
         progress(0.1 + 0.85 * calls[0] / total_calls)
         return False  # keep going
 
-    jobs = min(os.cpu_count() or 1, 4)  # the result does not depend on it
-    neighbors = HammingNeighbors(unique, min(len(unique) - 1, int(3 * params["perplexity"])))
-    affinities = affinity.PerplexityBasedNN(
-        perplexity=params["perplexity"], knn_index=neighbors, n_jobs=jobs, random_state=SEED
-    )
     tsne = TSNE(
         random_state=SEED,
-        n_jobs=jobs,
+        n_jobs=_TSNE_JOBS,
         callbacks=report,
         callbacks_every_iters=every,
         **iterations,
     )
-    embedding = tsne.fit(unique.astype(np.float32), affinities=affinities)
-    # The progress callback is a closure over this job: keep it out of the cached pickle.
+    embedding = tsne.fit(
+        unique.astype(np.float32), affinities=_tsne_affinities(unique, params["perplexity"])
+    )
+    # The progress callback is a closure over this job: it must not run again.
     embedding.gradient_descent_params["callbacks"] = None
     return np.asarray(embedding), embedding
+
+
+class TsnePlacement:
+    """openTSNE ``transform`` into a cached map, rebuilt from its arrays on first use.
+
+    A new point is optimised against the fixed map with its Hamming neighbours among the
+    distinct paths; rebuilding the neighbour graph costs about what the fit's did, so it
+    waits until an upload takes a path the map has not seen.
+    """
+
+    def __init__(self, unique_paths: np.ndarray, unique_xy: np.ndarray, params: dict):
+        self.unique_paths, self.unique_xy, self.params = unique_paths, unique_xy, params
+        self._embedding = None
+        self._lock = threading.Lock()
+
+    def transform(self, bits: np.ndarray) -> np.ndarray:
+        from openTSNE import TSNE
+
+        with self._lock:
+            if self._embedding is None:
+                affinities = _tsne_affinities(self.unique_paths, self.params["perplexity"])
+                # The fit's own settings, with the map's points as the starting positions
+                # (openTSNE logs that these are spread wider than a fresh start; expected).
+                openTSNE_log = logging.getLogger("openTSNE.tsne")
+                level = openTSNE_log.level
+                openTSNE_log.setLevel(logging.ERROR)
+                try:
+                    self._embedding = TSNE(random_state=SEED, n_jobs=_TSNE_JOBS).prepare_initial(
+                        self.unique_paths.astype(np.float32),
+                        affinities=affinities,
+                        initialization=self.unique_xy.astype(np.float64),
+                    )
+                finally:
+                    openTSNE_log.setLevel(level)
+        return self._embedding.transform(bits)
 
 
 def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[float], str]:
@@ -221,7 +273,7 @@ def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[fl
     if reducer is not None and "fallback" not in embedding.params:
         bits = path[None].astype(np.float32)
         if embedding.method == "pca":
-            return _pad_2d(reducer.transform(bits))[0].tolist(), "pca projection"
+            return reducer.transform(bits)[0].tolist(), "pca projection"
         if embedding.method == "umap":
             return reducer.transform(bits)[0].tolist(), "umap: weighted k nearest known paths"
         return np.asarray(reducer.transform(bits))[0].tolist(), "opentsne transform"
@@ -232,6 +284,11 @@ def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[fl
 
 
 def save_embedding(directory: Path, key: str, embedding: Embedding, reducer) -> None:
+    """Cache an embedding as plain arrays. Nothing is pickled: whatever lies in the cache
+    folder is read as numbers only, and placement is rebuilt from them on load."""
+    projection = {}
+    if isinstance(reducer, LinearProjection):
+        projection = {"projection_mean": reducer.mean, "projection_axes": reducer.axes}
     save_arrays(
         directory / f"{key}.npz",
         unique_paths=embedding.unique_paths,
@@ -240,37 +297,37 @@ def save_embedding(directory: Path, key: str, embedding: Embedding, reducer) -> 
         unique_xy=embedding.unique_xy,
         method=np.array(embedding.method),
         params=np.array(json.dumps(embedding.params)),
+        **projection,
     )
-    if reducer is not None:
-        try:
-            tmp = directory / f".{key}.pkl.tmp"
-            with open(tmp, "wb") as f:
-                pickle.dump(reducer, f)
-            tmp.replace(directory / f"{key}.pkl")
-        except Exception as error:  # a reducer that cannot be pickled: nearest-path placement
-            log.warning("fitted %s reducer not cached: %s", embedding.method, error)
 
 
 def load_embedding(directory: Path, key: str):
-    """A cached (Embedding, reducer or None), or None when not cached."""
+    """A cached (Embedding, placement or None), or None when not cached or unreadable."""
     arrays = load_arrays(directory / f"{key}.npz")
     if arrays is None:
         return None
-    embedding = Embedding(
-        method=str(arrays["method"]),
-        params=json.loads(str(arrays["params"])),
-        unique_paths=arrays["unique_paths"],
-        counts=arrays["counts"],
-        inverse=arrays["inverse"],
-        unique_xy=arrays["unique_xy"],
-    )
-    reducer = None
     try:
-        # The cache directory is written by this server alone.
-        with open(directory / f"{key}.pkl", "rb") as f:
-            reducer = pickle.load(f)
-    except FileNotFoundError:
-        pass
-    except Exception as error:
-        log.warning("cached %s reducer unreadable, placing by nearest path: %s", key, error)
-    return embedding, reducer
+        embedding = Embedding(
+            method=str(arrays["method"]),
+            params=json.loads(str(arrays["params"])),
+            unique_paths=arrays["unique_paths"].astype(bool),
+            counts=arrays["counts"],
+            inverse=arrays["inverse"],
+            unique_xy=arrays["unique_xy"].astype(np.float32),
+        )
+        return embedding, _rebuilt_placement(embedding, arrays)
+    except (KeyError, ValueError, TypeError) as error:
+        log.warning("cached embedding %s unreadable, recomputing: %s", key, error)
+        return None
+
+
+def _rebuilt_placement(embedding: Embedding, arrays: dict):
+    """What places new paths into a cached embedding, from its arrays alone."""
+    if "fallback" in embedding.params:
+        return None
+    if embedding.method == "pca":
+        return LinearProjection(arrays["projection_mean"], arrays["projection_axes"])
+    if embedding.method == "umap":
+        k = int(embedding.params["n_neighbors"])
+        return KnnPlacement(embedding.unique_paths, embedding.unique_xy, k)
+    return TsnePlacement(embedding.unique_paths, embedding.unique_xy, embedding.params)

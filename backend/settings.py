@@ -11,7 +11,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CODINET_")
 
     runs_dir: Path = Field(Path("runs"), description="where runs/<name>/checkpoint.pt are found")
-    data_dir: Path | None = Field(None, description="datasets; default: as each run was trained")
+    data_dir: Path = Field(
+        Path("data"), description="datasets (CIFAR, SVHN, imagefolder trees) for every model"
+    )
     cache_dir: Path | None = Field(None, description="derived results; default: <runs_dir>/.cache")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")

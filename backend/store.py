@@ -9,7 +9,6 @@ it is keyed by its content hash, so stale results are never served.
 import hashlib
 import io
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +55,10 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
 
 
 class ModelStore:
-    def __init__(self, runs_dir: Path, data_dir: Path | None = None):
+    def __init__(self, runs_dir: Path, data_dir: Path):
         self.runs_dir = Path(runs_dir)
-        self.data_dir = data_dir
+        # The server's own setting alone: a checkpoint never chooses where data is read.
+        self.data_dir = Path(data_dir)
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
@@ -110,11 +110,12 @@ class ModelStore:
     def dataset(self, loaded: LoadedModel) -> DataBundle:
         """The dataset the model was trained on (raises trainer.data.DatasetError)."""
         prep = loaded.preprocessing
-        data_dir = self.data_dir or Path(loaded.meta.get("config", {}).get("data_dir", "data"))
-        key = (prep["dataset"], os.fspath(data_dir), prep["image_size"])
+        key = (prep["dataset"], prep["image_size"])
         with self._lock:
             if key not in self._datasets:
-                self._datasets[key] = load_dataset(prep["dataset"], data_dir, prep["image_size"])
+                self._datasets[key] = load_dataset(
+                    prep["dataset"], self.data_dir, prep["image_size"]
+                )
             return self._datasets[key]
 
 

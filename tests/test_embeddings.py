@@ -55,10 +55,11 @@ def test_few_distinct_paths_fall_back_to_pca():
 
 @pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
 def test_cached_reducer_still_places_new_paths(method, tmp_path):
-    """The fitted reducer survives the cache, so placement after a restart is unchanged."""
+    """Placement is rebuilt from the cached arrays, so it is unchanged after a restart."""
     paths = clustered_paths()
     embedding, reducer = embed_paths(paths, method, {})
     save_embedding(tmp_path, "key", embedding, reducer)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]  # arrays only, nothing pickled
     cached, cached_reducer = load_embedding(tmp_path, "key")
     assert cached_reducer is not None
     assert np.array_equal(cached.unique_xy, embedding.unique_xy)
@@ -71,3 +72,4 @@ def test_cached_reducer_still_places_new_paths(method, tmp_path):
     assert np.allclose(xy, place_path(embedding, reducer, near)[0], atol=1e-3)
     spread = np.ptp(embedding.unique_xy, axis=0).max()
     assert np.linalg.norm(np.subtract(xy, embedding.xy[0])) < 0.25 * spread
+

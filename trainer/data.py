@@ -157,12 +157,36 @@ def _download_hint(name: str, data_dir: Path) -> str:
     )
 
 
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Reads CIFAR's pickled batches without running code from them.
+
+    A batch is a dict of lists, strings and numpy arrays. A plain ``pickle.load`` would
+    import and call any global a file names, so a file dropped into a data folder could
+    run code; this one admits only what rebuilds a numpy array (and the bytes codec that
+    protocol-2 pickles written by Python 3 use), and refuses the rest.
+    """
+
+    _ALLOWED = {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    } | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as error:
+            batch = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
         raise DatasetError(f"{path} is not a valid CIFAR batch file ({error})") from None
+    if not isinstance(batch, dict):
+        raise DatasetError(f"{path} is not a valid CIFAR batch file (no dict inside)")
+    return batch
 
 
 def _read_cifar_split(files: list[Path], label_key: str) -> TensorImages:

@@ -1,0 +1,105 @@
+"""Files written by a stranger: nothing in a runs, data or cache folder runs code here.
+
+Each hostile file unpickles to a call of ``open(marker, "w")``: if the marker appears,
+code chosen by the file's author ran in the process.
+"""
+
+import pickle
+import shutil
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.settings import Settings
+from bench.cifar_files import write_cifar10
+from tests.backend_helpers import digit_on_paper, encode, wait_for_embedding
+from trainer.data import DatasetError, load_dataset
+
+
+class RunsCode:
+    """Unpickling this object creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def hostile_cifar10(root, marker):
+    """A CIFAR-10 folder whose first training batch runs code when unpickled."""
+    folder = write_cifar10(root)
+    batch = {"data": RunsCode(marker), "labels": [0] * 4, "batch_label": "x"}
+    (folder / "data_batch_1").write_bytes(pickle.dumps(batch))
+    return folder
+
+
+def test_cifar_batches_are_read_without_running_code(tmp_path):
+    marker = tmp_path / "ran"
+    hostile_cifar10(tmp_path / "data", marker)
+    with pytest.raises(DatasetError, match="data_batch_1.*not a valid CIFAR batch"):
+        load_dataset("cifar10", tmp_path / "data")
+    assert not marker.exists()
+
+
+def test_cifar_batches_written_with_protocol_2_still_load(tmp_path):
+    folder = write_cifar10(tmp_path)
+    for name in ("data_batch_2", "test_batch"):
+        batch = pickle.loads((folder / name).read_bytes())
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    assert len(load_dataset("cifar10", tmp_path).test) == 4
+
+
+@pytest.fixture
+def own_runs(digits_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(digits_runs, runs, ignore=shutil.ignore_patterns(".cache"))
+    return runs
+
+
+def make_client(runs, cache, **settings) -> TestClient:
+    app = create_app(Settings(runs_dir=runs, cache_dir=cache, warmup=False, **settings))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_cannot_choose_where_the_server_reads_data(own_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default data folder, ./data, is empty
+    marker = tmp_path / "ran"
+    evil = own_runs / "evil"
+    shutil.copytree(own_runs / "digits", evil)
+    hostile_cifar10(evil / "data", marker)
+    checkpoint = torch.load(evil / "checkpoint.pt", weights_only=True)
+    checkpoint["preprocessing"]["dataset"] = "cifar10"
+    checkpoint["config"]["data_dir"] = str(evil / "data")
+    torch.save(checkpoint, evil / "checkpoint.pt")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        response = client.get("/api/models/evil/paths")
+        assert response.status_code == 409
+        assert "cifar10 was not found under data/" in response.json()["detail"]
+        assert client.get("/api/models/digits/paths").status_code == 200
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
+def test_files_planted_in_the_cache_run_no_code(own_runs, tmp_path, method):
+    marker = tmp_path / "ran"
+    cache = tmp_path / "cache"
+    with make_client(own_runs, cache) as client:
+        wait_for_embedding(client, f"/api/models/digits/embeddings/{method}")
+    embeddings = cache / "embeddings"
+    for npz in embeddings.glob("*.npz"):
+        (embeddings / f"{npz.stem}.pkl").write_bytes(pickle.dumps(RunsCode(marker)))
+    image, _ = digit_on_paper(3)
+    with make_client(own_runs, cache) as client:
+        response = client.post(
+            "/api/models/digits/route", files={"file": ("d.png", encode(image, "PNG"))}
+        )
+        assert response.status_code == 200
+        placed = response.json()["embedding"][method]
+        # The placement is rebuilt from the cached arrays, not lost.
+        assert placed["placement"] != "nearest known path"
+    assert not marker.exists()
