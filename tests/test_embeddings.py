@@ -72,4 +72,3 @@ def test_cached_reducer_still_places_new_paths(method, tmp_path):
     assert np.allclose(xy, place_path(embedding, reducer, near)[0], atol=1e-3)
     spread = np.ptp(embedding.unique_xy, axis=0).max()
     assert np.linalg.norm(np.subtract(xy, embedding.xy[0])) < 0.25 * spread
-
