@@ -1,4 +1,4 @@
-"""Response models of the REST API (design section 6); OpenAPI is generated from them."""
+"""Response models of the REST API; OpenAPI is generated from them."""
 
 from pydantic import BaseModel, Field
 
@@ -71,22 +71,45 @@ class ClassMetrics(BaseModel):
     path_entropy: float = Field(description="bits; entropy of the distinct-path distribution")
     mean_executed_blocks: float | None
     mean_macs: float | None
-    intra_class_distance: float = Field(
-        description="mean Hamming distance between paths of the class (lower: consistent)"
+    same_class_distance: float | None = Field(
+        description="mean Hamming distance between two images of the class, in blocks"
     )
-    diversity: float | None = Field(
-        description="mean L1 distance from the class's mean path to the others' (higher: diverse)"
+    same_class_ratio: float | None = Field(
+        description="same_class_distance over the split's any_two_distance (lower: gathered)"
     )
-    augmentation_consistency: float | None = Field(
-        description="mean Hamming distance between paths of augmented views of one image"
+    view_distance: float | None = Field(
+        description="mean Hamming distance between augmented views of one image of the class"
     )
+    view_ratio: float | None = Field(
+        description="view_distance over the split's any_two_distance (lower: consistent)"
+    )
+    class_mean_distance: float | None = Field(
+        description="mean L1 distance from the class's mean path to the others' (higher: apart)"
+    )
+
+
+class MeasureInfo(BaseModel):
+    name: str = Field(description="the key under which every response reports it")
+    label: str
+    unit: str = Field(description="blocks, ratio or fraction")
+    better: str = Field(description="lower or higher")
+    description: str
+    normalised: bool = Field(description="comparable across models with different path counts")
+
+
+class ViewProtocolInfo(BaseModel):
+    views: int = Field(description="augmented views per image")
+    images_per_class: int = Field(description="first images of each class whose views are routed")
+    seed: int
 
 
 class Metrics(BaseModel):
     model_id: str
     split: str
     class_names: list[str]
-    overall: dict[str, float | int | None]
+    overall: dict[str, float | int | None] = Field(
+        description="split totals and every measure of GET /api/measures"
+    )
     per_class: list[ClassMetrics]
     class_distance: list[list[float]] = Field(
         description="L1 distance between class mean paths, in blocks (class x class)"
@@ -94,7 +117,7 @@ class Metrics(BaseModel):
     block_execution_rate: list[list[float]] = Field(
         description="fraction of each class's samples executing each block (class x block)"
     )
-    augmentation_views: int
+    view_protocol: ViewProtocolInfo
 
 
 class Placement(BaseModel):

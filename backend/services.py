@@ -2,7 +2,7 @@
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from backend.jobs import Job, JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, LoadedModel, ModelStore, split_of
 from trainer.data import DatasetError, build_transform
+from trainer.engine import ViewProtocol
 from trainer.models.codinet import EXECUTE
 from trainer.paths import mean_view_hamming, path_strings
 
@@ -123,27 +124,16 @@ class Explorer:
     # -- metrics ------------------------------------------------------------------
     def metrics(self, model_id: str, split: str) -> dict:
         loaded, table = self.paths(model_id, split)
+        protocol = ViewProtocol(self.settings.eval_views, self.settings.view_images_per_class)
         views = self._paths.get_or_compute(
-            cache_key(
-                loaded.content_hash,
-                split,
-                "views",
-                self.settings.consistency_views,
-                self.settings.consistency_images,
-            ),
+            cache_key(loaded.content_hash, split, "views", asdict(protocol)),
             lambda: augmented_view_paths(
-                self.store,
-                loaded,
-                split,
-                self.settings.consistency_views,
-                self.settings.consistency_images,
-                self.cache_dir,
-                self.settings.batch_size,
+                self.store, loaded, split, protocol, self.cache_dir, self.settings.batch_size
             ),
         )
         result = class_metrics(table, loaded.class_names, views)
         result["overall"]["full_macs"] = int(loaded.macs.full)
-        result["augmentation_views"] = self.settings.consistency_views
+        result["view_protocol"] = asdict(protocol)
         return result
 
     # -- samples ------------------------------------------------------------------

@@ -140,7 +140,7 @@ export function scatterFigure(grouped, options) {
   return { data, layout };
 }
 
-/** Intra-class distance and augmentation consistency per class (lower is better). */
+/** Same-class distance and view distance per class (lower is better). */
 export function consistencyFigure(metrics, { yMax = null } = {}) {
   const names = metrics.per_class.map((c) => plotText(c.class_name));
   const hover = "class %{x}: %{y:.2f} blocks<extra>%{fullData.name}</extra>";
@@ -149,7 +149,7 @@ export function consistencyFigure(metrics, { yMax = null } = {}) {
       type: "bar",
       name: "Two images of the class",
       x: names,
-      y: metrics.per_class.map((c) => c.intra_class_distance),
+      y: metrics.per_class.map((c) => c.same_class_distance),
       marker: { color: "#4e79a7" },
       hovertemplate: hover,
     },
@@ -157,7 +157,7 @@ export function consistencyFigure(metrics, { yMax = null } = {}) {
       type: "bar",
       name: "Two augmented views of one image",
       x: names,
-      y: metrics.per_class.map((c) => c.augmentation_consistency),
+      y: metrics.per_class.map((c) => c.view_distance),
       marker: { color: "#f28e2b" },
       hovertemplate: hover,
     },

@@ -22,6 +22,7 @@ export const state = {
   // server data
   health: null,
   models: [],
+  measures: [], // definitions of the routing measures: name, label, unit, better, description
   modelsError: null,
   // per model / method caches
   paths: {}, // modelId -> {data|error|pending}

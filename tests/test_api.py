@@ -240,11 +240,30 @@ def test_metrics(client):
             if lbl == row["class_index"]
         ]
         assert row["unique_paths"] == len(set(members))
-        assert row["augmentation_consistency"] is not None and row["augmentation_consistency"] >= 0
-        assert row["intra_class_distance"] >= 0 and row["diversity"] >= 0
+        assert row["view_distance"] is not None and row["view_distance"] >= 0
+        assert row["same_class_distance"] >= 0 and row["class_mean_distance"] >= 0
+        assert row["same_class_ratio"] == pytest.approx(
+            row["same_class_distance"] / overall["any_two_distance"]
+        )
     rates = body["block_execution_rate"][3]
     members = [p for p, lbl in zip(paths["paths"], paths["labels"], strict=True) if lbl == 3]
     assert rates[0] == pytest.approx(sum(p[0] == "1" for p in members) / len(members), abs=1e-6)
+
+
+def test_measures_are_defined_once_and_match_the_trainers(digits_runs, tmp_path):
+    """The checkpoint's figures (computed by the trainer) and the explorer's agree: one
+    definition of each measure, one view protocol."""
+    from trainer.measures import MEASURES
+
+    with make_client(digits_runs, tmp_path / "cache", view_images_per_class=8) as client:
+        definitions = client.get("/api/measures").json()
+        assert [d["name"] for d in definitions] == list(MEASURES)
+        assert all(d["better"] in ("lower", "higher") for d in definitions)
+        saved = client.get("/api/models/digits").json()["metrics"]
+        body = client.get("/api/models/digits/metrics").json()
+    assert body["view_protocol"] == {"views": 4, "images_per_class": 8, "seed": 0}
+    for name in MEASURES:
+        assert body["overall"][name] == pytest.approx(saved[name], abs=1e-9), name
 
 
 def test_sample_thumbnail(client):

@@ -5,6 +5,7 @@ from backend.api.encoding import encode_csv, encode_json, respond
 from backend.cache import cache_key
 from backend.schemas import ModelInfo, Paths
 from backend.store import LoadedModel
+from trainer.measures import upgrade_metrics
 from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -24,7 +25,7 @@ def model_info(loaded: LoadedModel) -> ModelInfo:
         channels=prep["channels"],
         full_macs=loaded.macs.full,
         epoch=meta.get("epoch", 0) + 1,
-        metrics=meta.get("metrics", {}),
+        metrics=upgrade_metrics(meta.get("metrics", {})),
         content_hash=loaded.content_hash,
     )
 
