@@ -4,6 +4,7 @@ import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses, resetClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
 import { archName, datasetName, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard, renderRouting } from "./routingview.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
@@ -31,7 +32,10 @@ function render() {
   if (!shownModels().length) return;
   const panel = $(`#tab-${state.tab}`);
   if (state.tab === "routing") renderRouting($("#routing-grid"));
-  else if (state.tab === "classes") renderClasses($("#classes-grid"));
+  else if (state.tab === "classes") {
+    renderMeasureComparison($("#measures-compare"));
+    renderClasses($("#classes-grid"));
+  }
   else renderUpload($("#upload-grid"));
   syncUpload();
   if (lastTab !== state.tab) {

@@ -28,6 +28,7 @@ export const state = {
   paths: {}, // modelId -> {data|error|pending}
   metrics: {}, // modelId -> {data|error|pending}
   embeddings: {}, // "modelId|method" -> {data|error|pending, job}
+  groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };
 
 const listeners = new Set();
