@@ -60,6 +60,9 @@ class ModelStore:
         # The server's own setting alone: a checkpoint never chooses where data is read.
         self.data_dir = Path(data_dir)
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
+        # Why a checkpoint file could not be loaded, until the file changes: a broken
+        # file is not read again on every listing.
+        self._failed: dict[str, tuple[tuple, CheckpointError]] = {}
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
 
@@ -87,24 +90,43 @@ class ModelStore:
             cached = self._loaded.get(model_id)
             if cached and cached[0] == signature:
                 return cached[1]
-            loaded = self._load(model_id, path)
+            failed = self._failed.get(model_id)
+            if failed and failed[0] == signature:
+                raise failed[1]
+            try:
+                loaded = self._load(model_id, path)
+            except CheckpointError as error:
+                self._failed[model_id] = (signature, error)
+                raise
+            self._failed.pop(model_id, None)
             self._loaded[model_id] = (signature, loaded)
             return loaded
 
     def _load(self, model_id: str, path: Path) -> LoadedModel:
-        data = path.read_bytes()
-        checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
-        model = model_from_checkpoint(checkpoint)
-        prep = checkpoint["preprocessing"]
-        meta = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        """Load a checkpoint; whatever goes wrong is a CheckpointError about this file
+        alone, so that one bad file never takes the other models down with it."""
+        try:
+            data = path.read_bytes()
+            checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
+            model = model_from_checkpoint(checkpoint)
+            prep = checkpoint["preprocessing"]
+            macs = mac_table(model, prep["image_size"], prep["channels"])
+        except CheckpointError as error:
+            log.warning("refused %s: %s", path, error)
+            raise
+        except Exception as error:  # the file passed the schema, yet the model fails
+            log.warning("cannot load %s", path, exc_info=True)
+            raise CheckpointError(
+                f"{path} cannot be loaded: {type(error).__name__}: {error}"
+            ) from None
         log.info("loaded %s (%s, %d gates)", path, checkpoint["arch"], model.num_gates)
         return LoadedModel(
             id=model_id,
             path=path,
             content_hash=hashlib.sha256(data).hexdigest(),
-            meta=meta,
+            meta={k: v for k, v in checkpoint.items() if k != "state_dict"},
             model=model,
-            macs=mac_table(model, prep["image_size"], prep["channels"]),
+            macs=macs,
         )
 
     def dataset(self, loaded: LoadedModel) -> DataBundle:

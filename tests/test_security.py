@@ -103,3 +103,58 @@ def test_files_planted_in_the_cache_run_no_code(own_runs, tmp_path, method):
         # The placement is rebuilt from the cached arrays, not lost.
         assert placed["placement"] != "nearest known path"
     assert not marker.exists()
+
+
+# -- checkpoints: a schema error is one model's problem, never the list's ------------
+
+
+def _set(key, value):
+    return lambda checkpoint: checkpoint.__setitem__(key, value)
+
+
+def _update(key, **values):
+    return lambda checkpoint: checkpoint[key].update(values)
+
+
+def _drop(key, name):
+    return lambda checkpoint: checkpoint[key].pop(name)
+
+
+BROKEN_CHECKPOINTS = {
+    "unknown model argument": (_update("model_args", colour="red"), "colour"),
+    "model_args of the wrong type": (_set("model_args", [10, 1]), "model_args"),
+    "no image_size": (_drop("preprocessing", "image_size"), "image_size"),
+    "huge image_size": (_update("preprocessing", image_size=10**6), "image_size"),
+    "two channels": (_update("preprocessing", channels=2), "channels"),
+    "unknown dataset": (_update("preprocessing", dataset="mnist"), "mnist"),
+    "mean of the wrong length": (_update("preprocessing", mean=[0.1, 0.2]), "mean"),
+    "class names not matching": (_set("class_names", ["0", "1"]), "class_names"),
+    "class names not strings": (_set("class_names", list(range(10))), "class_names"),
+    "metrics not numbers": (_update("metrics", accuracy="high"), "metrics"),
+    "epoch not an int": (_set("epoch", "7"), "epoch"),
+    "huge gate": (_update("model_args", gate_hidden=10**9), "gate_hidden"),
+    # Passes the schema; the model's own constructor refuses it.
+    "gate type the model refuses": (_update("model_args", gate_type="transformer"), "gate"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BROKEN_CHECKPOINTS))
+def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(
+    own_runs, tmp_path, case
+):
+    change, words = BROKEN_CHECKPOINTS[case]
+    shutil.copytree(own_runs / "digits", own_runs / "broken")
+    checkpoint = torch.load(own_runs / "broken" / "checkpoint.pt", weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, own_runs / "broken" / "checkpoint.pt")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        health = client.get("/api/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["models"] == 1
+        assert words in health.json()["unloadable"]["broken"]
+        models = client.get("/api/models")
+        assert models.status_code == 200 and [m["id"] for m in models.json()] == ["digits"]
+        detail = client.get("/api/models/broken")
+        assert detail.status_code == 409 and words in detail.json()["detail"]
+        assert client.get("/api/models/digits/paths").status_code == 200
