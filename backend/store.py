@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.ids import MODEL_ID_RULE, is_model_id, shown
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.data import DataBundle, load_dataset
 from trainer.flops import MacTable, mac_table
@@ -66,13 +67,20 @@ class ModelStore:
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
 
-    def ids(self) -> list[str]:
+    def _run_names(self) -> list[str]:
         return sorted(p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt"))
+
+    def ids(self) -> list[str]:
+        return [name for name in self._run_names() if is_model_id(name)]
 
     def load_all(self) -> tuple[list[LoadedModel], dict[str, str]]:
         """Every loadable model, and for the others the reason they cannot be loaded."""
         models, errors = [], {}
-        for model_id in self.ids():
+        for model_id in self._run_names():
+            if not is_model_id(model_id):
+                if not model_id.startswith("."):  # hidden on purpose
+                    errors[model_id] = f"the run folder's name is no model id ({MODEL_ID_RULE})"
+                continue
             try:
                 models.append(self.get(model_id))
             except CheckpointError as error:
@@ -82,8 +90,10 @@ class ModelStore:
         return models, errors
 
     def get(self, model_id: str) -> LoadedModel:
+        if not is_model_id(model_id):
+            raise UnknownModel(f"no model {shown(model_id)}: model ids are {MODEL_ID_RULE}")
         path = self.runs_dir / model_id / "checkpoint.pt"
-        if "/" in model_id or model_id.startswith(".") or not path.is_file():
+        if not path.is_file():
             raise UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
         with self._lock:
             signature = _file_signature(path)

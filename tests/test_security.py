@@ -158,3 +158,75 @@ def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(
         detail = client.get("/api/models/broken")
         assert detail.status_code == 409 and words in detail.json()["detail"]
         assert client.get("/api/models/digits/paths").status_code == 200
+
+
+# -- ids: checked against a pattern before any file is looked at ---------------------
+
+HOSTILE_MODEL_IDS = [
+    "d" * 300,  # longer than a file name may be
+    "digits" + "x" * 200,
+    ".cache",
+    "digits..x",
+    "-digits",
+    "dígits",
+    "digits\x00",
+    "digits ",
+    "%2e%2e",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", HOSTILE_MODEL_IDS)
+def test_a_malformed_model_id_is_404_on_every_endpoint(own_runs, tmp_path, model_id):
+    from urllib.parse import quote
+
+    quoted = quote(model_id, safe="")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        for url in (
+            f"/api/models/{quoted}",
+            f"/api/models/{quoted}/paths",
+            f"/api/models/{quoted}/metrics",
+            f"/api/models/{quoted}/embeddings/pca",
+            f"/api/models/{quoted}/samples/0/image",
+        ):
+            response = client.get(url)
+            assert response.status_code == 404, (url, response.text)
+            assert "no model" in response.json()["detail"]
+        image, _ = digit_on_paper(3)
+        response = client.post(
+            f"/api/models/{quoted}/route", files={"file": ("d.png", encode(image, "PNG"))}
+        )
+        assert response.status_code == 404 and "no model" in response.json()["detail"]
+        assert client.get("/api/models/digits").status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "job_id",
+    ["j" * 300, "0123456789abcdef0123456789abcdeg", "0123456789ABCDEF" * 2, "%00", "é" * 32],
+)
+def test_a_malformed_job_id_is_404(own_runs, tmp_path, job_id):
+    from urllib.parse import quote
+
+    with make_client(own_runs, tmp_path / "cache") as client:
+        response = client.get(f"/api/jobs/{quote(job_id, safe='')}")
+        assert response.status_code == 404 and "no job" in response.json()["detail"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sample_id", ["360", "9" * 30, "9" * 5000, "-1", "1e3", "0x10", "١"])
+def test_a_malformed_or_unknown_sample_id_is_a_clear_4xx(own_runs, tmp_path, sample_id):
+    with make_client(own_runs, tmp_path / "cache") as client:
+        response = client.get(f"/api/models/digits/samples/{sample_id}/image")
+        assert response.status_code in (404, 422), response.text
+        assert response.json()["detail"]
+        assert client.get("/api/models/digits/samples/0/image").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_run_folder_whose_name_is_no_model_id_is_reported_not_served(own_runs, tmp_path):
+    shutil.copytree(own_runs / "digits", own_runs / "my run")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        health = client.get("/api/health").json()
+        assert "letters, digits" in health["unloadable"]["my run"]
+        assert [m["id"] for m in client.get("/api/models").json()] == ["digits"]
