@@ -230,3 +230,71 @@ def test_a_run_folder_whose_name_is_no_model_id_is_reported_not_served(own_runs,
         health = client.get("/api/health").json()
         assert "letters, digits" in health["unloadable"]["my run"]
         assert [m["id"] for m in client.get("/api/models").json()] == ["digits"]
+
+
+# -- the cache: an unreadable file is a miss, removed and computed again -------------
+
+
+def _cut_in_half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _drop_an_array(path):
+    import numpy as np
+
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files[1:]}
+    np.savez(path, **arrays)
+
+
+def _wrong_shapes(path):
+    import numpy as np
+
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    np.savez(path, **{name: np.zeros((3, 1, 2, 1), dtype=np.float64) for name in arrays})
+
+
+def _garbage(path):
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+
+
+CACHE_DAMAGE = {
+    "cut in half": _cut_in_half,
+    "an array missing": _drop_an_array,
+    "wrong shapes": _wrong_shapes,
+    "garbage": _garbage,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", sorted(CACHE_DAMAGE))
+def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    with make_client(own_runs, cache) as client:
+        assert client.get("/api/models/digits/metrics").status_code == 200
+        wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+    damaged = sorted(cache.rglob("*.npz"))
+    assert {p.parent.name for p in damaged} == {"paths", "views", "embeddings"}
+    for path in damaged:
+        CACHE_DAMAGE[damage](path)
+    image, _ = digit_on_paper(3)
+    with make_client(own_runs, cache) as client:
+        paths = client.get("/api/models/digits/paths")
+        assert paths.status_code == 200, paths.text
+        assert len(paths.json()["paths"]) == 360
+        metrics = client.get("/api/models/digits/metrics")
+        assert metrics.status_code == 200, metrics.text
+        _, embedding = wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+        assert embedding.status_code == 200 and len(embedding.json()["x"]) == 360
+        routed = client.post(
+            "/api/models/digits/route", files={"file": ("d.png", encode(image, "PNG"))}
+        )
+        assert routed.status_code == 200 and routed.json()["embedding"]["pca"]
+    for path in damaged:  # written again, whole
+        with np.load(path) as data:
+            assert len(data.files) >= 2
+    assert "unreadable" in caplog.text
