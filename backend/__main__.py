@@ -25,7 +25,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether uvicorn will be able to bind the port.
+
+    uvicorn binds with SO_REUSEADDR, so the probe does too: without it, the connections
+    a stopped server leaves in TIME_WAIT (for about a minute) would read as a port in
+    use, and the server could not restart. A listening socket still takes the port.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

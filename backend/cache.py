@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -10,7 +11,13 @@ from typing import TypeVar
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+# What a cached array must be: numpy dtype kinds ("b" bool, "i"/"u" integers, "f"
+# floats, "U" text) and a shape whose named dimensions agree across the arrays of a file.
+ArraySpec = tuple[str, tuple[str | int, ...]]
 
 
 def cache_key(*parts) -> str:
@@ -28,13 +35,48 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a cached .npz, or None if absent or unreadable (then recompute)."""
+def load_arrays(
+    path: Path, spec: dict[str, ArraySpec], dims: dict[str, int] | None = None
+) -> dict[str, np.ndarray] | None:
+    """The arrays of a cached .npz, or None when there is none to use.
+
+    The cache holds only files this server wrote, yet a file can be cut short (a full
+    disk, a copy interrupted) or left by another version: one that cannot be read, or
+    lacks an array of ``spec`` or has it in another dtype or shape (``dims`` fixes named
+    dimensions), is removed and reported as a miss, so that it is computed again.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError):
+            arrays = {name: data[name] for name in data.files}
+        problem = _mismatch(arrays, spec, dict(dims or {}))
+    except FileNotFoundError:
         return None
+    except Exception as error:  # zip, zlib, format or header errors alike: unreadable
+        problem = f"{type(error).__name__}: {error}"
+    if problem:
+        discard(path, problem)
+        return None
+    return arrays
+
+
+def discard(path: Path, problem: str) -> None:
+    """Remove an unusable cache file, saying why."""
+    log.warning("cache file %s unreadable (%s): removed, to be computed again", path, problem)
+    path.unlink(missing_ok=True)
+
+
+def _mismatch(arrays: dict[str, np.ndarray], spec: dict[str, ArraySpec], sizes: dict) -> str:
+    """How ``arrays`` depart from ``spec`` ('' when they do not)."""
+    for name, (kinds, shape) in spec.items():
+        if name not in arrays:
+            return f"no array {name!r}"
+        array = arrays[name]
+        if array.dtype.kind not in kinds or array.ndim != len(shape):
+            return f"{name} is {array.dtype} of shape {array.shape}"
+        for dim, size in zip(shape, array.shape, strict=True):
+            if size != (dim if isinstance(dim, int) else sizes.setdefault(dim, size)):
+                return f"{name} has shape {array.shape}, expected {shape} with {sizes}"
+    return ""
 
 
 class ComputeOnce:

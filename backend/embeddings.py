@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.cache import load_arrays, save_arrays
+from backend.cache import discard, load_arrays, save_arrays
 from backend.hamming import hamming_knn
 from trainer.paths import unique_paths
 
@@ -301,23 +301,38 @@ def save_embedding(directory: Path, key: str, embedding: Embedding, reducer) -> 
     )
 
 
+_EMBEDDING_SPEC = {
+    "unique_paths": ("b", ("paths", "gates")),
+    "counts": ("iu", ("paths",)),
+    "inverse": ("iu", ("samples",)),
+    "unique_xy": ("f", ("paths", 2)),
+    "method": ("U", ()),
+    "params": ("U", ()),
+}
+
+
 def load_embedding(directory: Path, key: str):
     """A cached (Embedding, placement or None), or None when not cached or unreadable."""
-    arrays = load_arrays(directory / f"{key}.npz")
+    path = directory / f"{key}.npz"
+    arrays = load_arrays(path, _EMBEDDING_SPEC)
     if arrays is None:
         return None
     try:
         embedding = Embedding(
             method=str(arrays["method"]),
             params=json.loads(str(arrays["params"])),
-            unique_paths=arrays["unique_paths"].astype(bool),
+            unique_paths=arrays["unique_paths"],
             counts=arrays["counts"],
             inverse=arrays["inverse"],
             unique_xy=arrays["unique_xy"].astype(np.float32),
         )
+        if embedding.method not in METHODS or not isinstance(embedding.params, dict):
+            raise ValueError(f"method {embedding.method!r}, params {embedding.params!r}")
+        if embedding.inverse.size and embedding.inverse.max() >= len(embedding.unique_xy):
+            raise ValueError("inverse indexes beyond the distinct paths")
         return embedding, _rebuilt_placement(embedding, arrays)
     except (KeyError, ValueError, TypeError) as error:
-        log.warning("cached embedding %s unreadable, recomputing: %s", key, error)
+        discard(path, f"{type(error).__name__}: {error}")
         return None
 
 
@@ -325,9 +340,14 @@ def _rebuilt_placement(embedding: Embedding, arrays: dict):
     """What places new paths into a cached embedding, from its arrays alone."""
     if "fallback" in embedding.params:
         return None
+    gates = embedding.unique_paths.shape[1]
     if embedding.method == "pca":
-        return LinearProjection(arrays["projection_mean"], arrays["projection_axes"])
+        projection = LinearProjection(arrays["projection_mean"], arrays["projection_axes"])
+        if projection.mean.shape != (gates,) or projection.axes.shape[1:] != (gates,):
+            raise ValueError(f"a projection of shape {projection.axes.shape} for {gates} gates")
+        return projection
     if embedding.method == "umap":
         k = int(embedding.params["n_neighbors"])
         return KnnPlacement(embedding.unique_paths, embedding.unique_xy, k)
+    float(embedding.params["perplexity"])  # needed at the first placement, checked now
     return TsnePlacement(embedding.unique_paths, embedding.unique_xy, embedding.params)

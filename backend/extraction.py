@@ -38,14 +38,24 @@ class PathTable:
         }
 
 
+def _table_spec() -> dict:
+    return {
+        "labels": ("iu", ("n",)),
+        "predictions": ("iu", ("n",)),
+        "confidences": ("f", ("n",)),
+        "paths": ("b", ("n", "gates")),
+        "macs": ("iu", ("n",)),
+    }
+
+
 def extract_paths(
     store: ModelStore, loaded: LoadedModel, split: str, cache_dir: Path, batch_size: int = 256
 ) -> PathTable:
     """Route a split through the model; cached on disk by checkpoint content and split."""
     cache_file = cache_dir / "paths" / f"{loaded.content_hash[:32]}-{split}.npz"
-    cached = load_arrays(cache_file)
+    cached = load_arrays(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
-        return PathTable(**cached)
+        return PathTable(**{name: cached[name] for name in _table_spec()})
     bundle = store.dataset(loaded)
     dataset = ViewsDataset(
         split_of(bundle, split), build_transform(loaded.preprocessing, train=False), 1
@@ -79,7 +89,8 @@ def augmented_view_paths(
     """
     name = f"{loaded.content_hash[:32]}-{split}-{protocol.views}x{protocol.images_per_class}"
     cache_file = cache_dir / "views" / f"{name}-s{protocol.seed}.npz"
-    cached = load_arrays(cache_file)
+    spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
+    cached = load_arrays(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
     if cached is None:
         data = split_of(store.dataset(loaded), split)
         labels, paths = route_views(

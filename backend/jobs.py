@@ -9,6 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from backend.ids import is_job_id
+
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float], None]
@@ -52,7 +54,7 @@ class JobManager:
         return job
 
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        return self._jobs.get(job_id) if is_job_id(job_id) else None
 
     def _run(self, job: Job, work: Callable[[ProgressFn], None]) -> None:
         job.status = "running"

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.ids import MODEL_ID_RULE, is_model_id, shown
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.data import DataBundle, load_dataset
 from trainer.flops import MacTable, mac_table
@@ -60,16 +61,26 @@ class ModelStore:
         # The server's own setting alone: a checkpoint never chooses where data is read.
         self.data_dir = Path(data_dir)
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
+        # Why a checkpoint file could not be loaded, until the file changes: a broken
+        # file is not read again on every listing.
+        self._failed: dict[str, tuple[tuple, CheckpointError]] = {}
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
 
-    def ids(self) -> list[str]:
+    def _run_names(self) -> list[str]:
         return sorted(p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt"))
+
+    def ids(self) -> list[str]:
+        return [name for name in self._run_names() if is_model_id(name)]
 
     def load_all(self) -> tuple[list[LoadedModel], dict[str, str]]:
         """Every loadable model, and for the others the reason they cannot be loaded."""
         models, errors = [], {}
-        for model_id in self.ids():
+        for model_id in self._run_names():
+            if not is_model_id(model_id):
+                if not model_id.startswith("."):  # hidden on purpose
+                    errors[model_id] = f"the run folder's name is no model id ({MODEL_ID_RULE})"
+                continue
             try:
                 models.append(self.get(model_id))
             except CheckpointError as error:
@@ -79,32 +90,53 @@ class ModelStore:
         return models, errors
 
     def get(self, model_id: str) -> LoadedModel:
+        if not is_model_id(model_id):
+            raise UnknownModel(f"no model {shown(model_id)}: model ids are {MODEL_ID_RULE}")
         path = self.runs_dir / model_id / "checkpoint.pt"
-        if "/" in model_id or model_id.startswith(".") or not path.is_file():
+        if not path.is_file():
             raise UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
         with self._lock:
             signature = _file_signature(path)
             cached = self._loaded.get(model_id)
             if cached and cached[0] == signature:
                 return cached[1]
-            loaded = self._load(model_id, path)
+            failed = self._failed.get(model_id)
+            if failed and failed[0] == signature:
+                raise failed[1]
+            try:
+                loaded = self._load(model_id, path)
+            except CheckpointError as error:
+                self._failed[model_id] = (signature, error)
+                raise
+            self._failed.pop(model_id, None)
             self._loaded[model_id] = (signature, loaded)
             return loaded
 
     def _load(self, model_id: str, path: Path) -> LoadedModel:
-        data = path.read_bytes()
-        checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
-        model = model_from_checkpoint(checkpoint)
-        prep = checkpoint["preprocessing"]
-        meta = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        """Load a checkpoint; whatever goes wrong is a CheckpointError about this file
+        alone, so that one bad file never takes the other models down with it."""
+        try:
+            data = path.read_bytes()
+            checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
+            model = model_from_checkpoint(checkpoint)
+            prep = checkpoint["preprocessing"]
+            macs = mac_table(model, prep["image_size"], prep["channels"])
+        except CheckpointError as error:
+            log.warning("refused %s: %s", path, error)
+            raise
+        except Exception as error:  # the file passed the schema, yet the model fails
+            log.warning("cannot load %s", path, exc_info=True)
+            raise CheckpointError(
+                f"{path} cannot be loaded: {type(error).__name__}: {error}"
+            ) from None
         log.info("loaded %s (%s, %d gates)", path, checkpoint["arch"], model.num_gates)
         return LoadedModel(
             id=model_id,
             path=path,
             content_hash=hashlib.sha256(data).hexdigest(),
-            meta=meta,
+            meta={k: v for k, v in checkpoint.items() if k != "state_dict"},
             model=model,
-            macs=mac_table(model, prep["image_size"], prep["channels"]),
+            macs=macs,
         )
 
     def dataset(self, loaded: LoadedModel) -> DataBundle:

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.__main__ import port_is_free
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).parents[1]
@@ -63,3 +65,28 @@ def test_no_checkpoints_says_how_to_train_one(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def port_in_time_wait() -> int:
+    """A loopback port whose last connection waits in TIME_WAIT, as after a restart."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()  # the server's side closes first: it is the one that waits
+            assert client.recv(1) == b""
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # without SO_REUSEADDR the port is still taken
+    return port
+
+
+def test_a_port_in_time_wait_is_free_and_a_listening_one_is_not():
+    port = port_in_time_wait()
+    assert port_is_free("127.0.0.1", port)  # uvicorn binds with SO_REUSEADDR: so may we
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert not port_is_free("127.0.0.1", taken.getsockname()[1])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from trainer.checkpoint_schema import schema_problem
 from trainer.models import create_model, list_models
 
 FORMAT_VERSION = 1
@@ -87,6 +88,9 @@ def load_checkpoint(source: str | Path | io.BytesIO, name: str | None = None) ->
             f"{path} uses architecture {checkpoint['arch']!r}, which this version does not "
             f"know; known: {', '.join(list_models())}"
         )
+    problem = schema_problem(checkpoint)
+    if problem:
+        raise CheckpointError(f"{path} is not a valid checkpoint: {problem}")
     return checkpoint
 
 

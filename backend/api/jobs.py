@@ -1,6 +1,7 @@
 from fastapi import APIRouter
 
 from backend.api.deps import ExplorerDep
+from backend.ids import shown
 from backend.jobs import Job
 from backend.schemas import JobInfo
 from backend.services import UnknownItem
@@ -22,5 +23,5 @@ def job_info(job: Job) -> JobInfo:
 def get_job(job_id: str, explorer: ExplorerDep) -> JobInfo:
     job = explorer.jobs.get(job_id)
     if job is None:
-        raise UnknownItem(f"no job {job_id!r}")
+        raise UnknownItem(f"no job {shown(job_id)}")
     return job_info(job)

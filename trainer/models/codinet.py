@@ -12,6 +12,7 @@ not computed at all for that sample (``execution = "conditional"``); the
 and serves as the reference and the benchmark baseline.
 """
 
+import inspect
 import math
 
 import torch
@@ -254,6 +255,14 @@ def _cifar_resnet(depth: int, **kwargs) -> CoDiNet:
 def _imagenet_resnet(stage_blocks: list[int], **kwargs) -> CoDiNet:
     kwargs.setdefault("shortcut", "B")
     return CoDiNet("bottleneck", stage_blocks, [64, 128, 256, 512], stem="imagenet", **kwargs)
+
+
+def variant_arguments() -> dict[str, inspect.Parameter]:
+    """The keyword arguments every registered variant accepts (with their types and
+    defaults): CoDiNet's own, less those a variant fixes (block type, stages, stem)."""
+    fixed = {"self", "block", "stage_blocks", "stage_widths", "stem"}
+    parameters = inspect.signature(CoDiNet.__init__).parameters
+    return {name: p for name, p in parameters.items() if name not in fixed}
 
 
 @register_model
