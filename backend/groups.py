@@ -2,14 +2,8 @@
 over seeds with the trainer's own statistics (trainer.ablation.summarise)."""
 
 from backend.store import LoadedModel
-from trainer.ablation import RUN_NAME, summarise, verdict
+from trainer.ablation import summarise, verdict
 from trainer.measures import upgrade_metrics
-
-
-def run_identity(group: str | None, run_name: str) -> tuple[str | None, int | None]:
-    """(variant, seed) of a run inside a group folder, or (None, None) outside one."""
-    found = RUN_NAME.match(run_name) if group else None
-    return (found["variant"], int(found["seed"])) if found else (None, None)
 
 
 def group_summaries(models: list[LoadedModel]) -> list[dict]:

@@ -25,6 +25,9 @@ class ModelInfo(BaseModel):
     epoch: int
     metrics: dict[str, float | int | None] = Field(description="test metrics saved at training")
     content_hash: str = Field(description="SHA-256 of the checkpoint file")
+    group: str | None = Field(None, description="the ablation folder holding the run, if any")
+    variant: str | None = Field(None, description="the ablation variant (<variant>-s<seed>)")
+    seed: int | None = Field(None, description="the ablation seed (<variant>-s<seed>)")
 
 
 class Paths(BaseModel):
@@ -153,3 +156,28 @@ class RouteResult(BaseModel):
     neighbors: list[Neighbor]
     views: ViewPaths | None = None
     dataset_error: str | None = Field(None, description="why neighbours are missing, if they are")
+
+
+class SeedSpread(BaseModel):
+    n: int
+    mean: float | None
+    sd: float | None = Field(description="standard deviation over seeds (n - 1)")
+    values: list[float] = Field(description="one value per seed")
+
+
+class PairedDifference(BaseModel):
+    n: int = Field(description="seeds both variants have")
+    mean: float | None = Field(description="reference minus baseline, mean over seeds")
+    ci95: list[float] | None = Field(description="t-based 95% confidence interval")
+    p_value: float | None = Field(description="paired t-test, two-sided")
+    reading: str = Field(description="better, worse or no detectable difference, in words")
+
+
+class SeedGroup(BaseModel):
+    group: str = Field(description="the ablation folder under the runs directory")
+    reference: str = Field(description="the variant the differences are taken from")
+    variants: dict[str, dict[str, SeedSpread]] = Field(description="variant -> measure -> spread")
+    differences: dict[str, dict[str, PairedDifference]] = Field(
+        description="baseline variant -> measure -> reference minus baseline, paired by seed"
+    )
+    models: dict[str, dict[str, str]] = Field(description="variant -> seed -> model id")

@@ -21,6 +21,7 @@ from backend.embeddings import (
     save_embedding,
 )
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
+from backend.groups import group_summaries
 from backend.images import decode_image, needed_side, to_dataset_format
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
@@ -135,6 +136,11 @@ class Explorer:
         result["overall"]["full_macs"] = int(loaded.macs.full)
         result["view_protocol"] = asdict(protocol)
         return result
+
+    def groups(self) -> list[dict]:
+        """Summaries over seeds of the ablations among the runs."""
+        models, _ = self.store.load_all()
+        return group_summaries(models)
 
     # -- samples ------------------------------------------------------------------
     def sample(self, model_id: str, split: str, sample_id: int):

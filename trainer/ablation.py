@@ -33,6 +33,12 @@ RUN_NAME = re.compile(r"^(?P<variant>[a-z0-9-]+)-s(?P<seed>\d+)$")
 REPORTED = ("accuracy", "mean_executed_blocks", "mean_macs", "unique_paths", *MEASURES)
 
 
+def parse_run_name(name: str) -> tuple[str, int] | None:
+    """(variant, seed) of a run folder named ``<variant>-s<seed>``, else None."""
+    found = RUN_NAME.match(name)
+    return (found["variant"], int(found["seed"])) if found else None
+
+
 def variant_settings(variant: str, base: TrainConfig) -> dict:
     """How a variant changes the recipe: every variant keeps its backbone, data,
     schedule and cost target, so their routing spaces are compared at equal cost."""
@@ -90,13 +96,14 @@ def collect_runs(out: Path) -> dict[str, dict[int, dict]]:
     """variant -> seed -> the best checkpoint's metrics, with the run's training time."""
     runs: dict[str, dict[int, dict]] = {}
     for run in sorted(p for p in out.iterdir() if (p / "checkpoint.pt").is_file()):
-        name = RUN_NAME.match(run.name)
-        if not name:
+        identity = parse_run_name(run.name)
+        if identity is None:
             continue
+        variant, seed = identity
         checkpoint = load_checkpoint(run / "checkpoint.pt")
         seconds = sum(row.get("seconds", 0) for row in _metrics_rows(run))
         metrics = {**checkpoint["metrics"], "epoch": checkpoint["epoch"], "seconds": seconds}
-        runs.setdefault(name["variant"], {})[int(name["seed"])] = metrics
+        runs.setdefault(variant, {})[seed] = metrics
     return runs
 
 

@@ -8,3 +8,4 @@ api_router = APIRouter()
 for module in (health, models, embeddings, jobs, metrics, samples, route):
     api_router.include_router(module.router)
 api_router.include_router(metrics.measures_router)
+api_router.include_router(models.groups_router)
