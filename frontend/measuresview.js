@@ -114,7 +114,8 @@ function sideBySide(a, b) {
 }
 
 function seedCard(group, models) {
-  const shown = Object.fromEntries(models.filter((m) => m.group === group.group).map((m) => [m.variant, m.id]));
+  // The shown models' own figures (their checkpoints' metrics, which the group summarises).
+  const shown = Object.fromEntries(models.filter((m) => m.group === group.group).map((m) => [m.variant, m.metrics || {}]));
   const measures = [...HEADLINE, ...state.measures.filter((m) => m.normalised).map((m) => m.name)];
   const labels = Object.fromEntries(rows().map((m) => [m.name, m]));
   const figure = seedSpreadFigure(group, measures, labels, shown);
@@ -139,7 +140,7 @@ function seedCard(group, models) {
       el("h3", { text: `Over seeds: ablation ${group.group}` }),
       el("p", {
         class: "explain",
-        text: `Each variant's runs (dots), their mean and ± one standard deviation (bars). The shown models are ringed. Differences are ${group.reference} minus each baseline, paired by seed, with a 95% interval; green or red only where the interval excludes 0.`,
+        text: `Each variant's runs (dots), their mean and ± one standard deviation (bars); the runs shown above are ringed. Differences are ${group.reference} minus each baseline, paired by seed, with a 95% interval; green or red only where the interval excludes 0.`,
       }),
     ),
     el("div", { class: "chart seeds-chart", dataset: { figure: JSON.stringify(figure), state: "loading" } }),

@@ -340,7 +340,8 @@ export function probabilityFigure(result, classNames) {
 /**
  * Small multiples, one per measure: each variant's runs over seeds (dots), their mean and
  * ± one standard deviation (bar), the models on show ringed.
- * `group.variants[v][measure]` is {n, mean, sd, values}; `shown` maps variant -> model id.
+ * `group.variants[v][measure]` is {n, mean, sd, values}; `shown` maps a shown model's
+ * variant to its own metrics.
  */
 export function seedSpreadFigure(group, measures, labels, shown) {
   const variants = Object.keys(group.variants);
@@ -383,7 +384,7 @@ export function seedSpreadFigure(group, measures, labels, shown) {
       xaxis: `x${axis}`,
       yaxis: `y${axis}`,
       x: ringed,
-      y: ringed.map((v) => group.variants[v][name]?.mean ?? null),
+      y: ringed.map((v) => shown[v][name] ?? null),
       marker: { size: 16, color: "rgba(0,0,0,0)", line: { color: "#e15759", width: 2 } },
       hoverinfo: "skip",
     });

@@ -507,3 +507,76 @@ def test_layout_holds_at_full_hd(ui):
     assert plot["x"] + plot["width"] <= side["x"]  # side by side, not overlapping
     assert plot["y"] + plot["height"] <= 1080  # the whole map is in view
     assert ui.errors == []
+
+
+@pytest.fixture(scope="module")
+def ablation_server(digits_runs, tmp_path_factory):
+    """An ablation's runs: two variants over two seeds, their gates made to differ."""
+    import torch
+
+    from tests.conftest import randomize_gates
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+    root = tmp_path_factory.mktemp("ablation")
+    runs = root / "runs"
+    source = load_checkpoint(digits_runs / "digits" / "checkpoint.pt")
+    for variant, seed in (("codinet", 0), ("codinet", 1), ("no-codi", 0), ("no-codi", 1)):
+        model = model_from_checkpoint(source)
+        randomize_gates(model, seed=seed + (10 if variant == "no-codi" else 0))
+        metrics = {
+            **source["metrics"],
+            "neighbor_agreement": 0.5 + 0.1 * seed - 0.2 * (variant == "no-codi"),
+        }
+        run = runs / "abl" / f"{variant}-s{seed}"
+        run.mkdir(parents=True)
+        torch.save(
+            {**source, "state_dict": model.state_dict(), "metrics": metrics}, run / "checkpoint.pt"
+        )
+    app = create_app(Settings(runs_dir=runs, cache_dir=root / "cache", warmup=False))
+    with LiveServer(app) as live:
+        yield live
+
+
+def test_compare_view_shows_normalised_measures_their_difference_and_seed_spread(
+    browser, ablation_server, tmp_path
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    a, b = "abl.codinet-s0", "abl.no-codi-s0"
+    with httpx.Client(base_url=ablation_server.url, timeout=120) as api:
+        overall = {m: api.get(f"/api/models/{m}/metrics").json()["overall"] for m in (a, b)}
+        measures = api.get("/api/measures").json()
+    page.goto(f"{ablation_server.url}/#model={a}&compare={b}&tab=classes")
+    card = page.locator("#measures-card")
+    for measure in measures:
+        row = card.locator(f"tr[data-measure={measure['name']}]")
+        expect(row).to_have_count(1)
+        expect(row.locator("th")).to_contain_text(measure["label"])
+        expect(row.locator("th")).to_have_attribute("title", measure["description"])
+    row = card.locator("tr[data-measure=same_class_ratio] td")
+    va, vb = (overall[m]["same_class_ratio"] for m in (a, b))
+    expect(row).to_have_text([f"{va:.3f}", f"{vb:.3f}", f"{vb - va:+.3f}"])
+    assert va != vb
+    # The seed group: each variant's mean and spread, and the paired difference.
+    page.wait_for_selector("#seeds-abl .seeds-chart[data-state=ready]", timeout=BUSY_TIMEOUT)
+    drawn = page.evaluate(
+        """() => {
+          const gd = document.querySelector('#seeds-abl .seeds-chart');
+          const means = gd.data.filter(t => t.error_y && t.error_y.visible);
+          const agreement = gd.data.findIndex((t, i) => t.error_y && gd.layout.annotations
+            [Math.floor(i / 3)].text.startsWith('Nearest-path'));
+          return {charts: means.length, agreement: gd.data[agreement]};
+        }"""
+    )
+    assert drawn["charts"] == 2 + sum(m["normalised"] for m in measures)
+    assert drawn["agreement"]["x"] == ["codinet", "no-codi"]
+    assert drawn["agreement"]["y"] == pytest.approx([0.55, 0.35])
+    assert drawn["agreement"]["error_y"]["array"] == pytest.approx([0.0707107, 0.0707107])
+    difference = page.locator("#seeds-abl .differences-table tbody tr")
+    expect(difference.locator("th")).to_have_text("codinet − no-codi")
+    expect(difference).to_contain_text("0.200")
+    page.screenshot(path=str(tmp_path / "compare-measures.png"), full_page=True)
+    assert errors == []
+    context.close()
