@@ -42,7 +42,8 @@ def test_ablate_trains_every_variant_and_seed_then_reports(tmp_path, capsys):
     codinet = yaml.safe_load((out / "codinet-s1" / "config.yaml").read_text())
     changed = {k for k in aig if aig[k] != codinet[k]}
     assert changed == {"w_con", "w_div", "w_cost", "w_aig", "out"}
-    assert aig["w_aig"] == 2.0 and aig["seed"] == 1
+    assert aig["w_aig"] == 2.0 and aig["seed"] == 1 and codinet["w_aig"] == 0
+    assert codinet["checkpoint"] == "last"  # final epochs are compared, not picked ones
     markdown = (out / "REPORT.md").read_text()
     assert "## codinet − no-codi, paired by seed" in markdown and "view_ratio" in markdown
     assert "REPORT.md" in capsys.readouterr().out

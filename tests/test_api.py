@@ -255,6 +255,20 @@ def test_runs_of_an_ablation_are_models_and_a_seed_group(own_runs, tmp_path):
     assert group["models"]["codinet"] == {"0": "abl.codinet-s0", "1": "abl.codinet-s1"}
 
 
+def test_checkpoints_of_earlier_versions_show_todays_measure_names(own_runs, tmp_path):
+    import torch
+
+    checkpoint = torch.load(own_runs / "digits" / "checkpoint.pt", weights_only=True)
+    metrics = {k: v for k, v in checkpoint["metrics"].items() if k not in ("view_distance",
+               "any_two_distance")}  # fmt: skip
+    checkpoint["metrics"] = {**metrics, "consistency": 0.75, "diversity": 2.5}
+    torch.save(checkpoint, own_runs / "digits" / "checkpoint.pt")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        shown = client.get("/api/models/digits").json()["metrics"]
+    assert shown["view_distance"] == 0.75 and shown["any_two_distance"] == 2.5
+    assert "consistency" not in shown and "diversity" not in shown
+
+
 def test_metrics(client):
     body = client.get("/api/models/digits/metrics").json()
     paths = client.get("/api/models/digits/paths").json()

@@ -33,6 +33,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         "diversity), aig (ConvNet-AIG's target-rate loss instead)",
     )
     ablate.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 for each variant")
+    ablate.add_argument(
+        "--aig-weight",
+        type=float,
+        default=2.0,
+        help="weight of ConvNet-AIG's target-rate loss in the aig variant (its own default: 2)",
+    )
     add_config_arguments(ablate)
     evaluate = commands.add_parser("eval", help="print the metrics of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
@@ -54,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
             from trainer.ablation import run_ablation
 
             variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-            seeds = args.seeds
-            del args.variants, args.seeds
+            seeds, aig_weight = args.seeds, args.aig_weight
+            del args.variants, args.seeds, args.aig_weight
             if seeds < 1:
                 raise ValueError(f"--seeds must be at least 1, got {seeds}")
             command = "python -m trainer " + shlex.join(sys.argv[1:] if argv is None else argv)
-            report = run_ablation(resolve_config(args), variants, seeds, command)
+            report = run_ablation(resolve_config(args), variants, seeds, command, aig_weight)
             print(f"report: {report['config']['out']}/REPORT.md")
         else:
             from trainer.evaluate import evaluate_checkpoint

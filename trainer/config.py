@@ -61,10 +61,15 @@ class TrainConfig:
     amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
     channels_last: bool = True  # on CUDA; ignored on the CPU
     compile: bool = False  # torch.compile the training forward and backward; eval stays eager
+    # checkpoint.pt: best (the cost target met within a block first, then test accuracy)
+    # or last (the final epoch: what an ablation compares, free of selection on the test set)
+    checkpoint: str = "best"
 
     def validate(self) -> None:
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        if self.checkpoint not in ("best", "last"):
+            raise ValueError(f"checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.eval_views < 2:

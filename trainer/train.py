@@ -216,7 +216,7 @@ def main(config: TrainConfig) -> dict:
             epoch,
         )
         score = selection_score(metrics, weights, weights.controls_cost())
-        if best_score is None or score > best_score:
+        if config.checkpoint == "last" or best_score is None or score > best_score:
             best_score, best = score, metrics
             save_atomic(checkpoint, out / "checkpoint.pt")
         save_atomic(
