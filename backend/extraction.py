@@ -1,12 +1,11 @@
 """Routing extraction: every sample of a split, routed with conditional execution."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from backend.cache import load_arrays, save_arrays
+from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
 from trainer.engine import Runtime, route_dataset
@@ -49,11 +48,11 @@ def _table_spec() -> dict:
 
 
 def extract_paths(
-    store: ModelStore, loaded: LoadedModel, split: str, cache_dir: Path, batch_size: int = 256
+    store: ModelStore, loaded: LoadedModel, split: str, cache: DiskCache, batch_size: int = 256
 ) -> PathTable:
     """Route a split through the model; cached on disk by checkpoint content and split."""
-    cache_file = cache_dir / "paths" / f"{loaded.content_hash[:32]}-{split}.npz"
-    cached = load_arrays(cache_file, _table_spec(), {"gates": loaded.num_gates})
+    cache_file = f"paths/{loaded.content_hash[:32]}-{split}.npz"
+    cached = cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
         return PathTable(**{name: cached[name] for name in _table_spec()})
     bundle = store.dataset(loaded)
@@ -71,7 +70,7 @@ def extract_paths(
         paths=paths,
         macs=loaded.macs.per_sample(paths).numpy(),
     )
-    save_arrays(cache_file, **table.arrays())
+    cache.save(cache_file, **table.arrays())
     return table
 
 
@@ -81,18 +80,16 @@ def augmented_view_paths(
     split: str,
     views: int,
     images_per_class: int,
-    cache_dir: Path,
+    cache: DiskCache,
     batch_size: int = 256,
 ) -> dict[int, np.ndarray]:
     """Paths of ``views`` augmented views of the first images of each class.
 
     Returns class index -> (images, views, G). Seeded, and cached like the paths.
     """
-    cache_file = (
-        cache_dir / "views" / f"{loaded.content_hash[:32]}-{split}-{views}x{images_per_class}.npz"
-    )
+    cache_file = f"views/{loaded.content_hash[:32]}-{split}-{views}x{images_per_class}.npz"
     spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
-    cached = load_arrays(cache_file, spec, {"views": views, "gates": loaded.num_gates})
+    cached = cache.load(cache_file, spec, {"views": views, "gates": loaded.num_gates})
     if cached is None:
         bundle = store.dataset(loaded)
         data = split_of(bundle, split)
@@ -115,7 +112,7 @@ def augmented_view_paths(
                 description=f"{loaded.id}/{split} views",
             )
         cached = {"labels": labels[chosen], "paths": result.paths}
-        save_arrays(cache_file, **cached)
+        cache.save(cache_file, **cached)
     return {int(c): cached["paths"][cached["labels"] == c] for c in np.unique(cached["labels"])}
 
 

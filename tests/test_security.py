@@ -298,3 +298,126 @@ def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
         with np.load(path) as data:
             assert len(data.files) >= 2
     assert "unreadable" in caplog.text
+
+
+# -- bounds: the job queue, the cache folder, the caches in memory -------------------
+
+
+def test_the_memory_cache_drops_the_least_recently_used_entries():
+    from backend.cache import LruCache
+
+    cache = LruCache(max_bytes=300, max_entries=3)
+    for key in "abc":
+        cache.put(key, b"x" * 100)
+    assert cache.get("a") == b"x" * 100  # used: "b" is now the oldest
+    cache.put("d", b"y" * 100)  # a fourth entry
+    assert cache.get("b") is None
+    assert [cache.get(k) is not None for k in "acd"] == [True, True, True]
+    cache.put("e", b"z" * 250)  # over the bytes: the oldest go until it fits
+    assert len(cache) == 1 and cache.get("e") == b"z" * 250
+
+
+def test_compute_once_shares_a_computation_and_stays_bounded():
+    import threading
+
+    from backend.cache import ComputeOnce, LruCache
+
+    memory = LruCache(max_bytes=10**6, max_entries=4)
+    once = ComputeOnce(memory)
+    calls, barrier = [], threading.Barrier(4)
+
+    def slow():
+        calls.append(1)
+        return b"value"
+
+    def ask():
+        barrier.wait()
+        assert once.get_or_compute("shared", slow) == b"value"
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    for i in range(100):
+        assert once.get_or_compute(f"key{i}", lambda i=i: str(i).encode()) == str(i).encode()
+    assert len(memory) == 4
+
+
+def test_the_cache_folder_drops_the_least_recently_used_files(tmp_path):
+    import time
+
+    import numpy as np
+
+    from backend.cache import DiskCache
+
+    spec = {"x": ("f", ("n",))}
+    block = np.zeros(1000)
+    DiskCache(tmp_path / "probe", max_bytes=10**9).save("one.npz", x=block)
+    size = (tmp_path / "probe" / "one.npz").stat().st_size
+    cache = DiskCache(tmp_path / "cache", max_bytes=3 * size)
+    for name in ("a", "b", "c"):
+        cache.save(f"paths/{name}.npz", x=block)
+        time.sleep(0.02)
+    assert cache.load("paths/a.npz", spec) is not None  # used: "b" is now the oldest
+    time.sleep(0.02)
+    cache.save("embeddings/d.npz", x=block)
+    left = sorted(p.name for p in (tmp_path / "cache").rglob("*.npz"))
+    assert left == ["a.npz", "c.npz", "d.npz"]
+    assert cache.load("paths/b.npz", spec) is None
+
+
+@pytest.mark.slow
+def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import backend.services
+
+    release = threading.Event()
+    embed = backend.services.embed_paths
+
+    def held(*args, **kwargs):  # the worker stays busy until the test says so
+        release.wait(60)
+        return embed(*args, **kwargs)
+
+    monkeypatch.setattr(backend.services, "embed_paths", held)
+    url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
+    with make_client(own_runs, tmp_path / "cache", max_queued_jobs=2) as client:
+        try:
+            job = client.get(url + "5").json()["job_id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/api/jobs/{job}").json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert [client.get(url + p).status_code for p in ("6", "7", "6")] == [202] * 3
+            full = client.get(url + "8")
+            assert full.status_code == 429, full.text
+            assert int(full.headers["Retry-After"]) > 0
+            assert "2 jobs are queued" in full.json()["detail"]
+            assert client.get("/api/models/digits/paths").status_code == 200
+        finally:
+            release.set()
+        assert wait_for_embedding(client, url + "7")[1].status_code == 200
+        assert client.get(url + "8").status_code == 202  # room again
+
+
+@pytest.mark.slow
+def test_the_cache_folder_stays_within_its_bound(own_runs, tmp_path):
+    url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
+    sizes = tmp_path / "sizes"
+    with make_client(own_runs, sizes) as client:
+        wait_for_embedding(client, url + "2")
+    paths_size = sum(p.stat().st_size for p in (sizes / "paths").glob("*.npz"))
+    embedding_size = sum(p.stat().st_size for p in (sizes / "embeddings").glob("*.npz"))
+    limit = paths_size + 2 * embedding_size + 100  # room for the paths and two embeddings
+    cache = tmp_path / "cache"
+    with make_client(own_runs, cache, cache_max_bytes=limit) as client:
+        for perplexity in ("2", "3", "4", "5"):
+            _, response = wait_for_embedding(client, url + perplexity)
+            assert response.status_code == 200
+            assert sum(p.stat().st_size for p in cache.rglob("*.npz")) <= limit
+        assert len(list(cache.rglob("*.npz"))) < 5  # the paths and four embeddings
+        # What was dropped from the disk is still served, from memory.
+        assert client.get(url + "2").status_code == 200
