@@ -193,7 +193,9 @@ class Explorer:
 
     def _upload_inputs(self, data: bytes, prep: dict, views: int) -> torch.Tensor:
         """The upload as the model's input, then ``views`` augmented views of it."""
-        image = decode_image(data, self.settings.max_image_pixels, needed_side(prep))
+        image = decode_image(
+            data, self.settings.max_image_pixels, self.settings.max_image_bytes, needed_side(prep)
+        )
         source = to_dataset_format(image, prep)
         batch = [build_transform(prep, train=False)(source)]
         if views:

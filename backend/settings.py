@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")
+    max_image_bytes: int = Field(
+        64 * 1024**2, gt=0, description="memory to decode an image's pixels; more is refused"
+    )
     batch_size: int = Field(256, gt=0, description="inference batch size")
     neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
     consistency_views: int = Field(4, ge=2, le=32, description="augmented views per image")

@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from backend.app import create_app
 from backend.settings import Settings
@@ -421,3 +422,72 @@ def test_the_cache_folder_stays_within_its_bound(own_runs, tmp_path):
         assert len(list(cache.rglob("*.npz"))) < 5  # the paths and four embeddings
         # What was dropped from the disk is still served, from memory.
         assert client.get(url + "2").status_code == 200
+
+
+# -- uploads: decoding costs are bounded before any pixel is decoded ------------------
+
+
+def _flat_png(mode: str, side: int) -> bytes:
+    """A flat image that compresses to next to nothing: its cost is all in decoding."""
+    return encode(Image.new(mode, (side, side)), "PNG")
+
+
+def _jpeg_without_scan_data(side: int) -> bytes:
+    """A JPEG whose header declares ``side`` x ``side`` pixels, with no data after it."""
+    whole = encode(Image.new("RGB", (side, side), (10, 200, 30)), "JPEG")
+    scan = whole.index(b"\xff\xda")
+    header_end = scan + 2 + int.from_bytes(whole[scan + 2 : scan + 4], "big")
+    return whole[:header_end] + b"\xff\xd9"  # end of image at once
+
+
+@pytest.mark.slow
+def test_decoding_memory_counts_bytes_per_pixel_not_pixels(own_runs, tmp_path):
+    url = "/api/models/digits/route"
+    with make_client(own_runs, tmp_path / "cache") as client:
+        deep = client.post(url, files={"file": ("deep.png", _flat_png("I;16", 6000))})
+        assert deep.status_code == 413, deep.text
+        assert "6000x6000" in deep.json()["detail"] and "MiB" in deep.json()["detail"]
+        # The same pixels at 8 bits take half the memory: accepted.
+        flat = client.post(url, files={"file": ("flat.png", _flat_png("L", 6000))})
+        assert flat.status_code == 200, flat.text
+        assert client.get("/api/health").json()["models"] == 1
+
+
+def test_a_deep_image_is_reduced_before_it_is_converted():
+    import tracemalloc
+
+    from backend.images import decode_image
+
+    data = _flat_png("I;16", 4000)  # 32 MB decoded, within the bound
+    tracemalloc.start()
+    try:
+        image = decode_image(data, max_pixels=40_000_000, max_bytes=64 * 2**20, needed_side=128)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert image.mode == "L" and 128 <= min(image.size) < 256
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB of arrays while decoding"
+
+
+@pytest.mark.slow
+def test_a_jpeg_declaring_more_pixels_than_its_data_holds_is_415(own_runs, tmp_path):
+    data = _jpeg_without_scan_data(6000)
+    assert len(data) < 1000
+    with make_client(own_runs, tmp_path / "cache") as client:
+        response = client.post(
+            "/api/models/digits/route", files={"file": ("blank.jpg", data, "image/jpeg")}
+        )
+        assert response.status_code == 415, response.text
+        assert "truncated" in response.json()["detail"]
+
+
+def test_truncated_images_are_refused_even_if_pillow_was_told_to_pad_them(monkeypatch):
+    from PIL import ImageFile
+
+    from backend.images import ImageRejected, decode_image
+
+    whole = encode(Image.new("RGB", (600, 400), (10, 200, 30)), "PNG")
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some library might
+    with pytest.raises(ImageRejected, match="truncated") as refused:
+        decode_image(whole[: len(whole) // 2], max_pixels=10**7, max_bytes=2**26)
+    assert refused.value.status == 415
