@@ -58,12 +58,15 @@ class TrainConfig:
     amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
     channels_last: bool = True  # on CUDA; ignored on the CPU
     compile: bool = False  # torch.compile the training forward and backward; eval stays eager
+    overwrite: bool = False  # train an existing run (--out) again from the start
 
     def validate(self) -> None:
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues a run and --overwrite restarts it: pick one")
         for name in ("views", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -24,6 +24,9 @@ from trainer.models import create_model
 
 log = logging.getLogger(__name__)
 
+# A folder holding any of these holds a run (finished or interrupted).
+RUN_FILES = ("checkpoint.pt", "last.pt", "metrics.jsonl")
+
 
 def make_runtime(config: TrainConfig) -> Runtime:
     if config.device == "cuda" and not torch.cuda.is_available():
@@ -141,6 +144,7 @@ def main(config: TrainConfig) -> dict:
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed + dist_info.rank)
     out = Path(config.out)
+    _check_out(out, config)
 
     bundle = load_dataset(config.dataset, config.data_dir, config.image_size, config.download)
     model = build_model(config, bundle).to(runtime.device)
@@ -155,6 +159,9 @@ def main(config: TrainConfig) -> dict:
         start_epoch, best_score = _resume(out / "last.pt", model, optimizer, scheduler, scaler)
     if dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if config.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         save_config(config, out / "config.yaml")
         _truncate_metrics(out / "metrics.jsonl", start_epoch)
         log.info(
@@ -222,6 +229,17 @@ def main(config: TrainConfig) -> dict:
     if best is None and dist_info.is_main and (out / "checkpoint.pt").exists():
         best = load_checkpoint(out / "checkpoint.pt")["metrics"]
     return best or {}
+
+
+def _check_out(out: Path, config: TrainConfig) -> None:
+    """Refuse to train into a folder that holds a run unless told what to do with it:
+    the first epoch would otherwise empty its metrics and replace its checkpoint."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not (config.resume or config.overwrite):
+        raise ValueError(
+            f"{out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
+            "--overwrite to train it again from the start, or another --out"
+        )
 
 
 def _epoch_line(r: dict, epochs: int, gates: int) -> str:
