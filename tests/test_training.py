@@ -231,3 +231,24 @@ def test_overwrite_trains_an_existing_run_again_from_the_start(trained_run, tmp_
     assert [r["epoch"] for r in read_metrics(run)] == [0]
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 0
     assert load_checkpoint(run / "last.pt")["epoch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--arch", "nope"], "codinet_resnet20"),
+        (["--target-blocks", "10"], "9 gated blocks"),
+        (["--batch-size", "2000"], "1437 training images"),
+    ],
+)
+def test_settings_that_cannot_train_are_refused_before_training(tmp_path, capsys, flags, words):
+    run = tmp_path / "run"
+    code = cli(
+        ["train", "--dataset", "digits", "--workers", "0", "--device", "cpu"]
+        + flags
+        + ["--out", str(run)]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and words in error and "Traceback" not in error
+    assert not run.exists()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from trainer.models import list_models
+
 
 @dataclass
 class TrainConfig:
@@ -61,6 +63,10 @@ class TrainConfig:
     overwrite: bool = False  # train an existing run (--out) again from the start
 
     def validate(self) -> None:
+        if self.arch not in list_models():
+            raise ValueError(
+                f"unknown architecture {self.arch!r}; known: {', '.join(list_models())}"
+            )
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -150,6 +150,7 @@ def main(config: TrainConfig) -> dict:
     model = build_model(config, bundle).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    _check_trainable(config, bundle, model.num_gates, dist_info.world_size)
     macs = mac_table(model, bundle.preprocessing["image_size"], bundle.preprocessing["channels"])
     weights = loss_weights(config, model.num_gates)
     optimizer, scheduler, scaler = build_optimization(model, config, runtime)
@@ -239,6 +240,24 @@ def _check_out(out: Path, config: TrainConfig) -> None:
         raise ValueError(
             f"{out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
             "--overwrite to train it again from the start, or another --out"
+        )
+
+
+def _check_trainable(config: TrainConfig, bundle: DataBundle, gates: int, processes: int) -> None:
+    """Refuse settings that would train nothing, before anything is written."""
+    if config.target_blocks is not None and not 0 <= config.target_blocks <= gates:
+        raise ValueError(
+            f"--target-blocks {config.target_blocks} is not within the {gates} gated blocks "
+            f"of {config.arch}"
+        )
+    # The loader drops incomplete batches: a batch larger than a process's share of the
+    # training split would make no step at all, and save an untrained checkpoint.
+    share = len(bundle.train) // processes
+    if config.batch_size > share:
+        per_process = f" ({share} per process)" if processes > 1 else ""
+        raise ValueError(
+            f"--batch-size {config.batch_size} is larger than the {len(bundle.train)} "
+            f"training images{per_process}; lower it"
         )
 
 
