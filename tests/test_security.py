@@ -491,3 +491,256 @@ def test_truncated_images_are_refused_even_if_pillow_was_told_to_pad_them(monkey
     with pytest.raises(ImageRejected, match="truncated") as refused:
         decode_image(whole[: len(whole) // 2], max_pixels=10**7, max_bytes=2**26)
     assert refused.value.status == 415
+
+
+# -- fuzz: hostile requests of every kind, and the server still answers ----------------
+
+FUZZ_SEED, FUZZ_REQUESTS, FUZZ_SECONDS = 13, 300, 180
+
+ID_SAMPLES = [
+    "digits",
+    "broken",
+    ".cache",
+    "..",
+    "../digits",
+    "..%2fdigits",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "..\\..\\windows",
+    "/etc/passwd",
+    "digits/../digits",
+    "d" * 300,
+    "x" * 5000,
+    "\U0001f4a5" * 40,
+    "dig\u202eits",
+    "digits\x00",
+    "digits\r\nX-Injected: 1",
+    "CON",
+    " ",
+    "a" * 128,
+    "a" * 129,
+    "0123456789abcdef0123456789abcdef",
+]
+VALUE_SAMPLES = [
+    "-1",
+    "0",
+    "1",
+    "2",
+    "-99999999999999999999999",
+    "9" * 400,
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "0x10",
+    "1.5",
+    "",
+    " ",
+    "true",
+    "null",
+    "[]",
+    "\U0001f4a5",
+    "\x00",
+    "a" * 5000,
+    "\uff11\uff12",  # full-width digits
+    "\u0661\u0662",  # Arabic-Indic digits
+    "test",
+    "train",
+    "csv",
+    "json",
+]
+PARAMETERS = [
+    "split",
+    "format",
+    "n_neighbors",
+    "min_dist",
+    "n_epochs",
+    "perplexity",
+    "n_iter",
+    "size",
+    "views",
+    "unknown",
+]
+
+
+def _random_text(rng, longest: int) -> str:
+    """Printable ASCII, control characters and any Unicode outside the surrogates."""
+    chars = []
+    for _ in range(rng.randint(1, longest)):
+        pick = rng.random()
+        if pick < 0.6:
+            chars.append(chr(rng.randint(32, 126)))
+        elif pick < 0.7:
+            chars.append(chr(rng.randint(0, 31)))
+        else:
+            code = rng.randint(0x80, 0x10FFFF - 0x800)
+            chars.append(chr(code + 0x800 if code >= 0xD800 else code))
+    return "".join(chars)
+
+
+def _fuzz_segment(rng) -> str:
+    from urllib.parse import quote
+
+    text = rng.choice(ID_SAMPLES) if rng.random() < 0.5 else _random_text(rng, 300)
+    return quote(text, safe="") if rng.random() < 0.9 else quote(text, safe="/")
+
+
+def _fuzz_query(rng) -> list[tuple[str, str]]:
+    query = []
+    for _ in range(rng.randint(0, 4)):
+        value = rng.choice(VALUE_SAMPLES) if rng.random() < 0.7 else _random_text(rng, 50)
+        query.append((rng.choice(PARAMETERS), value))
+    return query
+
+
+def _patched_size(data: bytes, fmt: str, width: int, height: int) -> bytes:
+    """An encoded image whose header claims another size than its data holds."""
+    import struct
+    import zlib
+
+    data = bytearray(data)
+    if fmt == "PNG":  # IHDR's width and height, then its checksum
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    elif fmt == "BMP":
+        data[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "GIF":
+        data[6:10] = struct.pack("<HH", min(width, 65535), min(height, 65535))
+    elif fmt == "JPEG":
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", min(height, 65535), min(width, 65535))
+    return bytes(data)
+
+
+def _hostile_images(rng) -> list[bytes]:
+    import io
+
+    import numpy as np
+
+    noise = np.random.default_rng(FUZZ_SEED).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    base = {}
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"):
+        out = io.BytesIO()
+        Image.fromarray(noise).save(out, format=fmt)
+        base[fmt] = out.getvalue()
+    images = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", _jpeg_without_scan_data(6000)]
+    images.append(_flat_png("I;16", 6000))
+    for fmt, data in base.items():
+        images += [data[: rng.randint(1, len(data) - 1)] for _ in range(3)]  # truncated
+        flipped = bytearray(data)
+        for _ in range(20):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        images.append(bytes(flipped))
+        if fmt in ("PNG", "BMP", "GIF", "JPEG"):
+            for width, height in ((0, 0), (65535, 65535), (8000, 8000), (1, 10**6)):
+                images.append(_patched_size(data, fmt, width, height))
+    return images
+
+
+def _multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"fuzzboundary") -> bytes:
+    body = b""
+    for headers, content in parts:
+        body += b"--" + boundary + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
+    return body + b"--" + boundary + b"--\r\n"
+
+
+def _fuzz_upload(rng, images: list[bytes]) -> tuple[bytes, str]:
+    """A request body and its content type: well-formed forms of hostile images, or
+    malformed forms."""
+    image = rng.choice(images)
+    file_part = b'Content-Disposition: form-data; name="file"; filename="x.png"'
+    form = "multipart/form-data; boundary=fuzzboundary"
+    kind = rng.randrange(12)
+    if kind < 4:
+        return _multipart([(file_part, image)]), form
+    if kind == 4:
+        return _multipart([(file_part, image)]), "multipart/form-data"  # no boundary
+    if kind == 5:
+        return _multipart([(file_part, image)])[: rng.randint(0, 60)], form  # cut short
+    if kind == 6:
+        return _multipart([(b'Content-Disposition: form-data; name="files"', image)]), form
+    if kind == 7:
+        return image, rng.choice(["image/png", "text/plain", "", "multipart/mixed"])
+    if kind == 8:  # a header line far longer than any real one
+        return _multipart([(file_part + b"; x=" + b"a" * 70_000, image)]), form
+    if kind == 9:
+        boundary = _random_text(rng, 200).encode("utf-8", "replace")
+        return _multipart(
+            [(file_part, image)], boundary
+        ), f"multipart/form-data; boundary={'b' * 200}"
+    if kind == 10:  # two files, and a filename that tries to add a header
+        evil = b'Content-Disposition: form-data; name="file"; filename="a\r\nX-Evil: 1.png"'
+        return _multipart([(file_part, image), (evil, image)]), form
+    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 2000))), form
+
+
+def _fuzz_request(rng, images: list[bytes]) -> tuple[str, str, dict]:
+    """(method, url, keyword arguments for the client) of one hostile request."""
+    # Often the real model, so that the parameters and bodies are what gets tested.
+    model = "digits" if rng.random() < 0.4 else _fuzz_segment(rng)
+    kind = rng.randrange(9)
+    query = {"params": _fuzz_query(rng)}
+    if kind == 0:
+        return "GET", f"/api/models/{model}", query
+    if kind == 1:
+        return "GET", f"/api/models/{model}/paths", query
+    if kind == 2:
+        return "GET", f"/api/models/{model}/metrics", query
+    if kind == 3:
+        method = rng.choice(["umap", "tsne", "pca", _fuzz_segment(rng)])
+        return "GET", f"/api/models/{model}/embeddings/{method}", query
+    if kind == 4:
+        sample = rng.choice(VALUE_SAMPLES[:12] + [_fuzz_segment(rng)])
+        return "GET", f"/api/models/{model}/samples/{sample}/image", query
+    if kind == 5:
+        return "GET", f"/api/jobs/{_fuzz_segment(rng)}", query
+    if kind == 6:
+        return rng.choice(["PUT", "DELETE", "PATCH"]), f"/api/models/{model}", query
+    body, content_type = _fuzz_upload(rng, images)
+    if rng.random() < 0.6:
+        model = "digits"
+    headers = {"content-type": content_type} if content_type else {}
+    return "POST", f"/api/models/{model}/route", {**query, "content": body, "headers": headers}
+
+
+def _json_detail(response) -> bool:
+    """Whether an error response is JSON with a non-empty detail."""
+    try:
+        return bool(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+@pytest.mark.slow
+def test_hostile_requests_get_no_5xx_and_the_server_stays_healthy(own_runs, tmp_path):
+    import random
+    import time
+
+    rng = random.Random(FUZZ_SEED)
+    shutil.copytree(own_runs / "digits", own_runs / "broken")
+    checkpoint = torch.load(own_runs / "broken" / "checkpoint.pt", weights_only=True)
+    checkpoint["model_args"]["colour"] = "red"
+    torch.save(checkpoint, own_runs / "broken" / "checkpoint.pt")
+    images = _hostile_images(rng)
+    failures, statuses = [], {}
+    deadline = time.monotonic() + FUZZ_SECONDS
+    # One job at a time: the valid embedding requests among them stay cheap.
+    with make_client(own_runs, tmp_path / "cache", max_queued_jobs=1) as client:
+        for _ in range(FUZZ_REQUESTS):
+            if time.monotonic() > deadline:
+                break
+            method, url, options = _fuzz_request(rng, images)
+            response = client.request(method, url, **options)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code >= 500 or (
+                response.status_code >= 400 and not _json_detail(response)
+            ):
+                failures.append((method, url[:120], response.status_code, response.text[:200]))
+        sent = sum(statuses.values())
+        health = client.get("/api/health")
+        assert health.status_code == 200 and health.json()["models"] == 1
+        assert "colour" in health.json()["unloadable"]["broken"]
+        assert [m["id"] for m in client.get("/api/models").json()] == ["digits"]
+        assert client.get("/api/models/digits/paths").status_code == 200
+    assert not failures, failures
+    assert sent >= 100, f"only {sent} requests in {FUZZ_SECONDS} s"
+    assert any(400 <= status < 500 for status in statuses), statuses
