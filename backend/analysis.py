@@ -1,4 +1,4 @@
-"""Overall and per-class statistics of a split's routing (design section 5).
+"""Overall and per-class statistics of a split's routing.
 
 Distances are in blocks: the Hamming distance between two paths is the number of
 blocks one executes and the other skips.
@@ -7,6 +7,7 @@ blocks one executes and the other skips.
 import numpy as np
 
 from backend.extraction import PathTable
+from trainer.measures import class_mean_distances, distance_ratio, routing_measures
 from trainer.paths import mean_pairwise_hamming, mean_view_hamming, unique_paths
 
 
@@ -22,10 +23,27 @@ def path_entropy(paths: np.ndarray) -> float:
 def class_metrics(
     table: PathTable, class_names: list[str], view_paths: dict[int, np.ndarray] | None = None
 ) -> dict:
-    """Per-class and overall metrics; ``view_paths[c]`` is (images, K, G) augmented paths."""
+    """Per-class and overall metrics; ``view_paths[c]`` is (images, K, G) augmented paths.
+
+    The routing measures (their names, definitions and directions) are trainer.measures'.
+    """
     view_paths = view_paths or {}
     num_classes = len(class_names)
     num_gates = table.paths.shape[1]
+    all_views = [v for v in view_paths.values() if len(v)]
+    overall = {
+        "count": int(len(table.labels)),
+        "accuracy": _mean(table.predictions == table.labels),
+        "unique_paths": int(len(unique_paths(table.paths)[1])),
+        "path_entropy": path_entropy(table.paths),
+        "mean_executed_blocks": _mean(table.paths.sum(axis=1)),
+        "mean_macs": _mean(table.macs),
+        **routing_measures(
+            table.paths, table.labels, np.concatenate(all_views) if all_views else None
+        ),
+    }
+    any_two = overall["any_two_distance"]
+    class_means = class_mean_distances(table.paths, table.labels)
     rates = np.zeros((num_classes, num_gates))
     per_class = []
     for c, name in enumerate(class_names):
@@ -34,6 +52,8 @@ def class_metrics(
         if members.any():
             rates[c] = paths.mean(axis=0)
         views = view_paths.get(c)
+        same_class = mean_pairwise_hamming(paths) if members.sum() > 1 else None
+        view_distance = None if views is None else mean_view_hamming(views)
         per_class.append(
             {
                 "class_index": c,
@@ -44,37 +64,15 @@ def class_metrics(
                 "path_entropy": path_entropy(paths),
                 "mean_executed_blocks": _mean(paths.sum(axis=1)),
                 "mean_macs": _mean(table.macs[members]),
-                "intra_class_distance": mean_pairwise_hamming(paths),
-                "augmentation_consistency": None if views is None else mean_view_hamming(views),
+                "same_class_distance": same_class,
+                "same_class_ratio": distance_ratio(same_class, any_two),
+                "view_distance": view_distance,
+                "view_ratio": distance_ratio(view_distance, any_two),
+                "class_mean_distance": class_means.get(c),
             }
         )
     # L1 distance between class mean paths (execution-rate vectors), in blocks.
     distance = np.abs(rates[:, None, :] - rates[None, :, :]).sum(axis=2)
-    present = np.array([row["count"] > 0 for row in per_class])
-    for c, row in enumerate(per_class):
-        others = present.copy()
-        others[c] = False
-        row["diversity"] = (
-            float(distance[c, others].mean()) if others.any() and present[c] else None
-        )
-
-    all_views = [v for v in view_paths.values() if len(v)]
-    overall = {
-        "count": int(len(table.labels)),
-        "accuracy": _mean(table.predictions == table.labels),
-        "unique_paths": int(len(unique_paths(table.paths)[1])),
-        "path_entropy": path_entropy(table.paths),
-        "mean_executed_blocks": _mean(table.paths.sum(axis=1)),
-        "mean_macs": _mean(table.macs),
-        "pairwise_distance": mean_pairwise_hamming(table.paths),
-        "intra_class_distance": _mean_of(
-            row["intra_class_distance"] for row in per_class if row["count"] > 1
-        ),
-        "diversity": _mean_of(row["diversity"] for row in per_class),
-        "augmentation_consistency": (
-            mean_view_hamming(np.concatenate(all_views)) if all_views else None
-        ),
-    }
     return {
         "overall": overall,
         "per_class": per_class,
@@ -86,8 +84,3 @@ def class_metrics(
 def _mean(values) -> float | None:
     values = np.asarray(values, dtype=np.float64)
     return float(values.mean()) if values.size else None
-
-
-def _mean_of(values) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(np.mean(present)) if present else None

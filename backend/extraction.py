@@ -8,7 +8,7 @@ import torch
 from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
-from trainer.engine import Runtime, route_dataset
+from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -78,48 +78,23 @@ def augmented_view_paths(
     store: ModelStore,
     loaded: LoadedModel,
     split: str,
-    views: int,
-    images_per_class: int,
+    protocol: ViewProtocol,
     cache: DiskCache,
     batch_size: int = 256,
 ) -> dict[int, np.ndarray]:
-    """Paths of ``views`` augmented views of the first images of each class.
+    """Paths of the protocol's augmented views (the trainer measures them alike).
 
     Returns class index -> (images, views, G). Seeded, and cached like the paths.
     """
-    cache_file = f"views/{loaded.content_hash[:32]}-{split}-{views}x{images_per_class}.npz"
+    name = f"{loaded.content_hash[:32]}-{split}-{protocol.views}x{protocol.images_per_class}"
+    cache_file = f"views/{name}-s{protocol.seed}.npz"
     spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
-    cached = cache.load(cache_file, spec, {"views": views, "gates": loaded.num_gates})
+    cached = cache.load(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
     if cached is None:
-        bundle = store.dataset(loaded)
-        data = split_of(bundle, split)
-        labels = _labels_of(data)
-        chosen = np.concatenate(
-            [np.flatnonzero(labels == c)[:images_per_class] for c in range(len(loaded.class_names))]
-        ).astype(np.int64)
-        dataset = ViewsDataset(
-            torch.utils.data.Subset(data, chosen.tolist()),
-            build_transform(loaded.preprocessing, train=True),
-            views,
+        data = split_of(store.dataset(loaded), split)
+        labels, paths = route_views(
+            loaded.model, data, loaded.preprocessing, protocol, CPU, batch_size=batch_size
         )
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            result = route_dataset(
-                loaded.model,
-                dataset,
-                CPU,
-                batch_size=max(batch_size // views, 1),
-                description=f"{loaded.id}/{split} views",
-            )
-        cached = {"labels": labels[chosen], "paths": result.paths}
+        cached = {"labels": labels, "paths": paths}
         cache.save(cache_file, **cached)
     return {int(c): cached["paths"][cached["labels"] == c] for c in np.unique(cached["labels"])}
-
-
-def _labels_of(data) -> np.ndarray:
-    """Labels of a split without decoding its images."""
-    if hasattr(data, "labels"):  # trainer.data.TensorImages
-        return np.asarray(data.labels)
-    if hasattr(data, "targets"):  # torchvision ImageFolder
-        return np.asarray(data.targets)
-    return np.array([label for _, label in data])

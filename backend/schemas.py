@@ -1,4 +1,4 @@
-"""Response models of the REST API (design section 6); OpenAPI is generated from them."""
+"""Response models of the REST API; OpenAPI is generated from them."""
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,9 @@ class ModelInfo(BaseModel):
     epoch: int
     metrics: dict[str, float | int | None] = Field(description="test metrics saved at training")
     content_hash: str = Field(description="SHA-256 of the checkpoint file")
+    group: str | None = Field(None, description="the ablation folder holding the run, if any")
+    variant: str | None = Field(None, description="the ablation variant (<variant>-s<seed>)")
+    seed: int | None = Field(None, description="the ablation seed (<variant>-s<seed>)")
 
 
 class Paths(BaseModel):
@@ -71,22 +74,45 @@ class ClassMetrics(BaseModel):
     path_entropy: float = Field(description="bits; entropy of the distinct-path distribution")
     mean_executed_blocks: float | None
     mean_macs: float | None
-    intra_class_distance: float = Field(
-        description="mean Hamming distance between paths of the class (lower: consistent)"
+    same_class_distance: float | None = Field(
+        description="mean Hamming distance between two images of the class, in blocks"
     )
-    diversity: float | None = Field(
-        description="mean L1 distance from the class's mean path to the others' (higher: diverse)"
+    same_class_ratio: float | None = Field(
+        description="same_class_distance over the split's any_two_distance (lower: gathered)"
     )
-    augmentation_consistency: float | None = Field(
-        description="mean Hamming distance between paths of augmented views of one image"
+    view_distance: float | None = Field(
+        description="mean Hamming distance between augmented views of one image of the class"
     )
+    view_ratio: float | None = Field(
+        description="view_distance over the split's any_two_distance (lower: consistent)"
+    )
+    class_mean_distance: float | None = Field(
+        description="mean L1 distance from the class's mean path to the others' (higher: apart)"
+    )
+
+
+class MeasureInfo(BaseModel):
+    name: str = Field(description="the key under which every response reports it")
+    label: str
+    unit: str = Field(description="blocks, ratio or fraction")
+    better: str = Field(description="lower or higher")
+    description: str
+    normalised: bool = Field(description="comparable across models with different path counts")
+
+
+class ViewProtocolInfo(BaseModel):
+    views: int = Field(description="augmented views per image")
+    images_per_class: int = Field(description="first images of each class whose views are routed")
+    seed: int
 
 
 class Metrics(BaseModel):
     model_id: str
     split: str
     class_names: list[str]
-    overall: dict[str, float | int | None]
+    overall: dict[str, float | int | None] = Field(
+        description="split totals and every measure of GET /api/measures"
+    )
     per_class: list[ClassMetrics]
     class_distance: list[list[float]] = Field(
         description="L1 distance between class mean paths, in blocks (class x class)"
@@ -94,7 +120,7 @@ class Metrics(BaseModel):
     block_execution_rate: list[list[float]] = Field(
         description="fraction of each class's samples executing each block (class x block)"
     )
-    augmentation_views: int
+    view_protocol: ViewProtocolInfo
 
 
 class Placement(BaseModel):
@@ -130,3 +156,28 @@ class RouteResult(BaseModel):
     neighbors: list[Neighbor]
     views: ViewPaths | None = None
     dataset_error: str | None = Field(None, description="why neighbours are missing, if they are")
+
+
+class SeedSpread(BaseModel):
+    n: int
+    mean: float | None
+    sd: float | None = Field(description="standard deviation over seeds (n - 1)")
+    values: list[float] = Field(description="one value per seed")
+
+
+class PairedDifference(BaseModel):
+    n: int = Field(description="seeds both variants have")
+    mean: float | None = Field(description="reference minus baseline, mean over seeds")
+    ci95: list[float] | None = Field(description="t-based 95% confidence interval")
+    p_value: float | None = Field(description="paired t-test, two-sided")
+    reading: str = Field(description="better, worse or no detectable difference, in words")
+
+
+class SeedGroup(BaseModel):
+    group: str = Field(description="the ablation folder under the runs directory")
+    reference: str = Field(description="the variant the differences are taken from")
+    variants: dict[str, dict[str, SeedSpread]] = Field(description="variant -> measure -> spread")
+    differences: dict[str, dict[str, PairedDifference]] = Field(
+        description="baseline variant -> measure -> reference minus baseline, paired by seed"
+    )
+    models: dict[str, dict[str, str]] = Field(description="variant -> seed -> model id")

@@ -1,7 +1,7 @@
 """The explorer's operations, free of HTTP: routers translate these to responses."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,11 +20,13 @@ from backend.embeddings import (
     save_embedding,
 )
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
+from backend.groups import group_summaries
 from backend.images import decode_image, needed_side, to_dataset_format
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, LoadedModel, ModelStore, split_of
 from trainer.data import DatasetError, build_transform
+from trainer.engine import ViewProtocol
 from trainer.models.codinet import EXECUTE
 from trainer.paths import mean_view_hamming, path_strings
 
@@ -119,28 +121,22 @@ class Explorer:
     # -- metrics ------------------------------------------------------------------
     def metrics(self, model_id: str, split: str) -> dict:
         loaded, table = self.paths(model_id, split)
+        protocol = ViewProtocol(self.settings.eval_views, self.settings.view_images_per_class)
         views = self._paths.get_or_compute(
-            cache_key(
-                loaded.content_hash,
-                split,
-                "views",
-                self.settings.consistency_views,
-                self.settings.consistency_images,
-            ),
+            cache_key(loaded.content_hash, split, "views", asdict(protocol)),
             lambda: augmented_view_paths(
-                self.store,
-                loaded,
-                split,
-                self.settings.consistency_views,
-                self.settings.consistency_images,
-                self.cache,
-                self.settings.batch_size,
+                self.store, loaded, split, protocol, self.cache, self.settings.batch_size
             ),
         )
         result = class_metrics(table, loaded.class_names, views)
         result["overall"]["full_macs"] = int(loaded.macs.full)
-        result["augmentation_views"] = self.settings.consistency_views
+        result["view_protocol"] = asdict(protocol)
         return result
+
+    def groups(self) -> list[dict]:
+        """Summaries over seeds of the ablations among the runs."""
+        models, _ = self.store.load_all()
+        return group_summaries(models)
 
     # -- samples ------------------------------------------------------------------
     def sample(self, model_id: str, split: str, sample_id: int):

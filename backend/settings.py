@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trainer.engine import ViewProtocol
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CODINET_")
@@ -31,8 +33,15 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(256, gt=0, description="inference batch size")
     neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
-    consistency_views: int = Field(4, ge=2, le=32, description="augmented views per image")
-    consistency_images: int = Field(32, ge=1, description="images per class for consistency")
+    eval_views: int = Field(
+        ViewProtocol.views, ge=2, le=32, description="augmented views per image (view distance)"
+    )
+    view_images_per_class: int = Field(
+        ViewProtocol.images_per_class,
+        ge=1,
+        le=10_000,
+        description="images per class whose views are routed",
+    )
     warmup: bool = Field(True, description="compile the embedding code at start-up")
 
     @property

@@ -1,6 +1,8 @@
 """Discovers checkpoints in the runs directory and keeps them loaded.
 
-A model's id is its run directory's name. Listing rescans the directory, so a run
+A model's id is its run directory's name: ``runs/<name>/checkpoint.pt`` is ``<name>``,
+and a run one folder down, ``runs/<group>/<name>/checkpoint.pt`` (the runs of an
+ablation, ``trainer ablate``), is ``<group>.<name>``. Listing rescans the directory, so a run
 that appears while the server is up is served without a restart; a checkpoint file
 that changes on disk (mtime, size or inode) is reloaded, and everything derived from
 it is keyed by its content hash, so stale results are never served.
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
+from trainer.ablation import parse_run_name
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.data import DataBundle, load_dataset
 from trainer.flops import MacTable, mac_table
@@ -36,6 +39,9 @@ class LoadedModel:
     meta: dict  # the checkpoint without its weights
     model: CoDiNet = field(repr=False)
     macs: MacTable = field(repr=False)
+    group: str | None = None  # the ablation folder holding the run, if any
+    variant: str | None = None  # from a grouped run named <variant>-s<seed>
+    seed: int | None = None
 
     @property
     def preprocessing(self) -> dict:
@@ -68,7 +74,23 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def _run_names(self) -> list[str]:
-        return sorted(p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt"))
+        """Run names: each run folder's, and ``<group>.<run>`` one folder down."""
+        flat = {p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt")}
+        nested = {
+            f"{p.parent.parent.name}.{p.parent.name}"
+            for p in self.runs_dir.glob("*/*/checkpoint.pt")
+            if not p.parent.parent.name.startswith(".")
+        }
+        return sorted(flat | nested)
+
+    def _checkpoint_path(self, model_id: str) -> tuple[Path, str | None]:
+        """Where a (valid) id's checkpoint lies, and its group; a run folder of that
+        name comes before a group's run."""
+        flat = self.runs_dir / model_id / "checkpoint.pt"
+        if flat.is_file() or "." not in model_id:
+            return flat, None
+        group, name = model_id.split(".", 1)
+        return self.runs_dir / group / name / "checkpoint.pt", group
 
     def ids(self) -> list[str]:
         return [name for name in self._run_names() if is_model_id(name)]
@@ -92,7 +114,7 @@ class ModelStore:
     def get(self, model_id: str) -> LoadedModel:
         if not is_model_id(model_id):
             raise UnknownModel(f"no model {shown(model_id)}: model ids are {MODEL_ID_RULE}")
-        path = self.runs_dir / model_id / "checkpoint.pt"
+        path, group = self._checkpoint_path(model_id)
         if not path.is_file():
             raise UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
         with self._lock:
@@ -104,7 +126,7 @@ class ModelStore:
             if failed and failed[0] == signature:
                 raise failed[1]
             try:
-                loaded = self._load(model_id, path)
+                loaded = self._load(model_id, path, group)
             except CheckpointError as error:
                 self._failed[model_id] = (signature, error)
                 raise
@@ -112,7 +134,7 @@ class ModelStore:
             self._loaded[model_id] = (signature, loaded)
             return loaded
 
-    def _load(self, model_id: str, path: Path) -> LoadedModel:
+    def _load(self, model_id: str, path: Path, group: str | None) -> LoadedModel:
         """Load a checkpoint; whatever goes wrong is a CheckpointError about this file
         alone, so that one bad file never takes the other models down with it."""
         try:
@@ -130,6 +152,7 @@ class ModelStore:
                 f"{path} cannot be loaded: {type(error).__name__}: {error}"
             ) from None
         log.info("loaded %s (%s, %d gates)", path, checkpoint["arch"], model.num_gates)
+        variant, seed = (group and parse_run_name(path.parent.name)) or (None, None)
         return LoadedModel(
             id=model_id,
             path=path,
@@ -137,6 +160,9 @@ class ModelStore:
             meta={k: v for k, v in checkpoint.items() if k != "state_dict"},
             model=model,
             macs=macs,
+            group=group,
+            variant=variant,
+            seed=seed,
         )
 
     def dataset(self, loaded: LoadedModel) -> DataBundle:

@@ -68,6 +68,8 @@ const model = (id) => `/api/models/${encodeURIComponent(id)}`;
 
 export const getHealth = () => fetchJSON("/api/health");
 export const getModels = () => fetchJSON("/api/models");
+export const getMeasures = () => fetchJSON("/api/measures");
+export const getGroups = () => fetchJSON("/api/groups");
 export const getPaths = (id, split = "test") => fetchJSON(`${model(id)}/paths?split=${split}`);
 export const getMetrics = (id, split = "test") => fetchJSON(`${model(id)}/metrics?split=${split}`);
 

@@ -152,7 +152,7 @@ function sharedScales(all) {
   if (!all.length) return {};
   const max = (values) => Math.max(0, ...values.filter((v) => v !== null && v !== undefined));
   const consistency = max(
-    all.flatMap((m) => m.per_class.flatMap((c) => [c.intra_class_distance, c.augmentation_consistency])),
+    all.flatMap((m) => m.per_class.flatMap((c) => [c.same_class_distance, c.view_distance])),
   );
   const distance = max(all.flatMap((m) => m.class_distance.flat()));
   const unique = max(all.flatMap((m) => m.per_class.map((c) => c.unique_paths)));
@@ -173,17 +173,16 @@ function overviewStats(metrics, model) {
     stat("Executed blocks ↓", `${formatNumber(o.mean_executed_blocks, 2)} of ${model.num_gates}`),
     stat("MACs / image ↓", `${formatMacs(o.mean_macs)} · ${formatPercent(o.mean_macs / full, 0)}`),
     stat("Distinct paths", String(o.unique_paths), { title: `path entropy ${formatNumber(o.path_entropy, 2)} bits` }),
-    stat("Same-class distance ↓", formatNumber(o.intra_class_distance, 2), {
-      title: "mean Hamming distance between paths of two images of one class, in blocks",
-    }),
-    stat("Augmented views ↓", formatNumber(o.augmentation_consistency, 2), {
-      title: `mean Hamming distance between the paths of ${metrics.augmentation_views} augmented views of one image`,
-    }),
-    stat("Class diversity ↑", formatNumber(o.diversity, 2), {
-      title: "mean L1 distance from a class's mean path to the other classes', in blocks",
-    }),
-    stat("Any two images ↑", formatNumber(o.pairwise_distance, 2), {
-      title: "mean Hamming distance between the paths of two different images",
+    ...measureStats(o, metrics.view_protocol),
+  );
+}
+
+/** One stat per routing measure, as the server defines it (label, direction, meaning). */
+function measureStats(overall, protocol) {
+  const views = `${protocol.views} augmented views of the first ${protocol.images_per_class} images of each class`;
+  return state.measures.map((m) =>
+    stat(`${m.label} ${m.better === "lower" ? "↓" : "↑"}`, formatNumber(overall[m.name], m.unit === "blocks" ? 2 : 3), {
+      title: `${m.description}${m.name.startsWith("view") ? ` Measured on ${views}.` : ""} ${m.better} is better${m.normalised ? "; comparable across models" : "; in blocks, shrinks when a model uses fewer paths"}.`,
     }),
   );
 }
@@ -197,9 +196,11 @@ function classTable(metrics, model) {
     ["Entropy (bits)", (c) => formatNumber(c.path_entropy, 2)],
     ["Mean blocks", (c) => formatNumber(c.mean_executed_blocks, 2)],
     ["Mean MACs", (c) => formatMacs(c.mean_macs)],
-    ["Same-class dist. ↓", (c) => formatNumber(c.intra_class_distance, 2)],
-    ["Aug. views dist. ↓", (c) => formatNumber(c.augmentation_consistency, 2)],
-    ["Diversity ↑", (c) => formatNumber(c.diversity, 2)],
+    ["Same-class dist. ↓", (c) => formatNumber(c.same_class_distance, 2)],
+    ["Same-class ratio ↓", (c) => formatNumber(c.same_class_ratio, 3)],
+    ["View dist. ↓", (c) => formatNumber(c.view_distance, 2)],
+    ["View ratio ↓", (c) => formatNumber(c.view_ratio, 3)],
+    ["Class-mean dist. ↑", (c) => formatNumber(c.class_mean_distance, 2)],
   ];
   return el(
     "div",

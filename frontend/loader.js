@@ -33,6 +33,18 @@ export function ensureEmbedding(modelId, method) {
   );
 }
 
+/** The seed groups (ablations) and their summaries, fetched once. */
+export function ensureGroups() {
+  if (state.groups) return state.groups;
+  const entry = { pending: true };
+  update({ groups: entry });
+  api.getGroups().then(
+    (data) => update({ groups: { data } }),
+    (error) => update({ groups: { error: error.message || String(error) } }),
+  );
+  return entry;
+}
+
 /** Forget a failed entry so the next ensure* call fetches it again. */
 export function forget(kind, key) {
   const rest = { ...state[kind] };

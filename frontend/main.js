@@ -1,9 +1,10 @@
 // DOM wiring: start-up, the checkpoint picker, tabs and toolbar; each tab renders itself.
 
-import { getHealth, getModels } from "./api.js";
+import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses, resetClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
 import { archName, datasetName, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard, renderRouting } from "./routingview.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
@@ -31,7 +32,10 @@ function render() {
   if (!shownModels().length) return;
   const panel = $(`#tab-${state.tab}`);
   if (state.tab === "routing") renderRouting($("#routing-grid"));
-  else if (state.tab === "classes") renderClasses($("#classes-grid"));
+  else if (state.tab === "classes") {
+    renderMeasureComparison($("#measures-compare"));
+    renderClasses($("#classes-grid"));
+  }
   else renderUpload($("#upload-grid"));
   syncUpload();
   if (lastTab !== state.tab) {
@@ -265,8 +269,9 @@ async function start() {
   });
   let models;
   let health;
+  let measures;
   try {
-    [models, health] = await Promise.all([getModels(), getHealth()]);
+    [models, health, measures] = await Promise.all([getModels(), getHealth(), getMeasures()]);
   } catch (error) {
     update({ modelsError: `Could not load the checkpoints: ${error.message}` });
     showBanner(`Could not load the checkpoints: ${error.message}`);
@@ -283,7 +288,7 @@ async function start() {
   const modelId = ids.includes(wanted.modelId) ? wanted.modelId : ids[0] || null;
   const compareId = ids.includes(wanted.compareId) && wanted.compareId !== modelId ? wanted.compareId : null;
   resetClasses();
-  update({ models, health, modelId, compareId });
+  update({ models, health, measures, modelId, compareId });
 }
 
 // Exposed for debugging in the console and for the browser tests.

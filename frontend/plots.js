@@ -140,7 +140,7 @@ export function scatterFigure(grouped, options) {
   return { data, layout };
 }
 
-/** Intra-class distance and augmentation consistency per class (lower is better). */
+/** Same-class distance and view distance per class (lower is better). */
 export function consistencyFigure(metrics, { yMax = null } = {}) {
   const names = metrics.per_class.map((c) => plotText(c.class_name));
   const hover = "class %{x}: %{y:.2f} blocks<extra>%{fullData.name}</extra>";
@@ -149,7 +149,7 @@ export function consistencyFigure(metrics, { yMax = null } = {}) {
       type: "bar",
       name: "Two images of the class",
       x: names,
-      y: metrics.per_class.map((c) => c.intra_class_distance),
+      y: metrics.per_class.map((c) => c.same_class_distance),
       marker: { color: "#4e79a7" },
       hovertemplate: hover,
     },
@@ -157,7 +157,7 @@ export function consistencyFigure(metrics, { yMax = null } = {}) {
       type: "bar",
       name: "Two augmented views of one image",
       x: names,
-      y: metrics.per_class.map((c) => c.augmentation_consistency),
+      y: metrics.per_class.map((c) => c.view_distance),
       marker: { color: "#f28e2b" },
       hovertemplate: hover,
     },
@@ -335,4 +335,71 @@ export function probabilityFigure(result, classNames) {
       yaxis: { range: [0, 1], tickformat: ".0%", gridcolor: GRID, zeroline: false, title: axisTitle("Probability") },
     }),
   };
+}
+
+/**
+ * Small multiples, one per measure: each variant's runs over seeds (dots), their mean and
+ * ± one standard deviation (bar), the models on show ringed.
+ * `group.variants[v][measure]` is {n, mean, sd, values}; `shown` maps variant -> model id.
+ */
+export function seedSpreadFigure(group, measures, labels, shown) {
+  const variants = Object.keys(group.variants);
+  const data = [];
+  const layout = baseLayout({
+    grid: { rows: 1, columns: measures.length, pattern: "independent", xgap: 0.12 },
+    showlegend: false,
+    margin: { l: 40, r: 8, t: 34, b: 44 },
+    annotations: [],
+  });
+  measures.forEach((name, i) => {
+    const axis = i ? String(i + 1) : "";
+    const stats = variants.map((v) => group.variants[v][name] || { n: 0, values: [] });
+    const measure = labels[name] || { label: name, better: "" };
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      x: variants.flatMap((v, j) => stats[j].values.map(() => v)),
+      y: stats.flatMap((s) => s.values),
+      marker: { color: "#9ca3af", size: 6, opacity: 0.8 },
+      hovertemplate: `${plotText(measure.label)}: %{y:.3f}<extra>%{x}, one seed</extra>`,
+    });
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      x: variants,
+      y: stats.map((s) => s.mean),
+      error_y: { type: "data", array: stats.map((s) => s.sd || 0), visible: true, color: "#1f2937", thickness: 1.5, width: 6 },
+      marker: { color: "#1f2937", size: 9, symbol: "line-ew-open", line: { width: 2 } },
+      hovertemplate: `${plotText(measure.label)}: %{y:.3f} ± %{error_y.array:.3f}<extra>%{x}, mean ± sd</extra>`,
+    });
+    const ringed = variants.filter((v) => shown[v]);
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      x: ringed,
+      y: ringed.map((v) => group.variants[v][name]?.mean ?? null),
+      marker: { size: 16, color: "rgba(0,0,0,0)", line: { color: "#e15759", width: 2 } },
+      hoverinfo: "skip",
+    });
+    layout[`xaxis${axis}`] = { type: "category", tickfont: { size: 11 } };
+    layout[`yaxis${axis}`] = { gridcolor: GRID, zeroline: false, tickfont: { size: 10 } };
+    layout.annotations.push({
+      text: `${plotText(measure.label)} ${measure.better === "lower" ? "↓" : "↑"}`,
+      xref: `x${axis} domain`,
+      yref: `y${axis} domain`,
+      x: 0.5,
+      y: 1.02,
+      xanchor: "center",
+      yanchor: "bottom",
+      showarrow: false,
+      font: { size: 12 },
+    });
+  });
+  return { data, layout };
 }

@@ -22,11 +22,13 @@ export const state = {
   // server data
   health: null,
   models: [],
+  measures: [], // definitions of the routing measures: name, label, unit, better, description
   modelsError: null,
   // per model / method caches
   paths: {}, // modelId -> {data|error|pending}
   metrics: {}, // modelId -> {data|error|pending}
   embeddings: {}, // "modelId|method" -> {data|error|pending, job}
+  groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };
 
 const listeners = new Set();

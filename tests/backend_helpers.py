@@ -23,7 +23,7 @@ def quick_config(out, **overrides) -> TrainConfig:
         lr=0.1,
         target_blocks=5,
         w_cost=0.5,
-        consistency_images=64,
+        view_images_per_class=8,
         out=str(out),
         device="cpu",
     )

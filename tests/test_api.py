@@ -222,6 +222,39 @@ def test_new_and_broken_checkpoints_appear_without_restart(own_runs, tmp_path):
         assert len(client.get("/api/models").json()) == 2
 
 
+def test_runs_of_an_ablation_are_models_and_a_seed_group(own_runs, tmp_path):
+    """runs/<group>/<variant>-s<seed>/ are listed as <group>.<variant>-s<seed>, and
+    /api/groups summarises them over seeds, paired by seed."""
+    import torch
+
+    source = torch.load(own_runs / "digits" / "checkpoint.pt", weights_only=True)
+    accuracy = {("codinet", 0): 0.9, ("codinet", 1): 0.8, ("no-codi", 0): 0.7, ("no-codi", 1): 0.5}
+    for (variant, seed), value in accuracy.items():
+        run = own_runs / "abl" / f"{variant}-s{seed}"
+        run.mkdir(parents=True)
+        checkpoint = {**source, "metrics": {**source["metrics"], "accuracy": value}}
+        torch.save(checkpoint, run / "checkpoint.pt")
+    with make_client(own_runs, tmp_path / "cache") as client:
+        models = {m["id"]: m for m in client.get("/api/models").json()}
+        assert set(models) == {"digits", "abl.codinet-s0", "abl.codinet-s1", "abl.no-codi-s0",
+                               "abl.no-codi-s1"}  # fmt: skip
+        grouped = models["abl.no-codi-s1"]
+        assert (grouped["group"], grouped["variant"], grouped["seed"]) == ("abl", "no-codi", 1)
+        assert models["digits"]["group"] is None
+        assert client.get("/api/models/abl.codinet-s1/paths").status_code == 200
+        assert client.get("/api/models/abl.codinet-s7").status_code == 404
+        (group,) = client.get("/api/groups").json()
+    assert group["group"] == "abl" and group["reference"] == "codinet"
+    spread = group["variants"]["no-codi"]["accuracy"]
+    assert spread["n"] == 2 and spread["mean"] == pytest.approx(0.6)
+    assert spread["sd"] == pytest.approx(0.1414214, abs=1e-6)
+    difference = group["differences"]["no-codi"]["accuracy"]
+    # codinet - no-codi per seed: 0.2 and 0.3.
+    assert difference["mean"] == pytest.approx(0.25) and difference["n"] == 2
+    assert difference["reading"] in ("CoDiNet better", "no detectable difference")
+    assert group["models"]["codinet"] == {"0": "abl.codinet-s0", "1": "abl.codinet-s1"}
+
+
 def test_metrics(client):
     body = client.get("/api/models/digits/metrics").json()
     paths = client.get("/api/models/digits/paths").json()
@@ -240,11 +273,30 @@ def test_metrics(client):
             if lbl == row["class_index"]
         ]
         assert row["unique_paths"] == len(set(members))
-        assert row["augmentation_consistency"] is not None and row["augmentation_consistency"] >= 0
-        assert row["intra_class_distance"] >= 0 and row["diversity"] >= 0
+        assert row["view_distance"] is not None and row["view_distance"] >= 0
+        assert row["same_class_distance"] >= 0 and row["class_mean_distance"] >= 0
+        assert row["same_class_ratio"] == pytest.approx(
+            row["same_class_distance"] / overall["any_two_distance"]
+        )
     rates = body["block_execution_rate"][3]
     members = [p for p, lbl in zip(paths["paths"], paths["labels"], strict=True) if lbl == 3]
     assert rates[0] == pytest.approx(sum(p[0] == "1" for p in members) / len(members), abs=1e-6)
+
+
+def test_measures_are_defined_once_and_match_the_trainers(digits_runs, tmp_path):
+    """The checkpoint's figures (computed by the trainer) and the explorer's agree: one
+    definition of each measure, one view protocol."""
+    from trainer.measures import MEASURES
+
+    with make_client(digits_runs, tmp_path / "cache", view_images_per_class=8) as client:
+        definitions = client.get("/api/measures").json()
+        assert [d["name"] for d in definitions] == list(MEASURES)
+        assert all(d["better"] in ("lower", "higher") for d in definitions)
+        saved = client.get("/api/models/digits").json()["metrics"]
+        body = client.get("/api/models/digits/metrics").json()
+    assert body["view_protocol"] == {"views": 4, "images_per_class": 8, "seed": 0}
+    for name in MEASURES:
+        assert body["overall"][name] == pytest.approx(saved[name], abs=1e-9), name
 
 
 def test_sample_thumbnail(client):

@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from bench.loop_regularizer import loop_regularizer
-from trainer.losses import LossWeights, codinet_loss, cost_loss, path_regularizer
+from trainer.losses import (
+    LossWeights,
+    codinet_loss,
+    cost_loss,
+    path_regularizer,
+    target_rate_loss,
+)
 
 
 def random_gates(batch, num_gates, seed):
@@ -73,9 +79,25 @@ def test_total_loss_adds_weighted_terms():
         intra_margin=0.1,
         inter_margin=1.0,
         target_blocks=2.0,
+        target_rate=1.5,
     )
     total, parts = codinet_loss(logits, gates, labels, 2, weights)
     expected = (
-        parts["ce"] + 0.3 * parts["consistency"] + 0.7 * parts["diversity"] + 0.2 * parts["cost"]
+        parts["ce"]
+        + 0.3 * parts["consistency"]
+        + 0.7 * parts["diversity"]
+        + 0.2 * parts["cost"]
+        + 1.5 * parts["target_rate"]
     )
     torch.testing.assert_close(total, expected)
+    torch.testing.assert_close(parts["target_rate"], target_rate_loss(gates, 2.0 / 5))
+
+
+def test_target_rate_loss_is_convnet_aigs():
+    # Two gates: the first executes for all four images, the second for two of them.
+    execute = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    gates = torch.stack([execute, 1 - execute], dim=2)
+    # ((1 - 0.5)^2 + (0.5 - 0.5)^2) / 2 gates
+    assert target_rate_loss(gates, 0.5).item() == pytest.approx(0.125)
+    # Every gate at the target rate: no loss, however the rates are spread over images.
+    assert target_rate_loss(gates[:, 1:], 0.5).item() == 0

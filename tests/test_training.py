@@ -14,6 +14,7 @@ from tests.backend_helpers import quick_config
 from trainer.__main__ import main as cli
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.evaluate import evaluate_checkpoint
+from trainer.measures import MEASURES
 from trainer.train import main as train
 
 pytestmark = pytest.mark.slow
@@ -43,8 +44,7 @@ def test_loss_falls_and_metrics_are_logged(trained_run):
         "mean_macs",
         "full_macs",
         "unique_paths",
-        "consistency",
-        "diversity",
+        *MEASURES,
         "consistency_loss",
         "diversity_loss",
         "cost_loss",
@@ -173,8 +173,8 @@ def test_two_process_torchrun_gloo(tmp_path):
         "0",
         "--device",
         "cpu",
-        "--consistency-images",
-        "32",
+        "--view-images-per-class",
+        "3",
         "--out",
         str(run),
     ]

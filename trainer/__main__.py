@@ -1,8 +1,10 @@
-"""Command line: ``python -m trainer train ...`` and ``python -m trainer eval ...``."""
+"""Command line: ``python -m trainer train ...``, ``python -m trainer ablate ...`` and
+``python -m trainer eval ...``."""
 
 import argparse
 import json
 import logging
+import shlex
 import sys
 
 from trainer.checkpoint import CheckpointError
@@ -19,6 +21,19 @@ def get_args_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_arguments(train)
+    ablate = commands.add_parser(
+        "ablate",
+        help="train variants of a recipe over seeds and report mean, spread and differences",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ablate.add_argument(
+        "--variants",
+        default="codinet,no-codi,aig",
+        help="comma-separated: codinet (the recipe), no-codi (without consistency and "
+        "diversity), aig (ConvNet-AIG's target-rate loss instead)",
+    )
+    ablate.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 for each variant")
+    add_config_arguments(ablate)
     evaluate = commands.add_parser("eval", help="print the metrics of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--data-dir", help="where the dataset lies (default: as trained)")
@@ -35,6 +50,17 @@ def main(argv: list[str] | None = None) -> int:
             from trainer.train import main as train
 
             train(resolve_config(args))
+        elif args.command == "ablate":
+            from trainer.ablation import run_ablation
+
+            variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+            seeds = args.seeds
+            del args.variants, args.seeds
+            if seeds < 1:
+                raise ValueError(f"--seeds must be at least 1, got {seeds}")
+            command = "python -m trainer " + shlex.join(sys.argv[1:] if argv is None else argv)
+            report = run_ablation(resolve_config(args), variants, seeds, command)
+            print(f"report: {report['config']['out']}/REPORT.md")
         else:
             from trainer.evaluate import evaluate_checkpoint
 

@@ -49,9 +49,12 @@ class TrainConfig:
     intra_margin: float = 0.25
     inter_margin: float = 0.5
     target_blocks: float | None = None  # None: 60% of the gated blocks
+    # ConvNet-AIG's target-rate loss (every gate pulled to rate target_blocks / gates)
+    w_aig: float = 0.0
     # evaluation
     eval_batch_size: int = 256
-    consistency_images: int = 512  # test images whose augmented views measure consistency
+    eval_views: int = 4  # augmented views per image that measure the view distance
+    view_images_per_class: int = 32  # test images per class whose views are routed
     # run
     out: str = "runs/digits-demo"
     resume: bool = False
@@ -73,7 +76,9 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.resume and self.overwrite:
             raise ValueError("--resume continues a run and --overwrite restarts it: pick one")
-        for name in ("views", "epochs", "batch_size", "eval_batch_size"):
+        if self.eval_views < 2:
+            raise ValueError(f"eval_views must be at least 2, got {self.eval_views}")
+        for name in ("views", "epochs", "batch_size", "eval_batch_size", "view_images_per_class"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -60,19 +60,46 @@ class ViewsDataset(Dataset):
 
     Items are (views, C, H, W); after batching, flattening the first two dimensions
     puts the views of an image next to each other, as the path regulariser expects.
+    With a ``seed``, item i's views are drawn from a generator seeded by (seed, i):
+    the same views whatever the batch size, the loader's workers or the process.
     """
 
-    def __init__(self, base: Dataset, transform, views: int = 1):
+    def __init__(self, base: Dataset, transform, views: int = 1, seed: int | None = None):
         if views < 1:
             raise ValueError(f"views must be at least 1, got {views}")
-        self.base, self.transform, self.views = base, transform, views
+        self.base, self.transform, self.views, self.seed = base, transform, views, seed
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, index: int):
         image, label = self.base[index]
-        return torch.stack([self.transform(image) for _ in range(self.views)]), label
+        if self.seed is None:
+            return self._views(image), label
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1_000_003 + index)
+            return self._views(image), label
+
+    def _views(self, image) -> torch.Tensor:
+        return torch.stack([self.transform(image) for _ in range(self.views)])
+
+
+def labels_of(data: Dataset) -> np.ndarray:
+    """Labels of a dataset in order, without decoding its images where it can."""
+    if isinstance(data, torch.utils.data.Subset):
+        return labels_of(data.dataset)[np.asarray(data.indices)]
+    if hasattr(data, "labels"):  # TensorImages
+        return np.asarray(data.labels)
+    if hasattr(data, "targets"):  # torchvision ImageFolder
+        return np.asarray(data.targets)
+    return np.array([label for _, label in data])
+
+
+def first_of_each_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` samples of each class, class by class."""
+    return np.concatenate(
+        [np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]
+    ).astype(np.int64)
 
 
 def build_transform(preprocessing: dict, train: bool):

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from trainer.data import ViewsDataset, build_transform, first_of_each_class, labels_of
 from trainer.distributed import SINGLE_PROCESS, DistInfo, gather_objects, mean_across
 from trainer.losses import LossWeights, codinet_loss
 from trainer.models.codinet import EXECUTE
@@ -18,6 +19,7 @@ TRAIN_COLUMNS = (
     "consistency_loss",
     "diversity_loss",
     "cost_loss",
+    "target_rate_loss",
     "train_executed_blocks",
     "train_accuracy",
 )
@@ -90,6 +92,7 @@ def train_one_epoch(
                     parts["consistency"],
                     parts["diversity"],
                     parts["cost"],
+                    parts["target_rate"],
                     executed,
                     correct,
                 ]
@@ -153,3 +156,45 @@ def route_dataset(
     order = np.argsort(np.concatenate([s[0] for s in shards]))
     columns = [np.concatenate([s[i] for s in shards])[order] for i in range(1, 5)]
     return RoutingResult(*columns)
+
+
+@dataclass(frozen=True)
+class ViewProtocol:
+    """How the view distance is measured: ``views`` augmented views of the first
+    ``images_per_class`` images of each class, seeded. The trainer and the explorer
+    use the same protocol, so a checkpoint's figure and the explorer's agree."""
+
+    views: int = 4
+    images_per_class: int = 32
+    seed: int = 0
+
+
+def route_views(
+    model,
+    data: Dataset,
+    preprocessing: dict,
+    protocol: ViewProtocol,
+    runtime: Runtime,
+    batch_size: int = 256,
+    workers: int = 0,
+    dist_info: DistInfo = SINGLE_PROCESS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (images,) and paths (images, views, G) of the protocol's augmented views."""
+    labels = labels_of(data)
+    chosen = first_of_each_class(labels, protocol.images_per_class)
+    views = ViewsDataset(
+        Subset(data, chosen.tolist()),
+        build_transform(preprocessing, train=True),
+        protocol.views,
+        seed=protocol.seed,
+    )
+    result = route_dataset(
+        model,
+        views,
+        runtime,
+        batch_size=max(batch_size // protocol.views, 1),
+        workers=workers,
+        dist_info=dist_info,
+        description="views",
+    )
+    return labels[chosen], result.paths

@@ -1,4 +1,5 @@
-"""CoDiNet's path losses: consistency, diversity and cost (design section 2)."""
+"""Routing losses: CoDiNet's consistency, diversity and cost, and ConvNet-AIG's
+target-rate loss, the baseline CoDiNet builds on and compares with."""
 
 from dataclasses import dataclass
 
@@ -43,6 +44,16 @@ def cost_loss(gates: torch.Tensor, target_blocks: float) -> torch.Tensor:
     return (executed - target_blocks).abs()
 
 
+def target_rate_loss(gates: torch.Tensor, target_rate: float) -> torch.Tensor:
+    """ConvNet-AIG's loss: mean over gates of (batch execution rate - target rate)^2.
+
+    It pulls every gate towards the same rate, whatever the image, where CoDiNet's cost
+    term constrains only the total; at target rate T/G both aim at T blocks per image.
+    """
+    rates = gates[:, :, EXECUTE].float().mean(dim=0)
+    return (rates - target_rate).pow(2).mean()
+
+
 @dataclass(frozen=True)
 class LossWeights:
     consistency: float
@@ -51,6 +62,10 @@ class LossWeights:
     intra_margin: float
     inter_margin: float
     target_blocks: float
+    target_rate: float = 0.0  # weight of ConvNet-AIG's target-rate loss (its default: 2)
+
+    def controls_cost(self) -> bool:
+        return self.cost > 0 or self.target_rate > 0
 
 
 def codinet_loss(
@@ -60,14 +75,26 @@ def codinet_loss(
     views: int,
     weights: LossWeights,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """CE + w_con * consistency + w_div * diversity + w_cost * cost, and the parts."""
+    """CE + w_con * consistency + w_div * diversity + w_cost * cost
+    + w_aig * target_rate, and the parts (ConvNet-AIG's rate is target_blocks / G)."""
     ce = F.cross_entropy(logits.float(), labels)
     consistency, diversity = path_regularizer(
         gates, views, weights.intra_margin, weights.inter_margin
     )
     cost = cost_loss(gates, weights.target_blocks)
+    target_rate = target_rate_loss(gates, weights.target_blocks / gates.shape[1])
     total = (
-        ce + weights.consistency * consistency + weights.diversity * diversity + weights.cost * cost
+        ce
+        + weights.consistency * consistency
+        + weights.diversity * diversity
+        + weights.cost * cost
+        + weights.target_rate * target_rate
     )
-    parts = {"ce": ce, "consistency": consistency, "diversity": diversity, "cost": cost}
+    parts = {
+        "ce": ce,
+        "consistency": consistency,
+        "diversity": diversity,
+        "cost": cost,
+        "target_rate": target_rate,
+    }
     return total, parts

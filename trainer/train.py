@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from trainer.checkpoint import CheckpointError, build_checkpoint, load_checkpoint, save_atomic
 from trainer.config import TrainConfig, save_config
 from trainer.data import DataBundle, ViewsDataset, build_transform, load_dataset
 from trainer.distributed import DistInfo, init_distributed, shutdown
-from trainer.engine import Runtime, route_dataset, train_one_epoch
+from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views, train_one_epoch
 from trainer.flops import MacTable, mac_table
 from trainer.losses import LossWeights
 from trainer.metrics import routing_metrics
@@ -53,7 +53,13 @@ def build_model(config: TrainConfig, bundle: DataBundle) -> torch.nn.Module:
 def loss_weights(config: TrainConfig, num_gates: int) -> LossWeights:
     target = config.target_blocks if config.target_blocks is not None else 0.6 * num_gates
     return LossWeights(
-        config.w_con, config.w_div, config.w_cost, config.intra_margin, config.inter_margin, target
+        config.w_con,
+        config.w_div,
+        config.w_cost,
+        config.intra_margin,
+        config.inter_margin,
+        target,
+        target_rate=config.w_aig,
     )
 
 
@@ -113,20 +119,19 @@ def evaluate(
     dist_info: DistInfo,
     macs: MacTable,
 ) -> dict:
-    """Accuracy, cost and path spread on the test split; consistency on augmented views."""
+    """Accuracy, cost and the routing measures on the test split, the view distance on
+    augmented views of some of its images."""
     clean = ViewsDataset(bundle.test, build_transform(bundle.preprocessing, train=False), 1)
-    subset = Subset(bundle.test, range(min(config.consistency_images, len(bundle.test))))
-    augmented = ViewsDataset(subset, build_transform(bundle.preprocessing, train=True), 2)
     common = dict(
         runtime=runtime,
         batch_size=config.eval_batch_size,
         workers=config.workers,
         dist_info=dist_info,
     )
+    protocol = ViewProtocol(config.eval_views, config.view_images_per_class)
+    _, view_paths = route_views(model, bundle.test, bundle.preprocessing, protocol, **common)
     return routing_metrics(
-        route_dataset(model, clean, description="eval", **common),
-        route_dataset(model, augmented, description="views", **common),
-        macs,
+        route_dataset(model, clean, description="eval", **common), view_paths, macs
     )
 
 
@@ -218,7 +223,7 @@ def main(config: TrainConfig) -> dict:
             dataclasses.asdict(config),
             epoch,
         )
-        score = selection_score(metrics, weights, config.w_cost > 0)
+        score = selection_score(metrics, weights, weights.controls_cost())
         if best_score is None or score > best_score:
             best_score, best = score, metrics
             save_atomic(checkpoint, out / "checkpoint.pt")
@@ -262,12 +267,15 @@ def _check_trainable(config: TrainConfig, bundle: DataBundle, gates: int, proces
 
 
 def _epoch_line(r: dict, epochs: int, gates: int) -> str:
+    def ratio(name):
+        return "-" if r[name] is None else f"{r[name]:.3f}"
+
     return (
         f"epoch {r['epoch'] + 1}/{epochs}  loss {r['loss']:.3f}  "
         f"acc {100 * r['accuracy']:.2f}%  blocks {r['mean_executed_blocks']:.2f}/{gates}  "
         f"MACs {r['mean_macs'] / 1e6:.2f}M  paths {r['unique_paths']}  "
-        f"consistency {r['consistency']:.3f}  diversity {r['diversity']:.2f}  "
-        f"({r['seconds']:.1f}s)"
+        f"view ratio {ratio('view_ratio')}  same-class ratio {ratio('same_class_ratio')}  "
+        f"agreement {ratio('neighbor_agreement')}  ({r['seconds']:.1f}s)"
     )
 
 

@@ -7,3 +7,5 @@ from backend.api import embeddings, health, jobs, metrics, models, route, sample
 api_router = APIRouter()
 for module in (health, models, embeddings, jobs, metrics, samples, route):
     api_router.include_router(module.router)
+api_router.include_router(metrics.measures_router)
+api_router.include_router(models.groups_router)

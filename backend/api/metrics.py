@@ -1,14 +1,24 @@
 from fastapi import APIRouter
 
 from backend.api.deps import ExplorerDep, SplitQuery
-from backend.schemas import Metrics
+from backend.schemas import MeasureInfo, Metrics
+from trainer.measures import measure_definitions
 
 router = APIRouter(prefix="/api/models", tags=["metrics"])
 
 
 @router.get("/{model_id}/metrics", response_model=Metrics)
 def get_metrics(model_id: str, explorer: ExplorerDep, split: SplitQuery = "test") -> Metrics:
-    """Overall and per-class consistency, diversity, cost and execution rates."""
+    """Overall and per-class routing measures, cost and execution rates."""
     metrics = explorer.metrics(model_id, split)
     class_names = explorer.store.get(model_id).class_names
     return Metrics(model_id=model_id, split=split, class_names=class_names, **metrics)
+
+
+measures_router = APIRouter(prefix="/api", tags=["metrics"])
+
+
+@measures_router.get("/measures", response_model=list[MeasureInfo])
+def list_measures() -> list[dict]:
+    """What each routing measure is, its unit, and which direction is better."""
+    return measure_definitions()

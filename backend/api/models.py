@@ -3,8 +3,9 @@ from fastapi import APIRouter, Request
 from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
 from backend.api.encoding import encode_csv, encode_json, respond
 from backend.cache import cache_key
-from backend.schemas import ModelInfo, Paths
+from backend.schemas import ModelInfo, Paths, SeedGroup
 from backend.store import LoadedModel
+from trainer.measures import upgrade_metrics
 from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -24,8 +25,11 @@ def model_info(loaded: LoadedModel) -> ModelInfo:
         channels=prep["channels"],
         full_macs=loaded.macs.full,
         epoch=meta.get("epoch", 0) + 1,
-        metrics=meta.get("metrics", {}),
+        metrics=upgrade_metrics(meta.get("metrics", {})),
         content_hash=loaded.content_hash,
+        group=loaded.group,
+        variant=loaded.variant,
+        seed=loaded.seed,
     )
 
 
@@ -70,3 +74,13 @@ def get_paths(
 
     key = cache_key("paths", loaded.content_hash, model_id, split, format)
     return respond(explorer.payloads.get_or_compute(key, encode), request)
+
+
+groups_router = APIRouter(prefix="/api/groups", tags=["models"])
+
+
+@groups_router.get("", response_model=list[SeedGroup])
+def list_groups(explorer: ExplorerDep) -> list[dict]:
+    """The ablations among the runs: each variant's mean and spread over seeds, and the
+    reference variant's differences from each baseline, paired by seed."""
+    return explorer.groups()

@@ -1,0 +1,163 @@
+// The comparison of two models' routing measures (Per-class tab, Compare ticked): the
+// measures side by side with their difference and, for runs of a seeded ablation, each
+// variant's mean and spread over seeds, so one run's figure is never read as an effect.
+
+import { el, fill } from "./dom.js";
+import { formatNumber, formatPercent } from "./format.js";
+import { ensureGroups, ensureMetrics } from "./loader.js";
+import { STATIC_CONFIG, seedSpreadFigure } from "./plots.js";
+import { shownModels, state } from "./state.js";
+
+// Shown first and charted over seeds: the measures that can rank two models.
+const HEADLINE = ["accuracy", "mean_executed_blocks"];
+
+let lastSig = null;
+
+export function renderMeasureComparison(root) {
+  const models = shownModels();
+  if (models.length !== 2) {
+    root.hidden = true;
+    lastSig = null;
+    return;
+  }
+  root.hidden = false;
+  for (const model of models) ensureMetrics(model.id);
+  const grouped = models.some((m) => m.group);
+  if (grouped) ensureGroups();
+  const sig = [
+    ...models.map((m) => `${m.id}:${entryState(state.metrics[m.id])}`),
+    grouped ? `groups:${entryState(state.groups)}` : "",
+    state.measures.length,
+  ].join("|");
+  if (sig === lastSig) return;
+  lastSig = sig;
+  for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
+  const [a, b] = models;
+  const cards = [sideBySide(a, b)];
+  const groups = state.groups?.data || [];
+  for (const name of [...new Set(models.map((m) => m.group).filter(Boolean))]) {
+    const group = groups.find((g) => g.group === name);
+    if (group) cards.push(seedCard(group, models));
+    else if (state.groups?.error) cards.push(el("p", { class: "error-box", text: `Could not load the seed groups: ${state.groups.error}` }));
+  }
+  fill(root, ...cards);
+  for (const div of root.querySelectorAll(".chart[data-figure]")) {
+    const figure = JSON.parse(div.dataset.figure);
+    delete div.dataset.figure;
+    window.Plotly.newPlot(div, figure.data, figure.layout, STATIC_CONFIG).then(() => {
+      div.dataset.state = "ready";
+    });
+  }
+}
+
+function entryState(entry) {
+  return entry?.data ? "data" : entry?.error ? "error" : "pending";
+}
+
+/** Every measure's definition, the headline figures first (accuracy, cost). */
+function rows() {
+  const headline = [
+    { name: "accuracy", label: "Accuracy", better: "higher", unit: "fraction", description: "Test accuracy.", normalised: true },
+    { name: "mean_executed_blocks", label: "Executed blocks", better: "lower", unit: "blocks", description: "Mean blocks executed per image: the cost.", normalised: true },
+  ];
+  const measures = [...state.measures].sort((x, y) => Number(y.normalised) - Number(x.normalised));
+  return [...headline, ...measures];
+}
+
+function formatValue(measure, value) {
+  if (value === null || value === undefined) return "–";
+  if (measure.name === "accuracy") return formatPercent(value, 1);
+  return formatNumber(value, measure.unit === "blocks" ? 2 : 3);
+}
+
+function sideBySide(a, b) {
+  const ma = state.metrics[a.id]?.data?.overall;
+  const mb = state.metrics[b.id]?.data?.overall;
+  const head = el(
+    "div",
+    { class: "card-head" },
+    el("h3", { text: "Routing measures compared" }),
+    el("p", {
+      class: "explain",
+      text:
+        "Test split. Normalised measures can rank two models; raw distances (in blocks) shrink whenever a model uses fewer paths. " +
+        "A difference between two single runs includes the noise between seeds: read it against the spread over seeds below when the runs come from an ablation.",
+    }),
+  );
+  if (!ma || !mb) {
+    const error = state.metrics[a.id]?.error || state.metrics[b.id]?.error;
+    return el("section", { class: "card", id: "measures-card" }, head, el("p", { class: error ? "error-box" : "loading-box", text: error || "Computing the measures of both models…" }));
+  }
+  const body = rows().map((m) => {
+    const va = ma[m.name];
+    const vb = mb[m.name];
+    const diff = va === null || vb === null || va === undefined || vb === undefined ? null : vb - va;
+    let tone = null;
+    if (diff) tone = (diff > 0) === (m.better === "higher") ? "ok" : "bad";
+    const sign = diff > 0 ? "+" : "";
+    return el(
+      "tr",
+      { dataset: { measure: m.name } },
+      el("th", { scope: "row", title: m.description }, `${m.label} `, el("span", { class: "better", text: m.better === "lower" ? "↓" : "↑" }), m.normalised ? null : el("span", { class: "raw-tag", text: " raw" })),
+      el("td", { class: "num", text: formatValue(m, va) }),
+      el("td", { class: "num", text: formatValue(m, vb) }),
+      el("td", { class: `num diff ${tone ? `tone-${tone}` : ""}`, text: diff === null ? "–" : `${sign}${m.name === "accuracy" ? formatNumber(100 * diff, 1) + " pt" : formatNumber(diff, m.unit === "blocks" ? 2 : 3)}` }),
+    );
+  });
+  const table = el(
+    "table",
+    { class: "data-table measures-table" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Measure" }), el("th", { scope: "col", class: "num", text: a.id }), el("th", { scope: "col", class: "num", text: b.id }), el("th", { scope: "col", class: "num", text: `${b.id} − ${a.id}` }))),
+    el("tbody", {}, body),
+  );
+  return el("section", { class: "card", id: "measures-card" }, head, el("div", { class: "table-wrap" }, table));
+}
+
+function seedCard(group, models) {
+  const shown = Object.fromEntries(models.filter((m) => m.group === group.group).map((m) => [m.variant, m.id]));
+  const measures = [...HEADLINE, ...state.measures.filter((m) => m.normalised).map((m) => m.name)];
+  const labels = Object.fromEntries(rows().map((m) => [m.name, m]));
+  const figure = seedSpreadFigure(group, measures, labels, shown);
+  const differences = Object.entries(group.differences).map(([baseline, byMeasure]) =>
+    el(
+      "tr",
+      {},
+      el("th", { scope: "row", text: `${group.reference} − ${baseline}` }),
+      measures.map((name) => {
+        const d = byMeasure[name];
+        const text = d?.mean === null || d?.mean === undefined ? "–" : `${formatNumber(d.mean, 3)}${d.ci95 ? ` [${formatNumber(d.ci95[0], 3)}, ${formatNumber(d.ci95[1], 3)}]` : ""}`;
+        return el("td", { class: `num ${toneOf(d?.reading)}`, title: d?.reading || "", text });
+      }),
+    ),
+  );
+  return el(
+    "section",
+    { class: "card", id: `seeds-${group.group}`, dataset: { group: group.group } },
+    el(
+      "div",
+      { class: "card-head" },
+      el("h3", { text: `Over seeds: ablation ${group.group}` }),
+      el("p", {
+        class: "explain",
+        text: `Each variant's runs (dots), their mean and ± one standard deviation (bars). The shown models are ringed. Differences are ${group.reference} minus each baseline, paired by seed, with a 95% interval; green or red only where the interval excludes 0.`,
+      }),
+    ),
+    el("div", { class: "chart seeds-chart", dataset: { figure: JSON.stringify(figure), state: "loading" } }),
+    el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        { class: "data-table differences-table" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Difference" }), measures.map((n) => el("th", { scope: "col", class: "num", title: labels[n]?.description, text: labels[n]?.label || n })))),
+        el("tbody", {}, differences),
+      ),
+    ),
+  );
+}
+
+function toneOf(reading) {
+  if (reading === "CoDiNet better") return "tone-ok";
+  if (reading === "CoDiNet worse") return "tone-bad";
+  return "";
+}

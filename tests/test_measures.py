@@ -1,0 +1,118 @@
+"""The routing measures on hand-made path sets whose answers are known."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from trainer import measures
+from trainer.measures import MEASURES, neighbor_agreement, routing_measures, upgrade_metrics
+
+
+def brute_force(paths, labels, view_paths=None, k=10):
+    """The definitions, written out pair by pair."""
+    n = len(paths)
+    d = (paths[:, None, :] != paths[None, :, :]).sum(axis=2)
+    pairs = list(itertools.combinations(range(n), 2))
+    any_two = np.mean([d[i, j] for i, j in pairs])
+    same = [d[i, j] for i, j in pairs if labels[i] == labels[j]]
+    agreement = []
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        kth = np.sort(d[i, others])[k - 1]
+        near = others[d[i, others] <= kth]
+        agreement.append(np.mean(labels[near] == labels[i]))
+    result = {
+        "any_two_distance": any_two,
+        "same_class_distance": np.mean(same),
+        "neighbor_agreement": np.mean(agreement),
+    }
+    if view_paths is not None:
+        per_image = [
+            np.mean([(a != b).sum() for a, b in itertools.combinations(views, 2)])
+            for views in view_paths
+        ]
+        result["view_distance"] = np.mean(per_image)
+    return result
+
+
+def test_identical_paths_carry_no_class_and_have_no_ratios():
+    paths = np.tile([True, False, True], (40, 1))
+    labels = np.repeat(np.arange(4), 10)
+    result = routing_measures(paths, labels, np.tile(paths[:10, None], (1, 3, 1)))
+    assert result["any_two_distance"] == 0 and result["same_class_distance"] == 0
+    assert result["view_distance"] == 0
+    assert result["same_class_ratio"] is None and result["view_ratio"] is None
+    # Everyone is everyone's neighbour: the share of the own class among the others.
+    assert result["neighbor_agreement"] == pytest.approx(9 / 39)
+
+
+def test_one_path_per_class_is_fully_separated():
+    codes = np.array([[0, 0, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=bool)
+    labels = np.repeat(np.arange(3), 12)
+    paths = codes[labels]
+    views = np.stack([paths, paths], axis=1)
+    result = routing_measures(paths, labels, views)
+    assert result["same_class_distance"] == 0 and result["same_class_ratio"] == 0
+    assert result["view_ratio"] == 0
+    assert result["neighbor_agreement"] == 1
+    # Two images of different classes differ in 3 (classes 0-1, 0-2) or 6 (1-2) blocks.
+    different = (2 * 144 * 3 + 144 * 6) / (36 * 35 / 2)
+    assert result["any_two_distance"] == pytest.approx(different)
+    assert result["class_mean_distance"] == pytest.approx(np.mean([3, 4.5, 4.5]))
+
+
+def test_random_paths_sit_at_chance():
+    rng = np.random.default_rng(0)
+    paths = rng.random((3000, 16)) > 0.5
+    labels = rng.integers(0, 4, 3000)
+    views = rng.random((200, 4, 16)) > 0.5
+    result = routing_measures(paths, labels, views)
+    assert result["any_two_distance"] == pytest.approx(8, abs=0.1)
+    assert result["same_class_ratio"] == pytest.approx(1, abs=0.02)
+    assert result["view_ratio"] == pytest.approx(1, abs=0.03)
+    assert result["neighbor_agreement"] == pytest.approx(0.25, abs=0.02)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_measures_equal_their_pairwise_definitions(seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.random((5, 12)) > 0.5
+    labels = rng.integers(0, 3, 150)
+    paths = centres[rng.integers(0, 5, 150)] ^ (rng.random((150, 12)) < 0.1)
+    paths[labels == 2] |= centres[0]  # some class structure, many ties
+    view_paths = paths[:30, None] ^ (rng.random((30, 3, 12)) < 0.1)
+    result = routing_measures(paths, labels, view_paths)
+    expected = brute_force(paths, labels, view_paths)
+    for name, value in expected.items():
+        assert result[name] == pytest.approx(value, abs=1e-9), name
+    assert result["same_class_ratio"] == pytest.approx(
+        expected["same_class_distance"] / expected["any_two_distance"]
+    )
+    assert result["view_ratio"] == pytest.approx(
+        expected["view_distance"] / expected["any_two_distance"]
+    )
+
+
+def test_neighbor_agreement_on_a_subset_of_queries_estimates_the_whole(monkeypatch):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 5, 4000)
+    paths = (rng.random((4000, 10)) < 0.2 + 0.12 * labels[:, None]) & (rng.random(10) > 0.2)
+    exact = neighbor_agreement(paths, labels)
+    monkeypatch.setattr(measures, "KNN_MAX_QUERIES", 1500)
+    assert neighbor_agreement(paths, labels) == pytest.approx(exact, abs=0.02)
+
+
+def test_every_measure_is_defined_once_with_its_direction():
+    result = routing_measures(np.eye(6, dtype=bool), np.arange(6) % 2, np.ones((2, 2, 6), bool))
+    assert set(result) == set(MEASURES)
+    assert all(m.better in ("lower", "higher") and m.description for m in MEASURES.values())
+
+
+def test_older_metric_names_are_upgraded():
+    old = {"accuracy": 0.9, "consistency": 0.7, "diversity": 2.1}
+    assert upgrade_metrics(old) == {
+        "accuracy": 0.9,
+        "view_distance": 0.7,
+        "any_two_distance": 2.1,
+    }
