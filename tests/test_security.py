@@ -694,6 +694,12 @@ def _fuzz_request(rng, images: list[bytes]) -> tuple[str, str, dict]:
     if kind == 5:
         return "GET", f"/api/jobs/{_fuzz_segment(rng)}", query
     if kind == 6:
+        if rng.random() < 0.5:  # the listings, with parameters they do not take
+            return (
+                "GET",
+                rng.choice(["/api/health", "/api/models", "/api/measures", "/api/groups"]),
+                query,
+            )
         return rng.choice(["PUT", "DELETE", "PATCH"]), f"/api/models/{model}", query
     body, content_type = _fuzz_upload(rng, images)
     if rng.random() < 0.6:
