@@ -142,6 +142,7 @@ def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list
 
 
 def main(config: TrainConfig) -> dict:
+    config.validate()  # called from code too (trainer ablate, tests), not only the CLI
     runtime = make_runtime(config)
     dist_info = init_distributed(runtime.device.type == "cuda")
     if runtime.device.type == "cuda":
