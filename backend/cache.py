@@ -118,7 +118,9 @@ class DiskCache:
     def _trim(self, keep: Path) -> None:
         with self._trim_lock:
             files = []
-            for path in self.root.rglob("*.npz"):
+            # Only the cache's own layout (one folder per kind of result), so that a
+            # cache folder set to a place holding other files never loses them.
+            for path in self.root.glob("*/*.npz"):
                 try:
                     stat = path.stat()
                 except FileNotFoundError:  # removed meanwhile
