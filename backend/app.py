@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from backend.api import api_router
 from backend.api.uploads import MULTIPART_SLACK
 from backend.images import ImageRejected
+from backend.jobs import QueueFull
 from backend.services import Explorer, UnknownItem
 from backend.settings import Settings, get_settings
 from backend.store import UnknownModel
@@ -33,6 +34,14 @@ def _error(status: int):
 
 async def _image_rejected(_request: Request, error: ImageRejected) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+
+async def _queue_full(_request: Request, error: QueueFull) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(error)},
+        status_code=429,
+        headers={"Retry-After": str(error.retry_after)},
+    )
 
 
 def _start_warmup(app: FastAPI, explorer: Explorer) -> None:
@@ -102,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.add_exception_handler(error_type, _error(status))
     app.add_exception_handler(ImageRejected, _image_rejected)
+    app.add_exception_handler(QueueFull, _queue_full)
     app.include_router(api_router)
     mount_frontend(app)
     return app

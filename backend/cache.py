@@ -1,11 +1,18 @@
-"""On-disk and in-process caching of derived results."""
+"""On-disk and in-process caching of derived results, each bounded in size.
+
+Every request parameter that changes a result (an embedding's perplexity, say) makes a
+new cache entry, so neither the folder nor the memory may grow with the requests: both
+drop their least recently used entries beyond a size.
+"""
 
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -79,11 +86,123 @@ def _mismatch(arrays: dict[str, np.ndarray], spec: dict[str, ArraySpec], sizes: 
     return ""
 
 
-class ComputeOnce:
-    """Memoise results by key; concurrent callers of one key share one computation."""
+class DiskCache:
+    """Arrays in .npz files under ``root``, at most ``max_bytes`` of them.
 
-    def __init__(self):
-        self._results: dict[str, object] = {}
+    Using a file (saving or loading it) sets its modification time; beyond the bound,
+    the files used longest ago are removed first.
+    """
+
+    def __init__(self, root: Path, max_bytes: int):
+        self.root, self.max_bytes = Path(root), max_bytes
+        self._trim_lock = threading.Lock()
+
+    def load(
+        self, name: str, spec: dict[str, ArraySpec], dims: dict[str, int] | None = None
+    ) -> dict[str, np.ndarray] | None:
+        """The arrays of ``root/name`` (see ``load_arrays``), or None."""
+        path = self.root / name
+        arrays = load_arrays(path, spec, dims)
+        if arrays is not None:
+            _touch(path)
+        return arrays
+
+    def save(self, name: str, **arrays: np.ndarray) -> None:
+        path = self.root / name
+        save_arrays(path, **arrays)
+        self._trim(keep=path)
+
+    def discard(self, name: str, problem: str) -> None:
+        discard(self.root / name, problem)
+
+    def _trim(self, keep: Path) -> None:
+        with self._trim_lock:
+            files = []
+            # Only the cache's own layout (one folder per kind of result), so that a
+            # cache folder set to a place holding other files never loses them.
+            for path in self.root.glob("*/*.npz"):
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                files.append((stat.st_mtime_ns, stat.st_size, path))
+            total = sum(size for _, size, _ in files)
+            for _, size, path in sorted(files, key=lambda f: f[0]):
+                if total <= self.max_bytes:
+                    break
+                if path != keep:  # the newest file stays, even alone over the bound
+                    path.unlink(missing_ok=True)
+                    total -= size
+                    log.info("cache over %d bytes: removed %s", self.max_bytes, path)
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:  # removed since it was read: it was still read whole
+        pass
+
+
+def approximate_size(value) -> int:
+    """The bytes of the arrays and byte strings inside a value: the bulk of what a
+    cached result holds (its Python objects are counted as nothing)."""
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(approximate_size(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(approximate_size(v) for v in value)
+    if is_dataclass(value):
+        return sum(approximate_size(getattr(value, f.name)) for f in fields(value))
+    return 0
+
+
+class LruCache:
+    """A thread-safe mapping that keeps at most ``max_entries`` values and ``max_bytes``
+    (by ``approximate_size``), dropping the least recently used first. The newest value
+    is always kept."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 1000):
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._values: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: str):
+        """The value, or None when absent."""
+        with self._lock:
+            found = self._values.get(key)
+            if found is None:
+                return None
+            self._values.move_to_end(key)
+            return found[0]
+
+    def put(self, key: str, value) -> None:
+        size = approximate_size(value)
+        with self._lock:
+            old = self._values.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._values[key] = (value, size)
+            self._bytes += size
+            while len(self._values) > 1 and (
+                self._bytes > self.max_bytes or len(self._values) > self.max_entries
+            ):
+                _, (_, dropped) = self._values.popitem(last=False)
+                self._bytes -= dropped
+
+
+class ComputeOnce:
+    """Memoise results by key in an LruCache; concurrent callers of one key share one
+    computation."""
+
+    def __init__(self, memory: LruCache):
+        self._results = memory
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -91,11 +210,19 @@ class ComputeOnce:
         return self._results.get(key)
 
     def get_or_compute(self, key: str, compute: Callable[[], T]) -> T:
-        if key in self._results:
-            return self._results[key]
+        found = self._results.get(key)
+        if found is not None:
+            return found
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._results:
-                self._results[key] = compute()
-            return self._results[key]
+        try:
+            with lock:
+                found = self._results.get(key)
+                if found is None:
+                    found = compute()
+                    self._results.put(key, found)
+                return found
+        finally:
+            with self._guard:  # one lock per key being computed, not per key ever asked
+                if self._locks.get(key) is lock:
+                    del self._locks[key]

@@ -14,11 +14,10 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from backend.cache import discard, load_arrays, save_arrays
+from backend.cache import DiskCache
 from backend.hamming import hamming_knn
 from trainer.paths import unique_paths
 
@@ -283,14 +282,14 @@ def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[fl
     return embedding.unique_xy[nearest].tolist(), "nearest known path"
 
 
-def save_embedding(directory: Path, key: str, embedding: Embedding, reducer) -> None:
+def save_embedding(cache: DiskCache, key: str, embedding: Embedding, reducer) -> None:
     """Cache an embedding as plain arrays. Nothing is pickled: whatever lies in the cache
     folder is read as numbers only, and placement is rebuilt from them on load."""
     projection = {}
     if isinstance(reducer, LinearProjection):
         projection = {"projection_mean": reducer.mean, "projection_axes": reducer.axes}
-    save_arrays(
-        directory / f"{key}.npz",
+    cache.save(
+        f"embeddings/{key}.npz",
         unique_paths=embedding.unique_paths,
         counts=embedding.counts,
         inverse=embedding.inverse,
@@ -311,10 +310,10 @@ _EMBEDDING_SPEC = {
 }
 
 
-def load_embedding(directory: Path, key: str):
+def load_embedding(cache: DiskCache, key: str):
     """A cached (Embedding, placement or None), or None when not cached or unreadable."""
-    path = directory / f"{key}.npz"
-    arrays = load_arrays(path, _EMBEDDING_SPEC)
+    name = f"embeddings/{key}.npz"
+    arrays = cache.load(name, _EMBEDDING_SPEC)
     if arrays is None:
         return None
     try:
@@ -332,7 +331,7 @@ def load_embedding(directory: Path, key: str):
             raise ValueError("inverse indexes beyond the distinct paths")
         return embedding, _rebuilt_placement(embedding, arrays)
     except (KeyError, ValueError, TypeError) as error:
-        discard(path, f"{type(error).__name__}: {error}")
+        cache.discard(name, f"{type(error).__name__}: {error}")
         return None
 
 

@@ -1,12 +1,11 @@
 """Routing extraction: every sample of a split, routed with conditional execution."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from backend.cache import load_arrays, save_arrays
+from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
 from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views
@@ -49,11 +48,11 @@ def _table_spec() -> dict:
 
 
 def extract_paths(
-    store: ModelStore, loaded: LoadedModel, split: str, cache_dir: Path, batch_size: int = 256
+    store: ModelStore, loaded: LoadedModel, split: str, cache: DiskCache, batch_size: int = 256
 ) -> PathTable:
     """Route a split through the model; cached on disk by checkpoint content and split."""
-    cache_file = cache_dir / "paths" / f"{loaded.content_hash[:32]}-{split}.npz"
-    cached = load_arrays(cache_file, _table_spec(), {"gates": loaded.num_gates})
+    cache_file = f"paths/{loaded.content_hash[:32]}-{split}.npz"
+    cached = cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
         return PathTable(**{name: cached[name] for name in _table_spec()})
     bundle = store.dataset(loaded)
@@ -71,7 +70,7 @@ def extract_paths(
         paths=paths,
         macs=loaded.macs.per_sample(paths).numpy(),
     )
-    save_arrays(cache_file, **table.arrays())
+    cache.save(cache_file, **table.arrays())
     return table
 
 
@@ -80,7 +79,7 @@ def augmented_view_paths(
     loaded: LoadedModel,
     split: str,
     protocol: ViewProtocol,
-    cache_dir: Path,
+    cache: DiskCache,
     batch_size: int = 256,
 ) -> dict[int, np.ndarray]:
     """Paths of the protocol's augmented views (the trainer measures them alike).
@@ -88,14 +87,14 @@ def augmented_view_paths(
     Returns class index -> (images, views, G). Seeded, and cached like the paths.
     """
     name = f"{loaded.content_hash[:32]}-{split}-{protocol.views}x{protocol.images_per_class}"
-    cache_file = cache_dir / "views" / f"{name}-s{protocol.seed}.npz"
+    cache_file = f"views/{name}-s{protocol.seed}.npz"
     spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
-    cached = load_arrays(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
+    cached = cache.load(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
     if cached is None:
         data = split_of(store.dataset(loaded), split)
         labels, paths = route_views(
             loaded.model, data, loaded.preprocessing, protocol, CPU, batch_size=batch_size
         )
         cached = {"labels": labels, "paths": paths}
-        save_arrays(cache_file, **cached)
+        cache.save(cache_file, **cached)
     return {int(c): cached["paths"][cached["labels"] == c] for c in np.unique(cached["labels"])}

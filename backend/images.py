@@ -1,14 +1,19 @@
 """Decoding uploaded images safely, preparing them like the dataset, and thumbnails."""
 
 import io
+import logging
+import math
 import warnings
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
 DIGIT_WORKING_SIZE = 128
+MIB = 2**20
 
 
 class ImageRejected(ValueError):
@@ -19,15 +24,26 @@ class ImageRejected(ValueError):
         self.status = status
 
 
-def decode_image(data: bytes, max_pixels: int, needed_side: int | None = None) -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: int, max_bytes: int, needed_side: int | None = None
+) -> Image.Image:
     """Bytes -> an upright RGB or L image; raises ImageRejected for anything else.
 
-    With ``needed_side``, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg scales
-    in the DCT, which is cheaper than decoding every pixel) as long as both sides stay
-    at least that long: the dataset's preparation shrinks it further anyway.
+    What decoding costs is bounded from the header, before any pixel is decoded: at
+    most ``max_pixels`` pixels, and at most ``max_bytes`` of memory for them (a 16-bit
+    pixel takes twice an 8-bit one). With ``needed_side``, a JPEG may be decoded at 1/2,
+    1/4 or 1/8 scale (libjpeg scales in the DCT, which is cheaper than decoding every
+    pixel), and any image is then shrunk by a whole factor, as long as both sides stay
+    at least that long: the dataset's preparation shrinks it further anyway, and every
+    conversion after this works on the fewer pixels.
     """
     if not data:
         raise ImageRejected(422, "the uploaded file is empty")
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide switch another library may turn on; with it, Pillow pads a
+        # truncated upload with blank pixels instead of failing, and it gets routed.
+        log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES was on: turned off")
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         # Pillow checks pixel counts against its own global; check ours before decoding.
         with warnings.catch_warnings():
@@ -38,10 +54,18 @@ def decode_image(data: bytes, max_pixels: int, needed_side: int | None = None) -
                 raise ImageRejected(
                     413, f"image is {width}x{height} pixels; at most {max_pixels:,} are accepted"
                 )
+            if image.format in ("JPEG", "MPO"):
+                _check_jpeg_data(image, data)
             image.seek(0)  # the first frame of an animation
-            if needed_side is not None and image.format == "JPEG":
+            if image.format in ("JPEG", "MPO") and needed_side is not None:
                 image.draft(image.mode, (needed_side, needed_side))
+            _check_memory(image, max_bytes)
             image.load()
+            # Upright first: shrinking rounds between its horizontal and vertical
+            # passes, so an image and its EXIF-rotated copy must be shrunk alike.
+            image = ImageOps.exif_transpose(image)
+            if needed_side is not None:
+                image = _reduce(image, needed_side)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as error:
@@ -50,8 +74,70 @@ def decode_image(data: bytes, max_pixels: int, needed_side: int | None = None) -
         raise ImageRejected(415, f"not a decodable image; send {ACCEPTED}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageRejected(415, f"the image is corrupt or truncated ({error})") from None
-    image = ImageOps.exif_transpose(image)
     return _to_rgb_or_l(image)
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow holds per pixel: 1 byte for 1, L and P, 2 for 16-bit modes, and 4 for
+    every other mode (it pads three 8-bit bands to four)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _check_memory(image: Image.Image, max_bytes: int) -> None:
+    """Refuse an image whose decoded pixels (at the size it will be decoded at) would
+    take more than ``max_bytes``."""
+    needed = image.width * image.height * _bytes_per_pixel(image.mode)
+    if needed > max_bytes:
+        raise ImageRejected(
+            413,
+            f"a {image.width}x{image.height} {image.mode} image takes {needed / MIB:.0f} MiB "
+            f"to decode; at most {max_bytes / MIB:.0f} MiB are accepted "
+            "(send fewer pixels, or 8 bits per channel)",
+        )
+
+
+def _check_jpeg_data(image: Image.Image, data: bytes) -> None:
+    """Refuse a JPEG whose data after its header is too short for the pixels it declares.
+
+    libjpeg decodes a scan that ends early (a header, then the end-of-image marker) with
+    a warning Pillow does not pass on, as a blank image. A Huffman-coded scan spends at
+    least one bit per 8x8 block on its DC coefficient, which bounds it from below.
+    """
+    scan = len(data) - _scan_start(data)
+    blocks = math.ceil(image.width / 8) * math.ceil(image.height / 8)
+    if scan * 8 < blocks:
+        raise ImageRejected(
+            415,
+            f"the image is corrupt or truncated: {scan:,} bytes of JPEG data cannot hold "
+            f"{image.width}x{image.height} pixels",
+        )
+
+
+def _scan_start(data: bytes) -> int:
+    """Where the first scan of a JPEG begins: after the segments before it, each of
+    which gives its length (an EXIF thumbnail inside one is skipped with it). When the
+    walk does not find it, 2: everything after the start-of-image marker counts."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            at += 1
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker == 0xDA:  # start of scan
+            return at
+    return 2
+
+
+def _reduce(image: Image.Image, needed_side: int) -> Image.Image:
+    """Shrink by the largest whole factor that keeps both sides at least ``needed_side``
+    (box filter; palette and bilevel images take the nearest pixel)."""
+    factor = min(image.size) // needed_side
+    if factor < 2:
+        return image
+    return image.resize((image.width // factor, image.height // factor), Image.Resampling.BOX)
 
 
 def _to_rgb_or_l(image: Image.Image) -> Image.Image:

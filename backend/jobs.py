@@ -31,20 +31,44 @@ class Job:
         return self.status in ("queued", "running")
 
 
+class QueueFull(RuntimeError):
+    """Too many jobs wait already (HTTP 429); ``retry_after`` is in seconds."""
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+# A client told to come back waits this long: jobs on real models take seconds to minutes.
+RETRY_AFTER_S = 10
+
+
 class JobManager:
-    def __init__(self, workers: int = 1, keep: int = 1000):
+    def __init__(self, workers: int = 1, max_queued: int = 8, keep: int = 1000):
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._active_by_key: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._max_queued = max_queued
         self._keep = keep
 
     def submit(self, key: str, description: str, work: Callable[[ProgressFn], None]) -> Job:
-        """Start ``work`` unless a job for ``key`` is already queued or running."""
+        """Start ``work`` unless a job for ``key`` is already queued or running.
+
+        Raises QueueFull when ``max_queued`` jobs wait already: each costs CPU time on
+        the workers, and a client can ask for any number of distinct ones.
+        """
         with self._lock:
             running = self._active_by_key.get(key)
             if running is not None:
                 return running
+            queued = sum(job.status == "queued" for job in self._active_by_key.values())
+            if queued >= self._max_queued:
+                raise QueueFull(
+                    f"{queued} jobs are queued, the most this server takes; "
+                    f"retry in {RETRY_AFTER_S} s",
+                    RETRY_AFTER_S,
+                )
             job = Job(id=uuid.uuid4().hex, key=key, description=description)
             self._jobs[job.id] = job
             self._active_by_key[key] = job

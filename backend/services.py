@@ -1,7 +1,6 @@
 """The explorer's operations, free of HTTP: routers translate these to responses."""
 
 import logging
-import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -9,7 +8,7 @@ import torch
 
 from backend.analysis import class_metrics
 from backend.batching import MicroBatcher
-from backend.cache import ComputeOnce, cache_key
+from backend.cache import ComputeOnce, DiskCache, LruCache, cache_key
 from backend.embeddings import (
     DEFAULT_PARAMS,
     LAYOUT_VERSION,
@@ -48,14 +47,15 @@ class EmbeddingResult:
 class Explorer:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.cache_dir = settings.resolved_cache_dir
+        self.cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
         self.store = ModelStore(settings.runs_dir, settings.data_dir)
-        self.jobs = JobManager(workers=1)
+        self.jobs = JobManager(workers=1, max_queued=settings.max_queued_jobs)
         self.batcher = MicroBatcher()
-        self.payloads = ComputeOnce()  # encoded responses of cached results
-        self._paths = ComputeOnce()
-        self._embeddings: dict[str, EmbeddingResult] = {}
-        self._embeddings_lock = threading.Lock()
+        # One memory budget for everything kept: path tables, embeddings and encoded
+        # responses (their keys are hashes of distinct parts, so they never collide).
+        self._memory = LruCache(settings.memory_cache_max_bytes)
+        self.payloads = ComputeOnce(self._memory)  # encoded responses of cached results
+        self._paths = ComputeOnce(self._memory)
 
     # -- routing of a split -------------------------------------------------------
     def paths(self, model_id: str, split: str) -> tuple[LoadedModel, PathTable]:
@@ -66,9 +66,7 @@ class Explorer:
         _check_split(split)
         return self._paths.get_or_compute(
             cache_key(loaded.content_hash, split),
-            lambda: extract_paths(
-                self.store, loaded, split, self.cache_dir, self.settings.batch_size
-            ),
+            lambda: extract_paths(self.store, loaded, split, self.cache, self.settings.batch_size),
         )
 
     # -- embeddings ---------------------------------------------------------------
@@ -92,23 +90,21 @@ class Explorer:
             _, table = self.paths(model_id, split)
             progress(0.1)
             embedding, reducer = embed_paths(table.paths, method, params, progress)
-            save_embedding(self.cache_dir / "embeddings", key, embedding, reducer)
-            with self._embeddings_lock:
-                self._embeddings[key] = EmbeddingResult(key, embedding, reducer)
+            save_embedding(self.cache, key, embedding, reducer)
+            self._memory.put(key, EmbeddingResult(key, embedding, reducer))
             log.info("%s embedding of %s/%s ready", method, model_id, split)
 
         return self.jobs.submit(key, f"{method} of {model_id}/{split}", compute)
 
     def _cached_embedding(self, key: str) -> EmbeddingResult | None:
-        with self._embeddings_lock:
-            if key in self._embeddings:
-                return self._embeddings[key]
-        loaded = load_embedding(self.cache_dir / "embeddings", key)
+        found = self._memory.get(key)
+        if found is not None:
+            return found
+        loaded = load_embedding(self.cache, key)
         if loaded is None:
             return None
         result = EmbeddingResult(key, *loaded)
-        with self._embeddings_lock:
-            self._embeddings[key] = result
+        self._memory.put(key, result)
         return result
 
     def computed_embeddings(self, loaded: LoadedModel, split: str) -> dict[str, EmbeddingResult]:
@@ -129,7 +125,7 @@ class Explorer:
         views = self._paths.get_or_compute(
             cache_key(loaded.content_hash, split, "views", asdict(protocol)),
             lambda: augmented_view_paths(
-                self.store, loaded, split, protocol, self.cache_dir, self.settings.batch_size
+                self.store, loaded, split, protocol, self.cache, self.settings.batch_size
             ),
         )
         result = class_metrics(table, loaded.class_names, views)
@@ -193,7 +189,9 @@ class Explorer:
 
     def _upload_inputs(self, data: bytes, prep: dict, views: int) -> torch.Tensor:
         """The upload as the model's input, then ``views`` augmented views of it."""
-        image = decode_image(data, self.settings.max_image_pixels, needed_side(prep))
+        image = decode_image(
+            data, self.settings.max_image_pixels, self.settings.max_image_bytes, needed_side(prep)
+        )
         source = to_dataset_format(image, prep)
         batch = [build_transform(prep, train=False)(source)]
         if views:

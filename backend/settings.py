@@ -17,8 +17,20 @@ class Settings(BaseSettings):
         Path("data"), description="datasets (CIFAR, SVHN, imagefolder trees) for every model"
     )
     cache_dir: Path | None = Field(None, description="derived results; default: <runs_dir>/.cache")
+    cache_max_bytes: int = Field(
+        2 * 1024**3, gt=0, description="size of the cache folder; least recently used go first"
+    )
+    memory_cache_max_bytes: int = Field(
+        512 * 1024**2, gt=0, description="results and responses kept in memory"
+    )
+    max_queued_jobs: int = Field(
+        8, ge=1, description="embedding jobs waiting for the worker; more get 429"
+    )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")
+    max_image_bytes: int = Field(
+        64 * 1024**2, gt=0, description="memory to decode an image's pixels; more is refused"
+    )
     batch_size: int = Field(256, gt=0, description="inference batch size")
     neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
     eval_views: int = Field(

@@ -69,9 +69,7 @@ def prepare_runs(root: Path, points: int, tiny: bool) -> None:
     run = runs / f"cifar-{points}"
     run.mkdir()
     save_atomic(
-        build_checkpoint(
-            model, bundle.class_names, bundle.preprocessing, {}, {"data_dir": str(root / "data")}, 0
-        ),
+        build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0),
         run / "checkpoint.pt",
     )
 
@@ -150,10 +148,12 @@ def wait_until_ready(client: httpx.Client, url: str, timeout: float) -> httpx.Re
     while time.monotonic() < deadline:
         try:
             response = client.get(url)
-            if response.status_code == 200:
-                return response
-        except httpx.HTTPError:
-            pass
+        except httpx.HTTPError:  # not listening yet
+            response = None
+        if response is not None and response.status_code == 200:
+            return response
+        if response is not None and response.status_code >= 400:  # polling will not help
+            raise RuntimeError(f"{url}: {response.status_code} {response.text}")
         time.sleep(0.5)
     raise TimeoutError(f"{url} not ready in {timeout:.0f} s")
 
@@ -182,7 +182,12 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "CODINET_CACHE_DIR": str(root / "cache")},
+            # The server reads datasets from its own data folder, never a checkpoint's.
+            env={
+                **os.environ,
+                "CODINET_CACHE_DIR": str(root / "cache"),
+                "CODINET_DATA_DIR": str(root / "data"),
+            },
         )
         try:
             embedding_url = f"/api/models/cifar-{points}/embeddings/umap"

@@ -48,3 +48,8 @@ def test_every_shipped_recipe_resolves():
     assert len(recipes) >= 5
     for recipe in recipes:
         parse(["--config", str(recipe)])
+
+
+def test_resume_and_overwrite_contradict_each_other():
+    with pytest.raises(ValueError, match="--resume.*--overwrite"):
+        parse(["--resume", "--overwrite"])

@@ -1,5 +1,6 @@
 """Dataset loaders on files written here in each dataset's real on-disk format."""
 
+import io
 import pickle
 
 import numpy as np
@@ -128,3 +129,40 @@ def test_views_of_an_image_are_adjacent_after_flattening(views):
     assert flat_labels.tolist() == [b[1] for b in batch for _ in range(views)]
     if views > 1:  # independent augmentations: the views differ
         assert not torch.equal(flat_images[0], flat_images[1])
+
+
+def _image_tree(root, classes=("cats", "dogs")):
+    for split in ("train", "val"):
+        for cls in classes:
+            (root / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (40, 30), (200, 10 * i, 10)).save(root / split / cls / f"{i}.png")
+
+
+def test_corrupt_images_stop_imagefolder_before_training_naming_them(tmp_path):
+    _image_tree(tmp_path)
+    (tmp_path / "val" / "dogs" / "garbage.png").write_bytes(b"not an image at all")
+    whole = (tmp_path / "train" / "cats" / "0.png").read_bytes()
+    (tmp_path / "train" / "cats" / "cut.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match="2 unreadable image") as error:
+        load_dataset("imagefolder", tmp_path, image_size=24)
+    assert "garbage.png" in str(error.value) and "cut.png" in str(error.value)
+
+
+def test_an_image_that_fails_only_when_decoded_is_named(tmp_path):
+    _image_tree(tmp_path)
+    photo = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(photo, format="JPEG")
+    # Header intact, data cut: verification passes, decoding does not.
+    (tmp_path / "val" / "dogs" / "cut.jpg").write_bytes(photo.getvalue()[:-5000])
+    bundle = load_dataset("imagefolder", tmp_path, image_size=24)
+    index = [path for path, _ in bundle.test.samples].index(str(tmp_path / "val/dogs/cut.jpg"))
+    with pytest.raises(DatasetError, match="cut.jpg"):
+        bundle.test[index]
+
+
+def test_imagefolder_needs_two_classes(tmp_path):
+    _image_tree(tmp_path, classes=("cats",))
+    with pytest.raises(DatasetError, match="at least two class folders.*found 1"):
+        load_dataset("imagefolder", tmp_path, image_size=24)

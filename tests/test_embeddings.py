@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from backend.cache import DiskCache
 from backend.embeddings import embed_paths, load_embedding, place_path, save_embedding
 from backend.hamming import hamming_knn
 
@@ -58,9 +59,11 @@ def test_cached_reducer_still_places_new_paths(method, tmp_path):
     """Placement is rebuilt from the cached arrays, so it is unchanged after a restart."""
     paths = clustered_paths()
     embedding, reducer = embed_paths(paths, method, {})
-    save_embedding(tmp_path, "key", embedding, reducer)
-    assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]  # arrays only, nothing pickled
-    cached, cached_reducer = load_embedding(tmp_path, "key")
+    cache = DiskCache(tmp_path, max_bytes=10**9)
+    save_embedding(cache, "key", embedding, reducer)
+    saved = list(tmp_path.rglob("*"))
+    assert [p.suffix for p in saved if p.is_file()] == [".npz"]  # arrays only, nothing pickled
+    cached, cached_reducer = load_embedding(cache, "key")
     assert cached_reducer is not None
     assert np.array_equal(cached.unique_xy, embedding.unique_xy)
     # A path one bit away from a known one is placed by the reducer, near that path.

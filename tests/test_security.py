@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from backend.app import create_app
 from backend.settings import Settings
@@ -298,3 +299,454 @@ def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
         with np.load(path) as data:
             assert len(data.files) >= 2
     assert "unreadable" in caplog.text
+
+
+# -- bounds: the job queue, the cache folder, the caches in memory -------------------
+
+
+def test_the_memory_cache_drops_the_least_recently_used_entries():
+    from backend.cache import LruCache
+
+    cache = LruCache(max_bytes=300, max_entries=3)
+    for key in "abc":
+        cache.put(key, b"x" * 100)
+    assert cache.get("a") == b"x" * 100  # used: "b" is now the oldest
+    cache.put("d", b"y" * 100)  # a fourth entry
+    assert cache.get("b") is None
+    assert [cache.get(k) is not None for k in "acd"] == [True, True, True]
+    cache.put("e", b"z" * 250)  # over the bytes: the oldest go until it fits
+    assert len(cache) == 1 and cache.get("e") == b"z" * 250
+
+
+def test_compute_once_shares_a_computation_and_stays_bounded():
+    import threading
+
+    from backend.cache import ComputeOnce, LruCache
+
+    memory = LruCache(max_bytes=10**6, max_entries=4)
+    once = ComputeOnce(memory)
+    calls, barrier = [], threading.Barrier(4)
+
+    def slow():
+        calls.append(1)
+        return b"value"
+
+    def ask():
+        barrier.wait()
+        assert once.get_or_compute("shared", slow) == b"value"
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    for i in range(100):
+        assert once.get_or_compute(f"key{i}", lambda i=i: str(i).encode()) == str(i).encode()
+    assert len(memory) == 4
+
+
+def test_the_cache_folder_drops_the_least_recently_used_files(tmp_path):
+    import time
+
+    import numpy as np
+
+    from backend.cache import DiskCache
+
+    spec = {"x": ("f", ("n",))}
+    block = np.zeros(1000)
+    DiskCache(tmp_path / "probe", max_bytes=10**9).save("one.npz", x=block)
+    size = (tmp_path / "probe" / "one.npz").stat().st_size
+    cache = DiskCache(tmp_path / "cache", max_bytes=3 * size)
+    for name in ("a", "b", "c"):
+        cache.save(f"paths/{name}.npz", x=block)
+        time.sleep(0.02)
+    assert cache.load("paths/a.npz", spec) is not None  # used: "b" is now the oldest
+    time.sleep(0.02)
+    cache.save("embeddings/d.npz", x=block)
+    left = sorted(p.name for p in (tmp_path / "cache").rglob("*.npz"))
+    assert left == ["a.npz", "c.npz", "d.npz"]
+    assert cache.load("paths/b.npz", spec) is None
+
+
+@pytest.mark.slow
+def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import backend.services
+
+    release = threading.Event()
+    embed = backend.services.embed_paths
+
+    def held(*args, **kwargs):  # the worker stays busy until the test says so
+        release.wait(60)
+        return embed(*args, **kwargs)
+
+    monkeypatch.setattr(backend.services, "embed_paths", held)
+    url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
+    with make_client(own_runs, tmp_path / "cache", max_queued_jobs=2) as client:
+        try:
+            job = client.get(url + "5").json()["job_id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/api/jobs/{job}").json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert [client.get(url + p).status_code for p in ("6", "7", "6")] == [202] * 3
+            full = client.get(url + "8")
+            assert full.status_code == 429, full.text
+            assert int(full.headers["Retry-After"]) > 0
+            assert "2 jobs are queued" in full.json()["detail"]
+            assert client.get("/api/models/digits/paths").status_code == 200
+        finally:
+            release.set()
+        assert wait_for_embedding(client, url + "7")[1].status_code == 200
+        assert client.get(url + "8").status_code == 202  # room again
+
+
+@pytest.mark.slow
+def test_the_cache_folder_stays_within_its_bound(own_runs, tmp_path):
+    url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
+    sizes = tmp_path / "sizes"
+    with make_client(own_runs, sizes) as client:
+        wait_for_embedding(client, url + "2")
+    paths_size = sum(p.stat().st_size for p in (sizes / "paths").glob("*.npz"))
+    embedding_size = sum(p.stat().st_size for p in (sizes / "embeddings").glob("*.npz"))
+    limit = paths_size + 2 * embedding_size + 100  # room for the paths and two embeddings
+    cache = tmp_path / "cache"
+    with make_client(own_runs, cache, cache_max_bytes=limit) as client:
+        for perplexity in ("2", "3", "4", "5"):
+            _, response = wait_for_embedding(client, url + perplexity)
+            assert response.status_code == 200
+            assert sum(p.stat().st_size for p in cache.rglob("*.npz")) <= limit
+        assert len(list(cache.rglob("*.npz"))) < 5  # the paths and four embeddings
+        # What was dropped from the disk is still served, from memory.
+        assert client.get(url + "2").status_code == 200
+
+
+# -- uploads: decoding costs are bounded before any pixel is decoded ------------------
+
+
+def _flat_png(mode: str, side: int) -> bytes:
+    """A flat image that compresses to next to nothing: its cost is all in decoding."""
+    return encode(Image.new(mode, (side, side)), "PNG")
+
+
+def _jpeg_without_scan_data(side: int) -> bytes:
+    """A JPEG whose header declares ``side`` x ``side`` pixels, with no data after it."""
+    whole = encode(Image.new("RGB", (side, side), (10, 200, 30)), "JPEG")
+    scan = whole.index(b"\xff\xda")
+    header_end = scan + 2 + int.from_bytes(whole[scan + 2 : scan + 4], "big")
+    return whole[:header_end] + b"\xff\xd9"  # end of image at once
+
+
+@pytest.mark.slow
+def test_decoding_memory_counts_bytes_per_pixel_not_pixels(own_runs, tmp_path):
+    url = "/api/models/digits/route"
+    with make_client(own_runs, tmp_path / "cache") as client:
+        deep = client.post(url, files={"file": ("deep.png", _flat_png("I;16", 6000))})
+        assert deep.status_code == 413, deep.text
+        assert "6000x6000" in deep.json()["detail"] and "MiB" in deep.json()["detail"]
+        # The same pixels at 8 bits take half the memory: accepted.
+        flat = client.post(url, files={"file": ("flat.png", _flat_png("L", 6000))})
+        assert flat.status_code == 200, flat.text
+        assert client.get("/api/health").json()["models"] == 1
+
+
+def test_a_deep_image_is_reduced_before_it_is_converted():
+    import tracemalloc
+
+    from backend.images import decode_image
+
+    data = _flat_png("I;16", 4000)  # 32 MB decoded, within the bound
+    tracemalloc.start()
+    try:
+        image = decode_image(data, max_pixels=40_000_000, max_bytes=64 * 2**20, needed_side=128)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert image.mode == "L" and 128 <= min(image.size) < 256
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB of arrays while decoding"
+
+
+@pytest.mark.slow
+def test_a_jpeg_declaring_more_pixels_than_its_data_holds_is_415(own_runs, tmp_path):
+    data = _jpeg_without_scan_data(6000)
+    assert len(data) < 1000
+    with make_client(own_runs, tmp_path / "cache") as client:
+        response = client.post(
+            "/api/models/digits/route", files={"file": ("blank.jpg", data, "image/jpeg")}
+        )
+        assert response.status_code == 415, response.text
+        assert "truncated" in response.json()["detail"]
+
+
+def test_truncated_images_are_refused_even_if_pillow_was_told_to_pad_them(monkeypatch):
+    from PIL import ImageFile
+
+    from backend.images import ImageRejected, decode_image
+
+    whole = encode(Image.new("RGB", (600, 400), (10, 200, 30)), "PNG")
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some library might
+    with pytest.raises(ImageRejected, match="truncated") as refused:
+        decode_image(whole[: len(whole) // 2], max_pixels=10**7, max_bytes=2**26)
+    assert refused.value.status == 415
+
+
+# -- fuzz: hostile requests of every kind, and the server still answers ----------------
+
+FUZZ_SEED, FUZZ_REQUESTS, FUZZ_SECONDS = 13, 300, 180
+
+ID_SAMPLES = [
+    "digits",
+    "broken",
+    ".cache",
+    "..",
+    "../digits",
+    "..%2fdigits",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "..\\..\\windows",
+    "/etc/passwd",
+    "digits/../digits",
+    "d" * 300,
+    "x" * 5000,
+    "\U0001f4a5" * 40,
+    "dig\u202eits",
+    "digits\x00",
+    "digits\r\nX-Injected: 1",
+    "CON",
+    " ",
+    "a" * 128,
+    "a" * 129,
+    "0123456789abcdef0123456789abcdef",
+]
+VALUE_SAMPLES = [
+    "-1",
+    "0",
+    "1",
+    "2",
+    "-99999999999999999999999",
+    "9" * 400,
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "0x10",
+    "1.5",
+    "",
+    " ",
+    "true",
+    "null",
+    "[]",
+    "\U0001f4a5",
+    "\x00",
+    "a" * 5000,
+    "\uff11\uff12",  # full-width digits
+    "\u0661\u0662",  # Arabic-Indic digits
+    "test",
+    "train",
+    "csv",
+    "json",
+]
+PARAMETERS = [
+    "split",
+    "format",
+    "n_neighbors",
+    "min_dist",
+    "n_epochs",
+    "perplexity",
+    "n_iter",
+    "size",
+    "views",
+    "unknown",
+]
+
+
+def _random_text(rng, longest: int) -> str:
+    """Printable ASCII, control characters and any Unicode outside the surrogates."""
+    chars = []
+    for _ in range(rng.randint(1, longest)):
+        pick = rng.random()
+        if pick < 0.6:
+            chars.append(chr(rng.randint(32, 126)))
+        elif pick < 0.7:
+            chars.append(chr(rng.randint(0, 31)))
+        else:
+            code = rng.randint(0x80, 0x10FFFF - 0x800)
+            chars.append(chr(code + 0x800 if code >= 0xD800 else code))
+    return "".join(chars)
+
+
+def _fuzz_segment(rng) -> str:
+    from urllib.parse import quote
+
+    text = rng.choice(ID_SAMPLES) if rng.random() < 0.5 else _random_text(rng, 300)
+    return quote(text, safe="") if rng.random() < 0.9 else quote(text, safe="/")
+
+
+def _fuzz_query(rng) -> list[tuple[str, str]]:
+    query = []
+    for _ in range(rng.randint(0, 4)):
+        value = rng.choice(VALUE_SAMPLES) if rng.random() < 0.7 else _random_text(rng, 50)
+        query.append((rng.choice(PARAMETERS), value))
+    return query
+
+
+def _patched_size(data: bytes, fmt: str, width: int, height: int) -> bytes:
+    """An encoded image whose header claims another size than its data holds."""
+    import struct
+    import zlib
+
+    data = bytearray(data)
+    if fmt == "PNG":  # IHDR's width and height, then its checksum
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    elif fmt == "BMP":
+        data[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "GIF":
+        data[6:10] = struct.pack("<HH", min(width, 65535), min(height, 65535))
+    elif fmt == "JPEG":
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", min(height, 65535), min(width, 65535))
+    return bytes(data)
+
+
+def _hostile_images(rng) -> list[bytes]:
+    import io
+
+    import numpy as np
+
+    noise = np.random.default_rng(FUZZ_SEED).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    base = {}
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"):
+        out = io.BytesIO()
+        Image.fromarray(noise).save(out, format=fmt)
+        base[fmt] = out.getvalue()
+    images = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", _jpeg_without_scan_data(6000)]
+    images.append(_flat_png("I;16", 6000))
+    for fmt, data in base.items():
+        images += [data[: rng.randint(1, len(data) - 1)] for _ in range(3)]  # truncated
+        flipped = bytearray(data)
+        for _ in range(20):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        images.append(bytes(flipped))
+        if fmt in ("PNG", "BMP", "GIF", "JPEG"):
+            for width, height in ((0, 0), (65535, 65535), (8000, 8000), (1, 10**6)):
+                images.append(_patched_size(data, fmt, width, height))
+    return images
+
+
+def _multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"fuzzboundary") -> bytes:
+    body = b""
+    for headers, content in parts:
+        body += b"--" + boundary + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
+    return body + b"--" + boundary + b"--\r\n"
+
+
+def _fuzz_upload(rng, images: list[bytes]) -> tuple[bytes, str]:
+    """A request body and its content type: well-formed forms of hostile images, or
+    malformed forms."""
+    image = rng.choice(images)
+    file_part = b'Content-Disposition: form-data; name="file"; filename="x.png"'
+    form = "multipart/form-data; boundary=fuzzboundary"
+    kind = rng.randrange(12)
+    if kind < 4:
+        return _multipart([(file_part, image)]), form
+    if kind == 4:
+        return _multipart([(file_part, image)]), "multipart/form-data"  # no boundary
+    if kind == 5:
+        return _multipart([(file_part, image)])[: rng.randint(0, 60)], form  # cut short
+    if kind == 6:
+        return _multipart([(b'Content-Disposition: form-data; name="files"', image)]), form
+    if kind == 7:
+        return image, rng.choice(["image/png", "text/plain", "", "multipart/mixed"])
+    if kind == 8:  # a header line far longer than any real one
+        return _multipart([(file_part + b"; x=" + b"a" * 70_000, image)]), form
+    if kind == 9:
+        boundary = _random_text(rng, 200).encode("utf-8", "replace")
+        return _multipart(
+            [(file_part, image)], boundary
+        ), f"multipart/form-data; boundary={'b' * 200}"
+    if kind == 10:  # two files, and a filename that tries to add a header
+        evil = b'Content-Disposition: form-data; name="file"; filename="a\r\nX-Evil: 1.png"'
+        return _multipart([(file_part, image), (evil, image)]), form
+    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 2000))), form
+
+
+def _fuzz_request(rng, images: list[bytes]) -> tuple[str, str, dict]:
+    """(method, url, keyword arguments for the client) of one hostile request."""
+    # Often the real model, so that the parameters and bodies are what gets tested.
+    model = "digits" if rng.random() < 0.4 else _fuzz_segment(rng)
+    kind = rng.randrange(9)
+    query = {"params": _fuzz_query(rng)}
+    if kind == 0:
+        return "GET", f"/api/models/{model}", query
+    if kind == 1:
+        return "GET", f"/api/models/{model}/paths", query
+    if kind == 2:
+        return "GET", f"/api/models/{model}/metrics", query
+    if kind == 3:
+        method = rng.choice(["umap", "tsne", "pca", _fuzz_segment(rng)])
+        return "GET", f"/api/models/{model}/embeddings/{method}", query
+    if kind == 4:
+        sample = rng.choice(VALUE_SAMPLES[:12] + [_fuzz_segment(rng)])
+        return "GET", f"/api/models/{model}/samples/{sample}/image", query
+    if kind == 5:
+        return "GET", f"/api/jobs/{_fuzz_segment(rng)}", query
+    if kind == 6:
+        if rng.random() < 0.5:  # the listings, with parameters they do not take
+            return (
+                "GET",
+                rng.choice(["/api/health", "/api/models", "/api/measures", "/api/groups"]),
+                query,
+            )
+        return rng.choice(["PUT", "DELETE", "PATCH"]), f"/api/models/{model}", query
+    body, content_type = _fuzz_upload(rng, images)
+    if rng.random() < 0.6:
+        model = "digits"
+    headers = {"content-type": content_type} if content_type else {}
+    return "POST", f"/api/models/{model}/route", {**query, "content": body, "headers": headers}
+
+
+def _json_detail(response) -> bool:
+    """Whether an error response is JSON with a non-empty detail."""
+    try:
+        return bool(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+@pytest.mark.slow
+def test_hostile_requests_get_no_5xx_and_the_server_stays_healthy(own_runs, tmp_path):
+    import random
+    import time
+
+    rng = random.Random(FUZZ_SEED)
+    shutil.copytree(own_runs / "digits", own_runs / "broken")
+    checkpoint = torch.load(own_runs / "broken" / "checkpoint.pt", weights_only=True)
+    checkpoint["model_args"]["colour"] = "red"
+    torch.save(checkpoint, own_runs / "broken" / "checkpoint.pt")
+    images = _hostile_images(rng)
+    failures, statuses = [], {}
+    deadline = time.monotonic() + FUZZ_SECONDS
+    # One job at a time: the valid embedding requests among them stay cheap.
+    with make_client(own_runs, tmp_path / "cache", max_queued_jobs=1) as client:
+        for _ in range(FUZZ_REQUESTS):
+            if time.monotonic() > deadline:
+                break
+            method, url, options = _fuzz_request(rng, images)
+            response = client.request(method, url, **options)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code >= 500 or (
+                response.status_code >= 400 and not _json_detail(response)
+            ):
+                failures.append((method, url[:120], response.status_code, response.text[:200]))
+        sent = sum(statuses.values())
+        health = client.get("/api/health")
+        assert health.status_code == 200 and health.json()["models"] == 1
+        assert "colour" in health.json()["unloadable"]["broken"]
+        assert [m["id"] for m in client.get("/api/models").json()] == ["digits"]
+        assert client.get("/api/models/digits/paths").status_code == 200
+    assert not failures, failures
+    assert sent >= 100, f"only {sent} requests in {FUZZ_SECONDS} s"
+    assert any(400 <= status < 500 for status in statuses), statuses

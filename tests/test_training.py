@@ -201,3 +201,54 @@ def test_compiled_training_saves_an_eager_checkpoint(tmp_path):
     assert not any(key.startswith("_orig_mod") for key in checkpoint["state_dict"])
     assert checkpoint["config"]["compile"] is True
     model_from_checkpoint(checkpoint)  # loads strictly into a plain model
+
+
+RUN_FILES = ("checkpoint.pt", "last.pt", "metrics.jsonl")
+
+
+def test_an_existing_run_is_refused_without_resume_or_overwrite(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = {name: (run / name).read_bytes() for name in RUN_FILES}
+    code = cli(
+        ["train", "--dataset", "digits", "--epochs", "1", "--workers", "0"]
+        + ["--device", "cpu", "--out", str(run)]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert str(run) in error and "--resume" in error and "--overwrite" in error
+    assert {name: (run / name).read_bytes() for name in RUN_FILES} == before
+
+
+def test_overwrite_trains_an_existing_run_again_from_the_start(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    train(quick_config(run, epochs=1, overwrite=True))
+    assert [r["epoch"] for r in read_metrics(run)] == [0]
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 0
+    assert load_checkpoint(run / "last.pt")["epoch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--arch", "nope"], "codinet_resnet20"),
+        (["--target-blocks", "10"], "9 gated blocks"),
+        (["--batch-size", "2000"], "1437 training images"),
+    ],
+)
+def test_settings_that_cannot_train_are_refused_before_training(tmp_path, capsys, flags, words):
+    run = tmp_path / "run"
+    code = cli(
+        ["train", "--dataset", "digits", "--workers", "0", "--device", "cpu"]
+        + flags
+        + ["--out", str(run)]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and words in error and "Traceback" not in error
+    assert not run.exists()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from trainer.models import list_models
+
 
 @dataclass
 class TrainConfig:
@@ -64,14 +66,21 @@ class TrainConfig:
     # checkpoint.pt: best (the cost target met within a block first, then test accuracy)
     # or last (the final epoch: what an ablation compares, free of selection on the test set)
     checkpoint: str = "best"
+    overwrite: bool = False  # train an existing run (--out) again from the start
 
     def validate(self) -> None:
+        if self.arch not in list_models():
+            raise ValueError(
+                f"unknown architecture {self.arch!r}; known: {', '.join(list_models())}"
+            )
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
         if self.checkpoint not in ("best", "last"):
             raise ValueError(f"checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues a run and --overwrite restarts it: pick one")
         if self.eval_views < 2:
             raise ValueError(f"eval_views must be at least 2, got {self.eval_views}")
         for name in ("views", "epochs", "batch_size", "eval_batch_size", "view_images_per_class"):

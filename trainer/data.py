@@ -5,14 +5,19 @@ transforms are built from a plain ``preprocessing`` dict that the checkpoint sto
 so that a new image can later be preprocessed exactly as in evaluation.
 """
 
+import logging
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
+
+log = logging.getLogger(__name__)
 
 DATASETS = ("digits", "cifar10", "cifar100", "svhn", "imagefolder")
 
@@ -308,16 +313,60 @@ def _load_imagefolder(name, data_dir, image_size, download) -> DataBundle:
                 f"(--data-dir should hold train/ and val/)"
             )
         try:
-            splits[split] = ImageFolder(str(folder))
+            splits[split] = ImageFolder(str(folder), loader=_read_image)
         except (FileNotFoundError, RuntimeError) as error:
             raise DatasetError(f"{folder}: {error}") from None
-    if splits["train"].classes != splits["val"].classes:
+    classes = splits["train"].classes
+    if len(classes) < 2:
+        raise DatasetError(
+            f"imagefolder needs at least two class folders in {data_dir}/train, "
+            f"found {len(classes)} ({', '.join(classes)}): one class is learnt by any model"
+        )
+    if classes != splits["val"].classes:
         raise DatasetError(f"{data_dir}/train and {data_dir}/val have different class folders")
+    _check_images([path for dataset in splits.values() for path, _ in dataset.samples])
     size = image_size or 224
     mean, std = _STATS[name]
     return DataBundle(
         splits["train"],
         splits["val"],
-        list(splits["train"].classes),
+        list(classes),
         _preprocessing(name, size, 3, mean, std, resize=round(size * 256 / 224)),
     )
+
+
+def _read_image(path: str) -> Image.Image:
+    """torchvision's loader, naming the file when it cannot be decoded: an image whose
+    header verifies yet whose data is cut short fails only here."""
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DatasetError(f"{path}: the image cannot be decoded ({error})") from None
+
+
+def _unreadable(path: str) -> str | None:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as error:  # Pillow raises many types for a bad file
+        return f"{path} ({type(error).__name__}: {error})"
+    return None
+
+
+def _check_images(paths: list[str]) -> None:
+    """Verify every image (headers and, for PNG, checksums) before training starts, so
+    that a bad file stops it now, named, rather than after an epoch with a traceback.
+
+    A bad file stops training rather than being skipped: a dataset silently smaller
+    than its folder would make results that no one can reproduce from the folder.
+    """
+    log.info("verifying %d images", len(paths))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # file reads, mostly: threads overlap
+        bad = [problem for problem in pool.map(_unreadable, paths) if problem]
+    if bad:
+        shown = "; ".join(bad[:5]) + ("; ..." if len(bad) > 5 else "")
+        raise DatasetError(
+            f"{len(bad)} unreadable image(s) in the imagefolder dataset: {shown}. "
+            "Remove or replace them."
+        )

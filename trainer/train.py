@@ -24,6 +24,9 @@ from trainer.models import create_model
 
 log = logging.getLogger(__name__)
 
+# A folder holding any of these holds a run (finished or interrupted).
+RUN_FILES = ("checkpoint.pt", "last.pt", "metrics.jsonl")
+
 
 def make_runtime(config: TrainConfig) -> Runtime:
     if config.device == "cuda" and not torch.cuda.is_available():
@@ -139,6 +142,7 @@ def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list
 
 
 def main(config: TrainConfig) -> dict:
+    config.validate()  # called from code too (trainer ablate, tests), not only the CLI
     runtime = make_runtime(config)
     dist_info = init_distributed(runtime.device.type == "cuda")
     if runtime.device.type == "cuda":
@@ -146,11 +150,13 @@ def main(config: TrainConfig) -> dict:
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed + dist_info.rank)
     out = Path(config.out)
+    _check_out(out, config)
 
     bundle = load_dataset(config.dataset, config.data_dir, config.image_size, config.download)
     model = build_model(config, bundle).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    _check_trainable(config, bundle, model.num_gates, dist_info.world_size)
     macs = mac_table(model, bundle.preprocessing["image_size"], bundle.preprocessing["channels"])
     weights = loss_weights(config, model.num_gates)
     optimizer, scheduler, scaler = build_optimization(model, config, runtime)
@@ -160,6 +166,9 @@ def main(config: TrainConfig) -> dict:
         start_epoch, best_score = _resume(out / "last.pt", model, optimizer, scheduler, scaler)
     if dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if config.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         save_config(config, out / "config.yaml")
         _truncate_metrics(out / "metrics.jsonl", start_epoch)
         log.info(
@@ -227,6 +236,35 @@ def main(config: TrainConfig) -> dict:
     if best is None and dist_info.is_main and (out / "checkpoint.pt").exists():
         best = load_checkpoint(out / "checkpoint.pt")["metrics"]
     return best or {}
+
+
+def _check_out(out: Path, config: TrainConfig) -> None:
+    """Refuse to train into a folder that holds a run unless told what to do with it:
+    the first epoch would otherwise empty its metrics and replace its checkpoint."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not (config.resume or config.overwrite):
+        raise ValueError(
+            f"{out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
+            "--overwrite to train it again from the start, or another --out"
+        )
+
+
+def _check_trainable(config: TrainConfig, bundle: DataBundle, gates: int, processes: int) -> None:
+    """Refuse settings that would train nothing, before anything is written."""
+    if config.target_blocks is not None and not 0 <= config.target_blocks <= gates:
+        raise ValueError(
+            f"--target-blocks {config.target_blocks} is not within the {gates} gated blocks "
+            f"of {config.arch}"
+        )
+    # The loader drops incomplete batches: a batch larger than a process's share of the
+    # training split would make no step at all, and save an untrained checkpoint.
+    share = len(bundle.train) // processes
+    if config.batch_size > share:
+        per_process = f" ({share} per process)" if processes > 1 else ""
+        raise ValueError(
+            f"--batch-size {config.batch_size} is larger than the {len(bundle.train)} "
+            f"training images{per_process}; lower it"
+        )
 
 
 def _epoch_line(r: dict, epochs: int, gates: int) -> str:
