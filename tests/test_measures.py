@@ -116,3 +116,11 @@ def test_older_metric_names_are_upgraded():
         "view_distance": 0.7,
         "any_two_distance": 2.1,
     }
+
+
+def test_the_readme_defines_every_measure_under_its_name():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for measure in MEASURES.values():
+        assert f"| `{measure.name}` | {measure.unit} | {measure.better} |" in readme, measure.name

@@ -7,6 +7,7 @@ import logging
 import shlex
 import sys
 
+from trainer.ablation import AIG_WEIGHT
 from trainer.checkpoint import CheckpointError
 from trainer.config import add_config_arguments, resolve_config
 from trainer.data import DatasetError
@@ -36,7 +37,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     ablate.add_argument(
         "--aig-weight",
         type=float,
-        default=2.0,
+        default=AIG_WEIGHT,
         help="weight of ConvNet-AIG's target-rate loss in the aig variant (its own default: 2)",
     )
     add_config_arguments(ablate)

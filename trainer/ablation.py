@@ -101,14 +101,15 @@ def _metrics_rows(run: Path) -> list[dict]:
 
 
 def collect_runs(out: Path) -> dict[str, dict[int, dict]]:
-    """variant -> seed -> the best checkpoint's metrics, with the run's training time."""
+    """variant -> seed -> the final epoch's metrics (``last.pt``), with the run's
+    training time: whichever epoch checkpoint.pt kept, the report compares final ones."""
     runs: dict[str, dict[int, dict]] = {}
-    for run in sorted(p for p in out.iterdir() if (p / "checkpoint.pt").is_file()):
+    for run in sorted(p for p in out.iterdir() if (p / "last.pt").is_file()):
         identity = parse_run_name(run.name)
         if identity is None:
             continue
         variant, seed = identity
-        checkpoint = load_checkpoint(run / "checkpoint.pt")
+        checkpoint = load_checkpoint(run / "last.pt")
         seconds = sum(row.get("seconds", 0) for row in _metrics_rows(run))
         metrics = {**checkpoint["metrics"], "epoch": checkpoint["epoch"], "seconds": seconds}
         runs.setdefault(variant, {})[seed] = metrics
