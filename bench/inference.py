@@ -1,6 +1,6 @@
 """Conditional vs masked execution of a CoDiNet in eval mode, on the CPU or a GPU.
 
-For each executed fraction f the gates are forced (see ``bench.forced_paths``) so that
+For each executed fraction f the paths are forced (``model(x, force_path=...)``; the gates still run) so that
 both modes take exactly the same paths; the conditional mode should then cost about
 what the executed MACs say, while the masked mode always computes the whole network.
 """
@@ -22,7 +22,7 @@ from bench.common import (
     time_it,
     use_all_cores,
 )
-from bench.forced_paths import forced_paths, per_sample_paths, uniform_paths
+from bench.forced_paths import per_sample_paths, uniform_paths
 from trainer.engine import Runtime
 from trainer.flops import mac_table
 from trainer.models import create_model
@@ -64,28 +64,28 @@ def calibrate_batchnorm(model, images: torch.Tensor) -> None:
 
 
 def run_mode(
-    model, images: torch.Tensor, execution: str, runtime: Runtime
+    model, images: torch.Tensor, paths: torch.Tensor, execution: str, runtime: Runtime
 ) -> tuple[torch.Tensor, torch.Tensor]:
     model.execution = execution
     with torch.inference_mode(), runtime.autocast():
-        return model(images)
+        return model(images, force_path=paths)
 
 
 def measure(model, images, paths, macs, repeats: int, runtime: Runtime) -> dict:
     """Time both modes on one forced set of paths and check they agree."""
-    with forced_paths(model, paths):
-        conditional_logits, gates = run_mode(model, images, "conditional", runtime)
-        masked_logits, _ = run_mode(model, images, "masked", runtime)
-        if not torch.equal(gates[:, :, EXECUTE].bool().cpu(), paths):
-            raise RuntimeError("the forced gates did not route the batch as asked")
-        timings = time_it(
-            {
-                "conditional": lambda: run_mode(model, images, "conditional", runtime),
-                "masked": lambda: run_mode(model, images, "masked", runtime),
-            },
-            repeats=repeats,
-            synchronize=synchronizer(runtime.device),
-        )
+    paths = paths.to(images.device)
+    conditional_logits, gates = run_mode(model, images, paths, "conditional", runtime)
+    masked_logits, _ = run_mode(model, images, paths, "masked", runtime)
+    if not torch.equal(gates[:, :, EXECUTE].bool(), paths):
+        raise RuntimeError("the forced paths did not route the batch as asked")
+    timings = time_it(
+        {
+            "conditional": lambda: run_mode(model, images, paths, "conditional", runtime),
+            "masked": lambda: run_mode(model, images, paths, "masked", runtime),
+        },
+        repeats=repeats,
+        synchronize=synchronizer(runtime.device),
+    )
     print_timings(timings)
     return {
         "macs_ratio": macs.per_sample(paths).double().mean().item() / macs.full,
@@ -113,9 +113,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     calibrate_batchnorm(model, images)
     print(
         f"{args.arch}, eval, batch {args.batch} at {args.image_size}x{args.image_size}, "
-        f"{runtime_summary(runtime)}, {model.num_gates} gated blocks. Gates forced by a "
-        "forward hook "
-        "that replaces each gate's logits (the gate still runs). uniform: every sample "
+        f"{runtime_summary(runtime)}, {model.num_gates} gated blocks. Paths forced "
+        "(model(x, force_path=...); the gates still run). uniform: every sample "
         "executes the same evenly spaced blocks; per-sample: each sample executes its own "
         "random blocks, the same number."
     )

@@ -2,7 +2,7 @@
 
 import torch
 
-from trainer.flops import count_macs, mac_table
+from trainer.flops import _layer_macs, count_macs, mac_table
 from trainer.models import create_model
 
 
@@ -64,3 +64,23 @@ def test_projection_skip_costs_its_convolution():
         56, 56, 64, 256, 1
     )
     assert round(table.full / 1e9, 2) == 4.09
+
+
+def test_the_macs_of_a_forced_path_are_what_running_it_costs():
+    """count_macs for a path equals the sum over the layers that actually run when the
+    path is forced one sample at a time (conditional execution skips the rest)."""
+    model = create_model("codinet_resnet20", num_classes=10).eval()
+    paths = torch.tensor([[1, 0, 1, 1, 0, 0, 1, 0, 1], [0] * 9, [1] * 9], dtype=torch.bool)
+    expected = count_macs(model, 16, paths)
+    for row in range(len(paths)):
+        counted = []
+        hooks = [
+            m.register_forward_hook(lambda m, _i, o: counted.append(_layer_macs(m, o)))
+            for m in model.modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        ]
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 16, 16), force_path=paths[row : row + 1])
+        for hook in hooks:
+            hook.remove()
+        assert sum(counted) == int(expected[row])

@@ -112,3 +112,64 @@ def test_conditional_execution_runs_blocks_only_on_executing_samples():
     executed_per_block = gates[:, :, 0].sum(dim=0).long().tolist()
     assert seen == [n for n in executed_per_block if n > 0]
     assert sum(seen) < 10 * model.num_gates
+
+
+def _trained_briefly(name: str, seed: int, size: int = 16):
+    model = create_model(name, num_classes=10)
+    randomize_gates(model, seed=seed)
+    model.train()
+    with torch.no_grad():  # BatchNorm running statistics that are not the identity
+        model(torch.randn(8, 3, size, size))
+    return model.eval()
+
+
+@pytest.mark.parametrize("execution", ["conditional", "masked"])
+def test_forcing_the_path_the_gates_chose_gives_exactly_the_unforced_logits(execution):
+    model = _trained_briefly("codinet_resnet20", seed=3)
+    model.execution = execution
+    x = torch.randn(12, 3, 16, 16)
+    with torch.no_grad():
+        logits, gates = model(x)
+        chosen = gates[:, :, 0].bool()
+        assert 0 < chosen.float().mean() < 1
+        forced_logits, forced_gates = model(x, force_path=chosen)
+    assert torch.equal(forced_logits, logits)
+    assert torch.equal(forced_gates, gates)
+
+
+def test_forcing_every_block_on_gives_the_full_networks_logits():
+    model = _trained_briefly("codinet_resnet20", seed=4)
+    x = torch.randn(6, 3, 16, 16)
+    with torch.no_grad():
+        out = model.stem(x)
+        for gated in model.blocks:
+            out = gated.block(out)
+        full = model.classifier(out.mean(dim=(2, 3)))
+        forced, gates = model(x, force_path=torch.ones(6, model.num_gates, dtype=torch.bool))
+    assert gates[:, :, 0].all()
+    torch.testing.assert_close(forced, full, atol=1e-5, rtol=1e-5)
+
+
+def test_a_forced_path_routes_each_sample_its_own_way_and_changes_the_answer():
+    model = _trained_briefly("codinet_resnet20", seed=5)
+    x = torch.randn(4, 3, 16, 16)
+    generator = torch.Generator().manual_seed(0)
+    paths = torch.rand(4, model.num_gates, generator=generator) > 0.5
+    with torch.no_grad():
+        own_logits, _ = model(x)
+        logits, gates = model(x, force_path=paths)
+        # Row by row, the same as routing each sample alone.
+        alone = torch.cat([model(x[i : i + 1], force_path=paths[i : i + 1])[0] for i in range(4)])
+    assert torch.equal(gates[:, :, 0].bool(), paths)
+    torch.testing.assert_close(logits, alone, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(logits, own_logits)
+
+
+def test_a_path_is_forced_only_in_evaluation_and_only_with_one_bit_per_gate():
+    model = create_model("codinet_resnet20", num_classes=10)
+    x = torch.randn(2, 3, 16, 16)
+    with pytest.raises(ValueError, match="evaluation"):
+        model(x, force_path=torch.ones(2, model.num_gates, dtype=torch.bool))
+    model.eval()
+    with pytest.raises(ValueError, match=r"shape \(2, 9\)"):
+        model(x, force_path=torch.ones(2, 8, dtype=torch.bool))

@@ -10,6 +10,12 @@ mixes both branches. Evaluation: the argmax decides, no noise, and skipped block
 not computed at all for that sample (``execution = "conditional"``); the
 ``"masked"`` mode computes every block and selects, as the paper's public code does,
 and serves as the reference and the benchmark baseline.
+
+In evaluation a path can also be forced: ``model(x, force_path=paths)`` routes each
+sample through the given (B, G) executed blocks instead of its gates' choice, with the
+same conditional execution. The gates still run, so a forced path costs what the same
+path costs when chosen, and the answer to "what if this image had taken that path?"
+differs from the network's own answer only by the path.
 """
 
 import inspect
@@ -137,7 +143,12 @@ class GatedBlock(nn.Module):
         return F.relu(out) if self.project_skip else out
 
     def forward(
-        self, x: torch.Tensor, tau: float, hard: bool, execution: str
+        self,
+        x: torch.Tensor,
+        tau: float,
+        hard: bool,
+        execution: str,
+        forced: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.gate(x)
         if self.training:
@@ -146,7 +157,7 @@ class GatedBlock(nn.Module):
             g_skip = gate[:, SKIP].view(-1, 1, 1, 1)
             return g_exec * self.block(x) + g_skip * self.skip(x), gate
 
-        execute = logits[:, EXECUTE] >= logits[:, SKIP]
+        execute = logits[:, EXECUTE] >= logits[:, SKIP] if forced is None else forced
         gate = torch.stack([execute, ~execute], dim=1).to(x.dtype)
         if execution == "masked":
             out = torch.where(execute.view(-1, 1, 1, 1), self.block(x), self.skip(x))
@@ -236,14 +247,33 @@ class CoDiNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, force_path: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``force_path``: (B, G) booleans, True = execute, to route each sample through
+        instead of its gates' choice (evaluation only); the returned gates follow it."""
+        if force_path is not None:
+            force_path = self._check_forced(x, force_path)
         out = self.stem(x)
         gates = []
-        for gated in self.blocks:
-            out, gate = gated(out, self.gumbel_tau, self.hard_gumbel, self.execution)
+        for index, gated in enumerate(self.blocks):
+            forced = None if force_path is None else force_path[:, index]
+            out, gate = gated(out, self.gumbel_tau, self.hard_gumbel, self.execution, forced)
             gates.append(gate)
         logits = self.classifier(out.mean(dim=(2, 3)))
         return logits, torch.stack(gates, dim=1)
+
+
+    def _check_forced(self, x: torch.Tensor, force_path: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise ValueError("a path can only be forced in evaluation (model.eval())")
+        expected = (x.shape[0], self.num_gates)
+        if tuple(force_path.shape) != expected:
+            raise ValueError(
+                f"force_path must have shape {expected} (samples, gates), "
+                f"got {tuple(force_path.shape)}"
+            )
+        return force_path.to(device=x.device, dtype=torch.bool)
 
 
 def _cifar_resnet(depth: int, **kwargs) -> CoDiNet:
