@@ -24,4 +24,3 @@ def per_sample_paths(batch: int, num_gates: int, executed: int, seed: int = 0) -
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.rand(batch, num_gates, generator=generator).topk(executed, dim=1).indices
     return torch.zeros(batch, num_gates, dtype=torch.bool).scatter_(1, chosen, True)
-

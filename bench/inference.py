@@ -1,8 +1,9 @@
 """Conditional vs masked execution of a CoDiNet in eval mode, on the CPU or a GPU.
 
-For each executed fraction f the paths are forced (``model(x, force_path=...)``; the gates still run) so that
-both modes take exactly the same paths; the conditional mode should then cost about
-what the executed MACs say, while the masked mode always computes the whole network.
+For each executed fraction f the paths are forced (``model(x, force_path=...)``; the
+gates still run) so that both modes take exactly the same paths; the conditional mode
+should then cost about what the executed MACs say, while the masked mode always
+computes the whole network.
 """
 
 import argparse

@@ -72,15 +72,16 @@ def test_the_macs_of_a_forced_path_are_what_running_it_costs():
     model = create_model("codinet_resnet20", num_classes=10).eval()
     paths = torch.tensor([[1, 0, 1, 1, 0, 0, 1, 0, 1], [0] * 9, [1] * 9], dtype=torch.bool)
     expected = count_macs(model, 16, paths)
+    counted: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda m, _i, o: counted.append(_layer_macs(m, o)))
+        for m in model.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
     for row in range(len(paths)):
-        counted = []
-        hooks = [
-            m.register_forward_hook(lambda m, _i, o: counted.append(_layer_macs(m, o)))
-            for m in model.modules()
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
-        ]
+        counted.clear()
         with torch.no_grad():
             model(torch.zeros(1, 3, 16, 16), force_path=paths[row : row + 1])
-        for hook in hooks:
-            hook.remove()
         assert sum(counted) == int(expected[row])
+    for hook in hooks:
+        hook.remove()

@@ -263,7 +263,6 @@ class CoDiNet(nn.Module):
         logits = self.classifier(out.mean(dim=(2, 3)))
         return logits, torch.stack(gates, dim=1)
 
-
     def _check_forced(self, x: torch.Tensor, force_path: torch.Tensor) -> torch.Tensor:
         if self.training:
             raise ValueError("a path can only be forced in evaluation (model.eval())")
