@@ -26,6 +26,7 @@ import torch
 class _Pending:
     model: torch.nn.Module
     prepare: Callable[[], torch.Tensor]
+    force_path: torch.Tensor | None  # (G,) booleans every row of the request takes
     inputs: torch.Tensor | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outputs: tuple | None = None
@@ -40,13 +41,18 @@ class MicroBatcher:
         threading.Thread(target=self._serve, name="inference", daemon=True).start()
 
     def run(
-        self, model: torch.nn.Module, prepare: Callable[[], torch.Tensor]
+        self,
+        model: torch.nn.Module,
+        prepare: Callable[[], torch.Tensor],
+        force_path: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """``model(prepare())``: each output's rows for these inputs, batched with others.
 
-        ``prepare`` runs on the inference thread; what it raises is raised here.
+        ``prepare`` runs on the inference thread; what it raises is raised here. With
+        ``force_path`` (G booleans) every row takes that path; such requests are batched
+        with other forced ones, each row keeping its own path.
         """
-        pending = _Pending(model, prepare)
+        pending = _Pending(model, prepare, force_path)
         self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
@@ -69,7 +75,9 @@ class MicroBatcher:
             if pending.inputs is None and not self._prepare(pending):
                 continue
             if not batch or (
-                pending.model is batch[0].model and rows + len(pending.inputs) <= self.max_rows
+                pending.model is batch[0].model
+                and (pending.force_path is None) == (batch[0].force_path is None)
+                and rows + len(pending.inputs) <= self.max_rows
             ):
                 batch.append(pending)
                 rows += len(pending.inputs)
@@ -94,7 +102,7 @@ class MicroBatcher:
                 continue
             try:
                 with torch.inference_mode():
-                    outputs = batch[0].model(torch.cat([p.inputs for p in batch]))
+                    outputs = batch[0].model(torch.cat([p.inputs for p in batch]), **_forced(batch))
                 start = 0
                 for p in batch:
                     rows = slice(start, start + len(p.inputs))
@@ -106,3 +114,11 @@ class MicroBatcher:
             finally:
                 for p in batch:
                     p.done.set()
+
+
+def _forced(batch: list[_Pending]) -> dict:
+    """The model's ``force_path`` argument for a batch: each request's path on its rows."""
+    if batch[0].force_path is None:
+        return {}
+    rows = [p.force_path.expand(len(p.inputs), -1) for p in batch]
+    return {"force_path": torch.cat(rows)}

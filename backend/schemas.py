@@ -143,15 +143,30 @@ class ViewPaths(BaseModel):
     mean_distance: float = Field(description="mean Hamming distance between the views' paths")
 
 
-class RouteResult(BaseModel):
-    model_id: str
+class Routing(BaseModel):
     prediction: int
     class_name: str
     probabilities: list[float]
-    path: str
+    path: str = Field(description="one character per gated block, input side first: 1 = executed")
     executed_blocks: int
     macs: int
     full_macs: int
+
+
+class SampleRef(BaseModel):
+    split: str
+    sample_id: int
+    label: int
+    class_name: str
+
+
+class RouteResult(Routing):
+    model_id: str
+    forced: bool = Field(description="whether the path was forced instead of the gates' choice")
+    unforced: Routing | None = Field(
+        None, description="with a forced path: the network's own prediction and path"
+    )
+    sample: SampleRef | None = Field(None, description="the dataset sample routed, if one was")
     embedding: dict[str, Placement] = Field(description="method -> point, for computed ones")
     neighbors: list[Neighbor]
     views: ViewPaths | None = None

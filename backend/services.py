@@ -28,7 +28,7 @@ from backend.store import SPLITS, LoadedModel, ModelStore, split_of
 from trainer.data import DatasetError, build_transform
 from trainer.engine import ViewProtocol
 from trainer.models.codinet import EXECUTE
-from trainer.paths import mean_view_hamming, path_strings
+from trainer.paths import mean_view_hamming, parse_path, path_strings
 
 log = logging.getLogger(__name__)
 
@@ -140,42 +140,81 @@ class Explorer:
 
     # -- samples ------------------------------------------------------------------
     def sample(self, model_id: str, split: str, sample_id: int):
-        loaded = self.store.get(model_id)
+        """The raw image of a dataset sample."""
+        return self._sample(self.store.get(model_id), split, sample_id)[0]
+
+    def _sample(self, loaded: LoadedModel, split: str, sample_id: int):
         _check_split(split)
         data = split_of(self.store.dataset(loaded), split)
         if not 0 <= sample_id < len(data):
             raise UnknownItem(
-                f"no sample {sample_id} in {model_id}/{split} (ids run from 0 to {len(data) - 1})"
+                f"no sample {sample_id} in {loaded.id}/{split} (ids run from 0 to {len(data) - 1})"
             )
-        return data[sample_id][0]
+        return data[sample_id]
 
-    # -- uploads ------------------------------------------------------------------
-    def route(self, model_id: str, data: bytes, views: int, split: str = "test") -> dict:
+    # -- routing one image --------------------------------------------------------
+    def route(
+        self,
+        model_id: str,
+        data: bytes,
+        views: int,
+        split: str = "test",
+        force_path: str | None = None,
+    ) -> dict:
+        """An uploaded image's routing, or with ``force_path`` its forced routing."""
         loaded = self.store.get(model_id)
-        logits, gates = self.batcher.run(
-            loaded.model, lambda: self._upload_inputs(data, loaded.preprocessing, views)
+        forced = _forced_path(loaded, force_path)
+        if forced is not None and views:
+            raise ValueError(
+                "augmented views are routed by the network's own gates: ask for "
+                "views without force_path"
+            )
+        return self._route(
+            loaded, lambda: self._upload_inputs(data, loaded.preprocessing, views), forced, split
         )
-        paths = gates[:, :, EXECUTE].bool().numpy()
-        probabilities = logits[0].softmax(dim=0).numpy()
-        prediction = int(probabilities.argmax())
-        path = paths[0]
-        response = {
-            "model_id": model_id,
-            "prediction": prediction,
-            "class_name": loaded.class_names[prediction],
-            "probabilities": [round(float(p), 6) for p in probabilities],
-            "path": path_strings(path[None])[0],
-            "executed_blocks": int(path.sum()),
-            "macs": int(loaded.macs.per_sample(path[None])[0]),
-            "full_macs": int(loaded.macs.full),
-            "embedding": {},
-            "neighbors": [],
+
+    def route_sample(
+        self, model_id: str, split: str, sample_id: int, force_path: str | None = None
+    ) -> dict:
+        """A dataset sample's routing (its own, or forced), probabilities included."""
+        loaded = self.store.get(model_id)
+        forced = _forced_path(loaded, force_path)
+        image, label = self._sample(loaded, split, sample_id)
+        transform = build_transform(loaded.preprocessing, train=False)
+        response = self._route(loaded, lambda: transform(image)[None], forced, split)
+        response["sample"] = {
+            "split": split,
+            "sample_id": sample_id,
+            "label": int(label),
+            "class_name": loaded.class_names[int(label)],
         }
-        if views:
+        return response
+
+    def _route(self, loaded: LoadedModel, prepare, forced: np.ndarray | None, split: str) -> dict:
+        """Route the image ``prepare`` makes (then its views, if it makes any): the result
+        for its own path, or for the forced path with its own prediction and path beside."""
+        prepared = []
+        logits, gates = self.batcher.run(loaded.model, lambda: _kept(prepare(), prepared))
+        paths = gates[:, :, EXECUTE].bool().numpy()
+        own = _routing(loaded, logits[0], paths[0])
+        response = {"model_id": loaded.id, **own, "forced": False}
+        if forced is not None:
+            forced_logits, _ = self.batcher.run(
+                loaded.model, lambda: prepared[0][:1], torch.from_numpy(forced)
+            )
+            response = {
+                **response,
+                **_routing(loaded, forced_logits[0], forced),
+                "forced": True,
+                "unforced": own,
+            }
+        if len(paths) > 1:
             response["views"] = {
                 "paths": path_strings(paths[1:]),
                 "mean_distance": mean_view_hamming(paths[None, 1:]),
             }
+        path = forced if forced is not None else paths[0]
+        response.update(embedding={}, neighbors=[])
         try:
             table = self._paths_of(loaded, split)
         except DatasetError as error:
@@ -226,6 +265,30 @@ class Explorer:
 
     def close(self) -> None:
         self.jobs.shutdown()
+
+
+def _kept(inputs: torch.Tensor, store: list) -> torch.Tensor:
+    store.append(inputs)
+    return inputs
+
+
+def _forced_path(loaded: LoadedModel, force_path: str | None) -> np.ndarray | None:
+    return None if force_path is None else parse_path(force_path, loaded.num_gates)
+
+
+def _routing(loaded: LoadedModel, logits: torch.Tensor, path: np.ndarray) -> dict:
+    """Prediction, probabilities, path and cost of one image."""
+    probabilities = logits.softmax(dim=0).numpy()
+    prediction = int(probabilities.argmax())
+    return {
+        "prediction": prediction,
+        "class_name": loaded.class_names[prediction],
+        "probabilities": [round(float(p), 6) for p in probabilities],
+        "path": path_strings(path[None])[0],
+        "executed_blocks": int(path.sum()),
+        "macs": int(loaded.macs.per_sample(path[None])[0]),
+        "full_macs": int(loaded.macs.full),
+    }
 
 
 def _check_split(split: str) -> None:

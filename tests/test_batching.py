@@ -78,3 +78,39 @@ def test_batches_never_exceed_max_rows_unless_one_request_does(max_rows):
     results = run_concurrently(batcher, model, [lambda: torch.ones(2, 2)] * 8)
     assert all(isinstance(r, tuple) for r in results)
     assert max(model.calls) <= max(max_rows, 2)
+
+
+def test_forced_and_free_requests_each_get_their_own_routing():
+    """Forced requests are batched among themselves, each row taking its own request's
+    path; free requests never receive a forced path."""
+    from tests.conftest import randomize_gates
+    from trainer.models import create_model
+
+    model = create_model("codinet_resnet20", num_classes=10)
+    randomize_gates(model, seed=6)
+    model.eval()
+    images = torch.randn(12, 3, 16, 16)
+    generator = torch.Generator().manual_seed(1)
+    paths = [
+        None if i % 3 == 0 else torch.rand(model.num_gates, generator=generator) > 0.5
+        for i in range(12)
+    ]
+    batcher = MicroBatcher()
+    results = [None] * 12
+    start = threading.Barrier(12)
+
+    def request(i):
+        start.wait()
+        results[i] = batcher.run(model, lambda: images[i : i + 1], force_path=paths[i])
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with torch.no_grad():
+        for i, (logits, gates) in enumerate(results):
+            expected_path = None if paths[i] is None else paths[i][None]
+            alone_logits, alone_gates = model(images[i : i + 1], force_path=expected_path)
+            assert torch.equal(gates, alone_gates)
+            torch.testing.assert_close(logits, alone_logits, atol=1e-5, rtol=1e-5)

@@ -9,6 +9,21 @@ def path_strings(paths: np.ndarray) -> list[str]:
     return ["".join(row) for row in chars]
 
 
+def parse_path(text: str, num_gates: int) -> np.ndarray:
+    """A bit string of ``path_strings`` -> (G,) booleans; ValueError says what is wrong."""
+    if len(text) != num_gates:
+        raise ValueError(
+            f"a path of this model has {num_gates} characters, one per gated block "
+            f"(input side first), got {len(text)}"
+        )
+    wrong = sorted(set(text) - {"0", "1"})
+    if wrong:
+        raise ValueError(
+            f"a path is written with '0' (skip) and '1' (execute) only, got {''.join(wrong)!r}"
+        )
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("1")
+
+
 def unique_paths(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct paths, how often each occurs, and each sample's index into them."""
     unique, inverse, counts = np.unique(

@@ -5,7 +5,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from backend.api.deps import ExplorerDep
-from backend.api.uploads import MULTIPART_SLACK, OPENAPI_BODY, file_from_multipart, read_body
+from backend.api.uploads import (
+    FORCE_FIELD,
+    MULTIPART_SLACK,
+    OPENAPI_BODY,
+    form_from_multipart,
+    read_body,
+)
 from backend.images import ImageRejected
 from backend.schemas import RouteResult
 
@@ -20,16 +26,18 @@ async def route_image(
     views: Annotated[int, Query(ge=0, le=32, description="augmented views to route too")] = 0,
 ) -> Response:
     """Route an uploaded image (multipart field ``file``): prediction, path, cost,
-    neighbours, and its place in the computed embeddings."""
+    neighbours, and its place in the computed embeddings. With the field ``force_path``
+    the image takes that path instead, and ``unforced`` holds its own."""
     limit = explorer.settings.max_upload_bytes
     body = await read_body(request, limit + MULTIPART_SLACK)
     content_type = request.headers.get("content-type", "")
 
     def route() -> Response:
-        data = file_from_multipart(content_type, body)
+        data, fields = form_from_multipart(content_type, body)
         if len(data) > limit:
             raise ImageRejected(413, f"the upload is larger than {limit:,} bytes")
-        result = RouteResult(**explorer.route(model_id, data, views))
+        force_path = fields.get(FORCE_FIELD)
+        result = RouteResult(**explorer.route(model_id, data, views, force_path=force_path))
         # Serialised here, in the worker thread, not on the event loop.
         return Response(result.model_dump_json(), media_type="application/json")
 

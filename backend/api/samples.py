@@ -5,6 +5,7 @@ from fastapi.responses import Response
 
 from backend.api.deps import ExplorerDep, SplitQuery
 from backend.images import thumbnail_png
+from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["samples"])
 
@@ -23,3 +24,24 @@ def sample_image(
 ) -> Response:
     png = thumbnail_png(explorer.sample(model_id, split, sample_id), size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/{model_id}/samples/{sample_id}/route", response_model=RouteResult)
+def route_sample(
+    model_id: str,
+    sample_id: Annotated[int, Path(ge=0)],
+    explorer: ExplorerDep,
+    split: SplitQuery = "test",
+    force_path: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="route through this path instead of the gates' choice: one "
+            "character per gated block, input side first, 1 = execute",
+        ),
+    ] = None,
+) -> RouteResult:
+    """A dataset sample's routing: prediction, probabilities, path, cost, neighbours and
+    place in the computed embeddings; with ``force_path``, for that path, and
+    ``unforced`` holds its own."""
+    return RouteResult(**explorer.route_sample(model_id, split, sample_id, force_path))

@@ -14,6 +14,7 @@ from python_multipart.exceptions import FormParserError
 from backend.images import ImageRejected
 
 FIELD = "file"
+FORCE_FIELD = "force_path"
 OPENAPI_BODY = {
     "requestBody": {
         "required": True,
@@ -27,7 +28,14 @@ OPENAPI_BODY = {
                             "type": "string",
                             "format": "binary",
                             "description": "an image: PNG, JPEG, GIF, BMP, TIFF or WebP",
-                        }
+                        },
+                        FORCE_FIELD: {
+                            "type": "string",
+                            "pattern": "^[01]+$",
+                            "description": "route through this path instead of the gates' "
+                            "choice: one character per gated block, input side first, "
+                            "1 = execute",
+                        },
                     },
                 }
             }
@@ -50,11 +58,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 
 
-def file_from_multipart(content_type: str, body: bytes) -> bytes:
-    """The bytes of the form's ``file`` field; 422 when the body holds none."""
+def form_from_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str, str]]:
+    """The bytes of the form's ``file`` field and its other fields as text; 422 when the
+    body holds no file."""
     if not content_type.startswith("multipart/form-data"):
         raise ImageRejected(422, f"send the image as multipart/form-data field '{FIELD}'")
     found: list[bytes] = []
+    fields: dict[str, str] = {}
+
+    def on_field(field) -> None:
+        try:
+            fields[field.field_name.decode()] = (field.value or b"").decode()
+        except UnicodeDecodeError:
+            raise ImageRejected(422, "form fields must be UTF-8 text") from None
 
     def on_file(file) -> None:
         if file.field_name == FIELD.encode():
@@ -63,9 +79,11 @@ def file_from_multipart(content_type: str, body: bytes) -> bytes:
 
     headers = {"Content-Type": content_type.encode(), "Content-Length": str(len(body)).encode()}
     try:
-        parse_form(headers, io.BytesIO(body), lambda field: None, on_file)
+        parse_form(headers, io.BytesIO(body), on_field, on_file)
     except (FormParserError, ValueError) as error:
+        if isinstance(error, ImageRejected):
+            raise
         raise ImageRejected(422, f"malformed multipart body: {error}") from None
     if not found:
         raise ImageRejected(422, f"the form has no '{FIELD}' field with a file")
-    return found[0]
+    return found[0], fields

@@ -1,0 +1,135 @@
+"""Forcing a path through the API: for an upload and for a dataset sample."""
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.settings import Settings
+from tests.backend_helpers import digit_on_paper, encode
+from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.data import build_transform, load_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(digits_runs, tmp_path_factory):
+    settings = Settings(
+        runs_dir=digits_runs, cache_dir=tmp_path_factory.mktemp("cache"), warmup=False
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def flipped(path: str, block: int) -> str:
+    return path[:block] + ("0" if path[block] == "1" else "1") + path[block + 1 :]
+
+
+def upload(client, image_bytes: bytes, **form):
+    return client.post(
+        "/api/models/digits/route",
+        files={"file": ("digit.png", image_bytes, "image/png")},
+        data=form,
+    )
+
+
+def test_a_sample_routed_without_force_is_its_own_routing(client):
+    table = client.get("/api/models/digits/paths").json()
+    sample = 7
+    own = client.get(f"/api/models/digits/samples/{sample}/route").json()
+    assert own["forced"] is False and own["unforced"] is None
+    assert own["path"] == table["paths"][sample]
+    assert own["prediction"] == table["predictions"][sample]
+    assert own["sample"] == {
+        "split": "test",
+        "sample_id": sample,
+        "label": table["labels"][sample],
+        "class_name": str(table["labels"][sample]),
+    }
+    assert abs(sum(own["probabilities"]) - 1) < 1e-4
+    # Its nearest neighbour by path is itself or an image on the same path.
+    assert own["neighbors"][0]["distance"] == 0
+
+
+def test_forcing_a_samples_own_path_changes_nothing_and_flipping_a_block_is_its_cost(client):
+    own = client.get("/api/models/digits/samples/3/route").json()
+    same = client.get(
+        "/api/models/digits/samples/3/route", params={"force_path": own["path"]}
+    ).json()
+    assert same["forced"] is True
+    assert same["probabilities"] == own["probabilities"]
+    assert same["unforced"]["path"] == own["path"]
+
+    block = own["path"].index("1")
+    other = client.get(
+        "/api/models/digits/samples/3/route", params={"force_path": flipped(own["path"], block)}
+    ).json()
+    assert other["path"] == flipped(own["path"], block)
+    assert other["executed_blocks"] == own["executed_blocks"] - 1
+    assert other["macs"] < own["macs"]
+    assert other["unforced"]["prediction"] == own["prediction"]
+    assert other["probabilities"] != own["probabilities"]
+    assert other["neighbors"][0]["distance"] >= 0
+
+
+def test_a_forced_upload_takes_that_path_and_keeps_its_own_beside(client):
+    image, _ = digit_on_paper(5)
+    own = upload(client, encode(image, "PNG")).json()
+    everything = "1" * len(own["path"])
+    forced = upload(client, encode(image, "PNG"), force_path=everything)
+    assert forced.status_code == 200, forced.text
+    result = forced.json()
+    assert result["forced"] is True and result["path"] == everything
+    assert result["executed_blocks"] == len(everything)
+    assert result["macs"] == result["full_macs"]
+    assert result["unforced"]["path"] == own["path"]
+    assert result["unforced"]["probabilities"] == own["probabilities"]
+
+
+def test_a_forced_sample_is_the_checkpoint_run_by_hand_on_that_path(client, digits_runs):
+    checkpoint = load_checkpoint(digits_runs / "digits" / "checkpoint.pt")
+    model = model_from_checkpoint(checkpoint).eval()
+    bundle = load_dataset("digits", image_size=checkpoint["preprocessing"]["image_size"])
+    transform = build_transform(checkpoint["preprocessing"], train=False)
+    image = transform(bundle.test[11][0])[None]
+    path = "101010101"
+    with torch.no_grad():
+        logits, _ = model(image, force_path=torch.tensor([[c == "1" for c in path]]))
+    expected = logits[0].softmax(dim=0)
+    result = client.get("/api/models/digits/samples/11/route", params={"force_path": path}).json()
+    assert result["path"] == path
+    torch.testing.assert_close(torch.tensor(result["probabilities"]), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "force_path, detail",
+    [
+        ("1", "has 9 characters"),
+        ("1" * 10, "has 9 characters"),
+        ("10101010x", "'0' (skip) and '1' (execute) only"),
+        ("1 1 1 1 1", "got ' '"),
+        ("", "has 9 characters"),
+    ],
+)
+def test_a_wrong_path_is_422_with_what_a_path_is(client, force_path, detail):
+    image, _ = digit_on_paper(2)
+    for response in (
+        client.get("/api/models/digits/samples/0/route", params={"force_path": force_path}),
+        upload(client, encode(image, "PNG"), force_path=force_path),
+    ):
+        assert response.status_code == 422, response.text
+        assert detail in response.json()["detail"]
+
+
+def test_views_cannot_be_forced_and_unknown_samples_are_404(client):
+    image, _ = digit_on_paper(2)
+    response = client.post(
+        "/api/models/digits/route",
+        files={"file": ("d.png", encode(image, "PNG"), "image/png")},
+        data={"force_path": "1" * 9},
+        params={"views": 2},
+    )
+    assert response.status_code == 422 and "views" in response.json()["detail"]
+    missing = client.get("/api/models/digits/samples/99999/route")
+    assert missing.status_code == 404 and "ids run from 0" in missing.json()["detail"]
