@@ -196,3 +196,25 @@ class SeedGroup(BaseModel):
         description="baseline variant -> measure -> reference minus baseline, paired by seed"
     )
     models: dict[str, dict[str, str]] = Field(description="variant -> seed -> model id")
+
+
+Matrix = list[list[float | None]]
+
+
+class FlippedBlock(BaseModel):
+    """One direction of flipping, as classes x gated blocks matrices."""
+
+    count: list[list[int]] = Field(description="images of the class the flip applies to")
+    own_accuracy: Matrix = Field(description="their accuracy on their own paths")
+    forced_accuracy: Matrix = Field(description="their accuracy with the block flipped")
+    own_confidence: Matrix = Field(description="mean probability of the true class, own path")
+    forced_confidence: Matrix = Field(description="the same with the block flipped")
+
+
+class BlockImportance(BaseModel):
+    model_id: str
+    split: str
+    class_names: list[str]
+    gates: int
+    off: FlippedBlock = Field(description="images that execute the block, forced to skip it")
+    on: FlippedBlock = Field(description="images that skip the block, forced to execute it")

@@ -22,6 +22,7 @@ from backend.embeddings import (
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
 from backend.groups import group_summaries
 from backend.images import decode_image, needed_side, to_dataset_format
+from backend.importance import cached_sums, compute_sums, importance_table
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, LoadedModel, ModelStore, split_of
@@ -132,6 +133,36 @@ class Explorer:
         result["overall"]["full_macs"] = int(loaded.macs.full)
         result["view_protocol"] = asdict(protocol)
         return result
+
+    # -- block importance ---------------------------------------------------------
+    def importance(self, model_id: str, split: str) -> dict | Job:
+        """Per class and block, accuracy and confidence with that block flipped (see
+        ``backend.importance``); the job computing it when it is not computed yet."""
+        loaded = self.store.get(model_id)
+        _check_split(split)
+        key = cache_key(loaded.content_hash, split, "importance")
+        sums = self._memory.get(key)
+        if sums is None:
+            sums = cached_sums(self.cache, loaded, split)
+        if sums is not None:
+            self._memory.put(key, sums)
+            return {
+                "model_id": model_id,
+                "split": split,
+                "class_names": loaded.class_names,
+                "gates": loaded.num_gates,
+                **importance_table(sums),
+            }
+        self.store.dataset(loaded)  # a missing dataset is the caller's error now, not the job's
+
+        def compute(progress):
+            sums = compute_sums(
+                self.store, loaded, split, self.cache, self.settings.batch_size, progress
+            )
+            self._memory.put(key, sums)
+            log.info("block importance of %s/%s ready", model_id, split)
+
+        return self.jobs.submit(key, f"block importance of {model_id}/{split}", compute)
 
     def groups(self) -> list[dict]:
         """Summaries over seeds of the ablations among the runs."""

@@ -35,7 +35,7 @@ def train_digits_run(run_dir, epochs: int = 3, seed: int = 0) -> None:
     train(quick_config(run_dir, epochs=epochs, seed=seed))
 
 
-def wait_for_embedding(client, url: str, timeout: float = 120.0):
+def wait_for_result(client, url: str, timeout: float = 120.0):
     """GET until 200, following the job; returns (first status code, final response)."""
     first = client.get(url)
     response = first
@@ -43,7 +43,7 @@ def wait_for_embedding(client, url: str, timeout: float = 120.0):
     while response.status_code == 202:
         job = client.get(f"/api/jobs/{response.json()['job_id']}").json()
         assert job["status"] in ("queued", "running", "done"), job
-        assert time.monotonic() < deadline, "embedding job did not finish"
+        assert time.monotonic() < deadline, "the job did not finish"
         time.sleep(0.2)
         response = client.get(url)
     return first.status_code, response

@@ -11,7 +11,7 @@ from PIL import Image
 
 from backend.app import create_app
 from backend.settings import Settings
-from tests.backend_helpers import wait_for_embedding
+from tests.backend_helpers import wait_for_result
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +125,7 @@ def test_unknown_things_are_404(client, url):
 @pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
 def test_embedding_job_flow(client, method):
     url = f"/api/models/digits/embeddings/{method}"
-    first_status, response = wait_for_embedding(client, url)
+    first_status, response = wait_for_result(client, url)
     assert first_status == 202  # computed as a job the first time
     body = response.json()
     n = 360
@@ -145,9 +145,7 @@ def test_embedding_is_reproducible_across_servers(digits_runs, tmp_path):
     results = []
     for cache in ("a", "b"):
         with make_client(digits_runs, tmp_path / cache) as client:
-            results.append(
-                wait_for_embedding(client, "/api/models/digits/embeddings/tsne")[1].json()
-            )
+            results.append(wait_for_result(client, "/api/models/digits/embeddings/tsne")[1].json())
     assert results[0]["x"] == results[1]["x"] and results[0]["y"] == results[1]["y"]
 
 
@@ -169,7 +167,7 @@ def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
         assert [r.status_code for r in responses] == [202] * 6
         assert len({r.json()["job_id"] for r in responses}) == 1
         job_id = responses[0].json()["job_id"]
-        _, done = wait_for_embedding(client, url)
+        _, done = wait_for_result(client, url)
         assert done.json()["params"]["n_neighbors"] == 5
         assert done.json()["params"]["n_epochs"] == 30
         job = client.get(f"/api/jobs/{job_id}").json()
@@ -179,7 +177,7 @@ def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
 def test_cache_survives_a_restart(digits_runs, tmp_path):
     cache = tmp_path / "cache"
     with make_client(digits_runs, cache) as client:
-        _, first = wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+        _, first = wait_for_result(client, "/api/models/digits/embeddings/pca")
     with make_client(digits_runs, cache) as client:
         again = client.get("/api/models/digits/embeddings/pca")
         assert again.status_code == 200  # no job: read from the disk cache
@@ -192,7 +190,7 @@ def test_changed_checkpoint_is_never_served_stale(own_runs, tmp_path):
     with make_client(own_runs, tmp_path / "cache") as client:
         before = client.get("/api/models/digits").json()
         paths_before = client.get("/api/models/digits/paths").json()["paths"]
-        wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+        wait_for_result(client, "/api/models/digits/embeddings/pca")
         # Retrain into the same run directory with another seed: new weights, new file.
         shutil.rmtree(own_runs / "digits")
         train_digits_run(own_runs / "digits", epochs=2, seed=7)

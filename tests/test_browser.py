@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from backend.app import create_app
 from backend.settings import Settings
-from tests.backend_helpers import digit_on_paper, encode, wait_for_embedding
+from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 from tests.browser_support import (
     CHROMIUM,
     LARGEST_MARKER,
@@ -119,7 +119,7 @@ def ui(browser, server):
 
 
 def embedding(api, method: str, model: str = MODEL) -> dict:
-    _, response = wait_for_embedding(api, f"/api/models/{model}/embeddings/{method}")
+    _, response = wait_for_result(api, f"/api/models/{model}/embeddings/{method}")
     return response.json()
 
 

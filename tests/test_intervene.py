@@ -1,14 +1,19 @@
-"""Forcing a path through the API: for an upload and for a dataset sample."""
+"""Intervening on paths: forcing one for an upload or a dataset sample, and the
+importance of each block per class (its flip on every image's own path)."""
 
+import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 
 from backend.app import create_app
+from backend.importance import DIRECTIONS, flip_block_sums
 from backend.settings import Settings
-from tests.backend_helpers import digit_on_paper, encode
+from tests.backend_helpers import digit_on_paper, encode, wait_for_result
+from tests.conftest import randomize_gates
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.data import build_transform, load_dataset
+from trainer.models import create_model
 
 pytestmark = pytest.mark.slow
 
@@ -133,3 +138,77 @@ def test_views_cannot_be_forced_and_unknown_samples_are_404(client):
     assert response.status_code == 422 and "views" in response.json()["detail"]
     missing = client.get("/api/models/digits/samples/99999/route")
     assert missing.status_code == 404 and "ids run from 0" in missing.json()["detail"]
+
+
+def test_flipping_blocks_sums_what_routing_each_image_alone_gives():
+    """The batched sums against a loop over images, each routed alone with one block
+    of its own path flipped."""
+    model = create_model("codinet_resnet20", num_classes=3)
+    randomize_gates(model, seed=7)
+    model.eval()
+    generator = torch.Generator().manual_seed(2)
+    images = torch.randn(10, 3, 16, 16, generator=generator)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    with torch.no_grad():
+        sums = flip_block_sums(model, images, labels, num_classes=3)
+        expected = np.zeros_like(sums)
+        for image, label in zip(images, labels.tolist(), strict=True):
+            logits, gates = model(image[None])
+            own = gates[0, :, 0].bool()
+            own_probs = logits[0].softmax(dim=0)
+            for block in range(model.num_gates):
+                flipped = own.clone()
+                flipped[block] = ~flipped[block]
+                probs = model(image[None], force_path=flipped[None])[0][0].softmax(dim=0)
+                direction = DIRECTIONS.index("off" if own[block] else "on")
+                row = [
+                    1.0,
+                    float(own_probs.argmax() == label),
+                    float(probs.argmax() == label),
+                    float(own_probs[label]),
+                    float(probs[label]),
+                ]
+                expected[direction, :, label, block] += row
+    assert 0 < expected[0, 0].sum() < 10 * model.num_gates, "paths must mix both directions"
+    np.testing.assert_allclose(sums, expected, atol=1e-5)
+
+
+def test_block_importance_is_a_job_then_a_class_by_block_table(client):
+    status, response = wait_for_result(client, "/api/models/digits/importance")
+    assert status == 202 and response.status_code == 200, response.text
+    result = response.json()
+    classes, gates = len(result["class_names"]), result["gates"]
+    off, on = np.array(result["off"]["count"]), np.array(result["on"]["count"])
+    assert off.shape == on.shape == (classes, gates)
+    # Each image either executes or skips each block: the two directions cover the split.
+    table = client.get("/api/models/digits/paths").json()
+    per_class = np.bincount(table["labels"], minlength=classes)
+    assert ((off + on) == per_class[:, None]).all()
+    executing = np.array([[c == "1" for c in p] for p in table["paths"]])
+    for label in range(classes):
+        assert (off[label] == executing[np.array(table["labels"]) == label].sum(axis=0)).all()
+    # Own-path accuracy, pooled over both directions, is the class's accuracy.
+    labels = np.array(table["labels"])
+    correct = labels == np.array(table["predictions"])
+    pooled = sum(
+        np.nan_to_num(np.array(result[d]["own_accuracy"], dtype=float)) * counts
+        for d, counts in (("off", off), ("on", on))
+    )
+    accuracy = np.array([correct[labels == c].mean() for c in range(classes)])
+    np.testing.assert_allclose(
+        pooled / per_class[:, None], np.repeat(accuracy[:, None], gates, 1), atol=1e-5
+    )  # the API rounds to 6 digits
+    # No image: no figure, not a zero.
+    assert all(
+        (value is None) == (count == 0)
+        for row, counts in zip(result["on"]["forced_accuracy"], on, strict=True)
+        for value, count in zip(row, counts, strict=True)
+    )
+    # Served from the cache the second time.
+    assert client.get("/api/models/digits/importance").status_code == 200
+
+
+def test_block_importance_errors_are_4xx(client):
+    assert client.get("/api/models/nothing/importance").status_code == 404
+    response = client.get("/api/models/digits/importance", params={"split": "val"})
+    assert response.status_code == 422

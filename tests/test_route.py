@@ -125,9 +125,9 @@ def test_views_report_the_spread_of_augmented_paths(client):
 
 
 def test_upload_is_placed_in_computed_embeddings(client):
-    from tests.backend_helpers import wait_for_embedding
+    from tests.backend_helpers import wait_for_result
 
-    wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+    wait_for_result(client, "/api/models/digits/embeddings/pca")
     image, _ = digit_on_paper(0)
     body = post(client, encode(image, "PNG")).json()
     placed = body["embedding"]["pca"]

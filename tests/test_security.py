@@ -15,7 +15,7 @@ from PIL import Image
 from backend.app import create_app
 from backend.settings import Settings
 from bench.cifar_files import write_cifar10
-from tests.backend_helpers import digit_on_paper, encode, wait_for_embedding
+from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 from trainer.data import DatasetError, load_dataset
 
 
@@ -90,7 +90,7 @@ def test_files_planted_in_the_cache_run_no_code(own_runs, tmp_path, method):
     marker = tmp_path / "ran"
     cache = tmp_path / "cache"
     with make_client(own_runs, cache) as client:
-        wait_for_embedding(client, f"/api/models/digits/embeddings/{method}")
+        wait_for_result(client, f"/api/models/digits/embeddings/{method}")
     embeddings = cache / "embeddings"
     for npz in embeddings.glob("*.npz"):
         (embeddings / f"{npz.stem}.pkl").write_bytes(pickle.dumps(RunsCode(marker)))
@@ -277,7 +277,7 @@ def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
     cache = tmp_path / "cache"
     with make_client(own_runs, cache) as client:
         assert client.get("/api/models/digits/metrics").status_code == 200
-        wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+        wait_for_result(client, "/api/models/digits/embeddings/pca")
     damaged = sorted(cache.rglob("*.npz"))
     assert {p.parent.name for p in damaged} == {"paths", "views", "embeddings"}
     for path in damaged:
@@ -289,7 +289,7 @@ def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
         assert len(paths.json()["paths"]) == 360
         metrics = client.get("/api/models/digits/metrics")
         assert metrics.status_code == 200, metrics.text
-        _, embedding = wait_for_embedding(client, "/api/models/digits/embeddings/pca")
+        _, embedding = wait_for_result(client, "/api/models/digits/embeddings/pca")
         assert embedding.status_code == 200 and len(embedding.json()["x"]) == 360
         routed = client.post(
             "/api/models/digits/route", files={"file": ("d.png", encode(image, "PNG"))}
@@ -400,7 +400,7 @@ def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatc
             assert client.get("/api/models/digits/paths").status_code == 200
         finally:
             release.set()
-        assert wait_for_embedding(client, url + "7")[1].status_code == 200
+        assert wait_for_result(client, url + "7")[1].status_code == 200
         assert client.get(url + "8").status_code == 202  # room again
 
 
@@ -409,14 +409,14 @@ def test_the_cache_folder_stays_within_its_bound(own_runs, tmp_path):
     url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
     sizes = tmp_path / "sizes"
     with make_client(own_runs, sizes) as client:
-        wait_for_embedding(client, url + "2")
+        wait_for_result(client, url + "2")
     paths_size = sum(p.stat().st_size for p in (sizes / "paths").glob("*.npz"))
     embedding_size = sum(p.stat().st_size for p in (sizes / "embeddings").glob("*.npz"))
     limit = paths_size + 2 * embedding_size + 100  # room for the paths and two embeddings
     cache = tmp_path / "cache"
     with make_client(own_runs, cache, cache_max_bytes=limit) as client:
         for perplexity in ("2", "3", "4", "5"):
-            _, response = wait_for_embedding(client, url + perplexity)
+            _, response = wait_for_result(client, url + perplexity)
             assert response.status_code == 200
             assert sum(p.stat().st_size for p in cache.rglob("*.npz")) <= limit
         assert len(list(cache.rglob("*.npz"))) < 5  # the paths and four embeddings

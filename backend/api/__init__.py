@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from backend.api import embeddings, health, jobs, metrics, models, route, samples
+from backend.api import embeddings, health, importance, jobs, metrics, models, route, samples
 
 api_router = APIRouter()
-for module in (health, models, embeddings, jobs, metrics, samples, route):
+for module in (health, models, embeddings, jobs, metrics, importance, samples, route):
     api_router.include_router(module.router)
 api_router.include_router(metrics.measures_router)
 api_router.include_router(models.groups_router)

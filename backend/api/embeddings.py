@@ -1,14 +1,13 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
 from backend.api.encoding import encode_csv, encode_json, respond
-from backend.api.jobs import job_info
+from backend.api.jobs import ACCEPTED, accepted
 from backend.cache import cache_key
 from backend.jobs import Job
-from backend.schemas import EmbeddingOut, JobInfo
+from backend.schemas import EmbeddingOut
 from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["embeddings"])
@@ -26,7 +25,7 @@ APPLIES_TO = {
     "/{model_id}/embeddings/{method}",
     response_model=EmbeddingOut,
     responses={
-        202: {"model": JobInfo, "description": "being computed; poll /api/jobs/{id}"},
+        **ACCEPTED,
         200: {"content": {"text/csv": {}}},
     },
 )
@@ -65,11 +64,7 @@ def get_embedding(
         params[name] = value
     result = explorer.embedding(model_id, split, method, params)
     if isinstance(result, Job):
-        return JSONResponse(
-            job_info(result).model_dump(),
-            status_code=202,
-            headers={"Location": f"/api/jobs/{result.id}"},
-        )
+        return accepted(result)
 
     def encode():
         embedding, (_, table) = result.embedding, explorer.paths(model_id, split)

@@ -1,4 +1,5 @@
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from backend.api.deps import ExplorerDep
 from backend.ids import shown
@@ -16,6 +17,16 @@ def job_info(job: Job) -> JobInfo:
         progress=round(job.progress, 4),
         error=job.error,
         description=job.description,
+    )
+
+
+ACCEPTED = {202: {"model": JobInfo, "description": "being computed; poll /api/jobs/{id}"}}
+
+
+def accepted(job: Job) -> JSONResponse:
+    """202 for a result still being computed, pointing at the job computing it."""
+    return JSONResponse(
+        job_info(job).model_dump(), status_code=202, headers={"Location": f"/api/jobs/{job.id}"}
     )
 
 

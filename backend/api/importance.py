@@ -1,0 +1,24 @@
+from fastapi import APIRouter
+
+from backend.api.deps import ExplorerDep, SplitQuery
+from backend.api.jobs import ACCEPTED, accepted
+from backend.jobs import Job
+from backend.schemas import BlockImportance
+
+router = APIRouter(prefix="/api/models", tags=["importance"])
+
+
+@router.get(
+    "/{model_id}/importance",
+    response_model=BlockImportance,
+    responses=ACCEPTED,
+)
+def get_importance(model_id: str, explorer: ExplorerDep, split: SplitQuery = "test"):
+    """Per class and gated block: accuracy and mean probability of the true class when
+    the block is flipped in each image's own path (forced off where the image executes
+    it, on where it skips it), beside the same images on their own paths. 202 with a
+    job while it is computed."""
+    result = explorer.importance(model_id, split)
+    if isinstance(result, Job):
+        return accepted(result)
+    return BlockImportance(**result)
