@@ -1,5 +1,6 @@
 // The REST API: one JSON fetch that turns server errors into readable Errors, and the
-// embedding fetch that follows the server's job while an embedding is computed.
+// fetch that follows the server's job while a result (an embedding, block importance)
+// is computed.
 
 export class ApiError extends Error {
   constructor(message, status = 0) {
@@ -74,15 +75,10 @@ export const getPaths = (id, split = "test") => fetchJSON(`${model(id)}/paths?sp
 export const getMetrics = (id, split = "test") => fetchJSON(`${model(id)}/metrics?split=${split}`);
 
 /**
- * The 2-D embedding of a model's paths. While the server computes it (202 + job), polls
- * the job and reports {status, progress} through `onProgress`, then fetches the result.
+ * A result the server may compute first: while it does (202 + job), polls the job and
+ * reports {status, progress} through `onProgress`, then fetches the result.
  */
-export async function getEmbedding(
-  id,
-  method,
-  { split = "test", onProgress = null, signal = null, pollMs = 350 } = {},
-) {
-  const url = `${model(id)}/embeddings/${encodeURIComponent(method)}?split=${split}`;
+async function getComputed(url, what, { onProgress = null, signal = null, pollMs = 350 } = {}) {
   for (let attempt = 0; attempt < 4; attempt += 1) {
     const { status, body } = await requestJSON(url, { signal });
     if (status === 200) return body;
@@ -94,15 +90,37 @@ export async function getEmbedding(
       onProgress?.(job);
     }
     if (job.status === "failed") {
-      throw new ApiError(job.error || `computing the ${method} embedding failed`, 500);
+      throw new ApiError(job.error || `computing the ${what} failed`, 500);
     }
   }
-  throw new ApiError(`the ${method} embedding was not ready after its job finished`, 500);
+  throw new ApiError(`the ${what} was not ready after its job finished`, 500);
 }
 
-/** Route an uploaded image through a model, with `views` augmented views. */
-export function routeImage(id, file, views = 0) {
+/** The 2-D embedding of a model's paths (computed by a job the first time). */
+export function getEmbedding(id, method, { split = "test", ...options } = {}) {
+  const url = `${model(id)}/embeddings/${encodeURIComponent(method)}?split=${split}`;
+  return getComputed(url, `${method} embedding`, options);
+}
+
+/** Per class and block: accuracy and confidence with the block flipped (a job the first time). */
+export function getImportance(id, { split = "test", ...options } = {}) {
+  return getComputed(`${model(id)}/importance?split=${split}`, "block importance", options);
+}
+
+/**
+ * Route an uploaded image through a model, with `views` augmented views; with
+ * `forcePath` (a string of 0/1, one per gated block) through that path instead.
+ */
+export function routeImage(id, file, views = 0, forcePath = null) {
   const form = new FormData();
   form.append("file", file, file.name || "upload");
+  if (forcePath !== null) form.append("force_path", forcePath);
   return fetchJSON(`${model(id)}/route?views=${views}`, { method: "POST", body: form });
+}
+
+/** A dataset sample's routing: its own, or through `forcePath`. */
+export function routeSample(id, sampleId, forcePath = null, split = "test") {
+  const params = new URLSearchParams({ split });
+  if (forcePath !== null) params.set("force_path", forcePath);
+  return fetchJSON(`${model(id)}/samples/${sampleId}/route?${params}`);
 }

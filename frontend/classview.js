@@ -3,15 +3,16 @@
 
 import { el, fill, stat } from "./dom.js";
 import { formatMacs, formatNumber, formatPercent } from "./format.js";
-import { ensureMetrics, forget } from "./loader.js";
+import { ensureImportance, ensureMetrics, forget } from "./loader.js";
 import {
   STATIC_CONFIG,
   blockRateFigure,
   consistencyFigure,
   diversityFigure,
+  importanceFigure,
   uniquePathsFigure,
 } from "./plots.js";
-import { shownModels, state } from "./state.js";
+import { shownModels, state, update } from "./state.js";
 
 const CHARTS = [
   {
@@ -48,17 +49,33 @@ const CHARTS = [
   },
 ];
 
+const IMPORTANCE_DIRECTIONS = {
+  off: {
+    label: "Forced off",
+    explain:
+      "For the images of each class that run a block, the change in accuracy when that block alone is forced off (the rest of each image's path kept): red cells are blocks the class needs.",
+  },
+  on: {
+    label: "Forced on",
+    explain:
+      "For the images of each class that skip a block, the change in accuracy when that block alone is forced on (the rest of each image's path kept): blue cells are blocks that would have helped.",
+  },
+};
+let importanceDirection = "off";
 let lastSig = null;
+
+const entryState = (entry) => (entry?.data ? "data" : entry?.error ? "error" : "pending");
 
 export function renderClasses(root) {
   const models = shownModels();
-  for (const model of models) ensureMetrics(model.id);
-  const sig = models
-    .map((m) => {
-      const entry = state.metrics[m.id];
-      return `${m.id}:${entry?.data ? "data" : entry?.error ? "error" : "pending"}`;
-    })
-    .join("|");
+  for (const model of models) {
+    ensureMetrics(model.id);
+    ensureImportance(model.id);
+  }
+  const sig = [
+    importanceDirection,
+    ...models.map((m) => `${m.id}:${entryState(state.metrics[m.id])}:${entryState(state.importance[m.id])}`),
+  ].join("|");
   if (sig === lastSig) return;
   lastSig = sig;
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
@@ -102,19 +119,94 @@ export function renderClasses(root) {
       ),
     ),
   );
+  const importance = importanceCard(models, compare, pending);
   const table = el(
     "section",
     { class: "card table-card" },
     el("div", { class: "card-head" }, el("h3", { text: "Per-class numbers" })),
     entries.map(({ model, entry }) => cell(model, entry, compare, (metrics) => classTable(metrics, model))),
   );
-  fill(root, overview, ...cards, table);
+  fill(root, overview, ...cards, importance, table);
   for (const { div, figure } of pending) {
     window.Plotly.newPlot(div, figure.data, figure.layout, STATIC_CONFIG).then(() => {
       div.dataset.state = "ready";
       div.dataset.traces = String(figure.data.length);
     });
   }
+}
+
+/** Block importance per class, for the direction chosen with the card's buttons. */
+function importanceCard(models, compare, pending) {
+  const entries = models.map((m) => ({ model: m, entry: state.importance[m.id] }));
+  const ready = entries.filter((e) => e.entry?.data).map((e) => e.entry.data);
+  const zMax = sharedImportanceScale(ready, importanceDirection);
+  const direction = IMPORTANCE_DIRECTIONS[importanceDirection];
+  const buttons = Object.entries(IMPORTANCE_DIRECTIONS).map(([key, { label }]) =>
+    el("button", {
+      type: "button",
+      class: `subtab${key === importanceDirection ? " active" : ""}`,
+      "aria-pressed": key === importanceDirection ? "true" : "false",
+      dataset: { direction: key },
+      text: label,
+      onclick: () => {
+        importanceDirection = key;
+        update({});
+      },
+    }),
+  );
+  return el(
+    "section",
+    { class: "card chart-card", dataset: { chart: "importance", direction: importanceDirection } },
+    el(
+      "div",
+      { class: "card-head" },
+      el("h3", {}, "Block importance per class ", el("span", { class: "better", text: "change in accuracy" })),
+      el("div", { class: "subtabs" }, buttons),
+      el("p", { class: "explain", text: direction.explain }),
+    ),
+    el(
+      "div",
+      { class: compare ? "pair" : "single" },
+      entries.map(({ model, entry }, i) => importanceCell(model, entry, compare, i, zMax, pending)),
+    ),
+  );
+}
+
+function importanceCell(model, entry, compare, index, zMax, pending) {
+  const head = compare ? el("div", { class: "cell-title", text: model.id }) : null;
+  if (entry?.error) {
+    return el(
+      "div",
+      { class: "cell" },
+      head,
+      el(
+        "div",
+        { class: "error-box" },
+        `Could not compute the block importance of ${model.id}: ${entry.error} `,
+        el("button", { type: "button", class: "button small", onclick: () => forget("importance", model.id) }, "Try again"),
+      ),
+    );
+  }
+  if (!entry?.data) {
+    return el(
+      "div",
+      { class: "cell" },
+      head,
+      el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Routing the test split once per flipped block…"),
+    );
+  }
+  const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
+  pending.push({ div, figure: importanceFigure(entry.data, model, importanceDirection, { zMax }) });
+  return el("div", { class: "cell" }, head, div);
+}
+
+function sharedImportanceScale(all, direction) {
+  const changes = all.flatMap((data) =>
+    data[direction].forced_accuracy.flatMap((row, c) =>
+      row.map((v, b) => (v === null ? null : Math.abs(v - data[direction].own_accuracy[c][b]))).filter((v) => v !== null),
+    ),
+  );
+  return changes.length ? Math.max(0.05, ...changes) : null;
 }
 
 /** Force the next render to rebuild (after a model list change). */

@@ -33,6 +33,10 @@ export function ensureEmbedding(modelId, method) {
   );
 }
 
+export function ensureImportance(modelId) {
+  return load("importance", modelId, (onProgress) => api.getImportance(modelId, { onProgress }));
+}
+
 /** The seed groups (ablations) and their summaries, fetched once. */
 export function ensureGroups() {
   if (state.groups) return state.groups;

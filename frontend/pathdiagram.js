@@ -17,9 +17,14 @@ function stagesOf(path, stageBlocks) {
 
 /**
  * The full diagram: stem, each stage's blocks (numbered, filled if executed), classifier,
- * and a legend. `compareTo` (another path) outlines the blocks where the two differ.
+ * and a legend. `compareTo` (another path) outlines the blocks where the two differ. With
+ * `onToggle`, each block is a button: a click (or Enter) calls `onToggle(index)`.
  */
-export function pathDiagram(path, stageBlocks, { compareTo = null, legend = true, caption = null } = {}) {
+export function pathDiagram(
+  path,
+  stageBlocks,
+  { compareTo = null, legend = true, caption = null, onToggle = null, differsLabel = "differs" } = {},
+) {
   const executed = [...path].filter((b) => b === "1").length;
   const stages = stagesOf(path, stageBlocks);
   const flow = el("div", { class: "pd-flow" }, el("span", { class: "pd-io", text: "in", title: "input: the stem convolution" }));
@@ -29,14 +34,17 @@ export function pathDiagram(path, stageBlocks, { compareTo = null, legend = true
       const on = bit === "1";
       const index = stage.start + b;
       const differs = compareTo !== null && compareTo[index] !== undefined && compareTo[index] !== bit;
-      blocks.append(
-        el("span", {
-          class: `pd-block ${on ? "on" : "off"}${differs ? " differs" : ""}`,
-          dataset: { state: on ? "executed" : "skipped", index: String(index) },
-          title: `Stage ${s + 1}, block ${b + 1} (gate ${index + 1}): ${on ? "executed" : "skipped"}`,
-          text: String(b + 1),
-        }),
-      );
+      const where = `Stage ${s + 1}, block ${b + 1} (gate ${index + 1}): ${on ? "executed" : "skipped"}`;
+      const props = {
+        class: `pd-block ${on ? "on" : "off"}${differs ? " differs" : ""}`,
+        dataset: { state: on ? "executed" : "skipped", index: String(index) },
+        title: onToggle ? `${where}. Click to force it ${on ? "off" : "on"}.` : where,
+        text: String(b + 1),
+      };
+      if (onToggle) {
+        Object.assign(props, { type: "button", "aria-pressed": on ? "true" : "false", onclick: () => onToggle(index) });
+      }
+      blocks.append(el(onToggle ? "button" : "span", props));
     });
     flow.append(
       el("span", { class: "pd-arrow", "aria-hidden": "true" }),
@@ -55,8 +63,8 @@ export function pathDiagram(path, stageBlocks, { compareTo = null, legend = true
   const node = el(
     "div",
     {
-      class: "pathdiagram",
-      role: "img",
+      class: `pathdiagram${onToggle ? " interactive" : ""}`,
+      role: onToggle ? "group" : "img",
       "aria-label": `Path ${path}: ${executed} of ${path.length} blocks executed`,
       dataset: { path, blocks: String(path.length), executed: String(executed) },
     },
@@ -72,7 +80,7 @@ export function pathDiagram(path, stageBlocks, { compareTo = null, legend = true
         "executed",
         el("span", { class: "pd-key off" }),
         "skipped (shortcut only)",
-        compareTo !== null ? [el("span", { class: "pd-key differs" }), "differs"] : null,
+        compareTo !== null ? [el("span", { class: "pd-key differs" }), differsLabel] : null,
       ),
     );
   }

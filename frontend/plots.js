@@ -257,14 +257,11 @@ export function blockLabels(stageBlocks, numGates) {
 }
 
 /** Class x block execution rate, 0..1, with the stage boundaries drawn. */
-export function blockRateFigure(metrics, model) {
-  const rates = metrics.block_execution_rate;
-  const numGates = rates.length ? rates[0].length : model.num_gates;
-  const labels = blockLabels(model.stage_blocks, numGates);
-  const small = numGates <= 18 && metrics.class_names.length <= 12;
+/** Vertical lines between the stages of a class x block heatmap. */
+function stageLines(stageBlocks) {
   const shapes = [];
   let edge = 0;
-  for (const size of (model.stage_blocks || []).slice(0, -1)) {
+  for (const size of (stageBlocks || []).slice(0, -1)) {
     edge += size;
     shapes.push({
       type: "line",
@@ -277,6 +274,32 @@ export function blockRateFigure(metrics, model) {
       line: { color: "#111827", width: 1.5 },
     });
   }
+  return shapes;
+}
+
+/** The layout of a class x block heatmap: blocks along x, classes down y. */
+function classBlockLayout(model, numGates) {
+  const labels = blockLabels(model.stage_blocks, numGates);
+  return baseLayout({
+    margin: { l: 44, r: 8, t: 10, b: 52 },
+    shapes: stageLines(model.stage_blocks),
+    xaxis: {
+      title: axisTitle("Block (stage · block), input side first"),
+      tickmode: "array",
+      tickvals: labels.map((_, i) => i),
+      ticktext: labels,
+      tickangle: numGates > 12 ? -60 : 0,
+      tickfont: { size: numGates > 24 ? 8 : 10 },
+    },
+    yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
+  });
+}
+
+export function blockRateFigure(metrics, model) {
+  const rates = metrics.block_execution_rate;
+  const numGates = rates.length ? rates[0].length : model.num_gates;
+  const labels = blockLabels(model.stage_blocks, numGates);
+  const small = numGates <= 18 && metrics.class_names.length <= 12;
   return {
     data: [
       {
@@ -295,19 +318,67 @@ export function blockRateFigure(metrics, model) {
         colorbar: { tickformat: ".0%", thickness: 10, outlinewidth: 0 },
       },
     ],
-    layout: baseLayout({
-      margin: { l: 44, r: 8, t: 10, b: 52 },
-      shapes,
-      xaxis: {
-        title: axisTitle("Block (stage · block), input side first"),
-        tickmode: "array",
-        tickvals: labels.map((_, i) => i),
-        ticktext: labels,
-        tickangle: numGates > 12 ? -60 : 0,
-        tickfont: { size: numGates > 24 ? 8 : 10 },
+    layout: classBlockLayout(model, numGates),
+  };
+}
+
+const DIVERGING = [
+  [0, "#b2182b"],
+  [0.25, "#ef8a62"],
+  [0.5, "#f7f7f7"],
+  [0.75, "#67a9cf"],
+  [1, "#2166ac"],
+];
+
+/**
+ * Block importance: per class and block, the change in accuracy (forced minus own path,
+ * in points) when the block is flipped, for the images it applies to in `direction`
+ * ("off": those that run it; "on": those that skip it). Empty where none does.
+ */
+export function importanceFigure(importance, model, direction, { zMax = null } = {}) {
+  const table = importance[direction];
+  const labels = blockLabels(model.stage_blocks, importance.gates);
+  const change = table.forced_accuracy.map((row, c) =>
+    row.map((forced, b) => (forced === null ? null : forced - table.own_accuracy[c][b])),
+  );
+  const customdata = change.map((row, c) =>
+    row.map((_, b) => [
+      labels[b],
+      table.count[c][b],
+      table.own_accuracy[c][b],
+      table.forced_accuracy[c][b],
+      table.own_confidence[c][b],
+      table.forced_confidence[c][b],
+    ]),
+  );
+  const largest = zMax ?? Math.max(0.05, ...change.flat().filter((v) => v !== null).map(Math.abs));
+  const small = importance.gates <= 18 && importance.class_names.length <= 12;
+  const verb = direction === "off" ? "forced off for the" : "forced on for the";
+  return {
+    data: [
+      {
+        type: "heatmap",
+        z: change,
+        x: labels.map((_, i) => i),
+        y: importance.class_names.map(plotText),
+        zmin: -largest,
+        zmax: largest,
+        zmid: 0,
+        colorscale: DIVERGING,
+        xgap: 1,
+        ygap: 1,
+        customdata,
+        hoverongaps: false,
+        ...(small ? { texttemplate: "%{z:+.0%}", textfont: { size: 9 } } : {}),
+        hovertemplate:
+          `class %{y}, block %{customdata[0]} ${verb} %{customdata[1]} images ` +
+          `${direction === "off" ? "running" : "skipping"} it:<br>` +
+          "accuracy %{customdata[2]:.0%} → %{customdata[3]:.0%}, " +
+          "true-class probability %{customdata[4]:.2f} → %{customdata[5]:.2f}<extra></extra>",
+        colorbar: { tickformat: "+.0%", thickness: 10, outlinewidth: 0, title: { text: "Δ acc.", side: "right" } },
       },
-      yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
-    }),
+    ],
+    layout: classBlockLayout(model, importance.gates),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   summarize,
   tableSamples,
 } from "./data.js";
+import { routeSample } from "./api.js";
 import { $, el, fill, stat, thumbnail } from "./dom.js";
 import {
   COLOR_MODE_NAMES,
@@ -25,6 +26,7 @@ import {
   plural,
 } from "./format.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
+import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { PLOT_CONFIG, scatterFigure } from "./plots.js";
 import {
@@ -214,14 +216,14 @@ function renderSlot(view, slot, mode) {
   const grouped = slotMarkers(slot.modelId, slot.method, samples, state.color);
   const selected = selectionFor(slot.modelId, samples);
   const ring = ringFor(slot.modelId, samples, grouped);
-  const upload = uploadFor(slot.modelId, slot.method);
+  const star = starFor(slot.modelId, slot.method);
   const sig = [
     key,
     state.color,
     state.dragmode,
     state.selection ? state.selection.version : 0,
     ring ? `${ring.x},${ring.y}` : "",
-    upload ? `${upload.x},${upload.y}` : "",
+    star ? `${star.kind}:${star.x},${star.y}` : "",
     state.paths[slot.modelId]?.data ? 1 : 0,
     grouped.groups.map((g) => g.color).join(","),
   ].join("|");
@@ -242,7 +244,7 @@ function renderSlot(view, slot, mode) {
     uirevision: key,
     selected,
     ring,
-    upload,
+    upload: star,
     webgl: WEBGL,
   });
   // Traces keep their legend visibility across redraws only within one colour mode.
@@ -266,7 +268,8 @@ function renderSlot(view, slot, mode) {
       samples: String(samples.n),
       groups: String(grouped.groups.length),
       color: state.color,
-      upload: upload ? "1" : "0",
+      upload: star?.kind === "upload" ? "1" : "0",
+      forced: star?.kind === "forced" ? "1" : "0",
       renderer: WEBGL ? "webgl" : "svg",
     });
   });
@@ -333,9 +336,14 @@ function ringFor(modelId, samples, grouped) {
   return { x: marker.x, y: marker.y, size: markerSize(marker.samples.length, grouped.maxCount) };
 }
 
-function uploadFor(modelId, method) {
+/** The star on a map: the shown sample on its forced path, else the uploaded image. */
+function starFor(modelId, method) {
+  const detail = state.detail;
+  const forced = detail?.modelId === modelId ? detail.forced?.result : null;
+  const moved = forced?.path === detail?.forced?.path ? forced?.embedding?.[method] : null;
+  if (moved) return { x: moved.x, y: moved.y, name: `#${detail.sampleId} on the forced path`, kind: "forced" };
   const placed = state.upload?.results?.[modelId]?.result?.embedding?.[method];
-  return placed ? { x: placed.x, y: placed.y, name: "Your image" } : null;
+  return placed ? { x: placed.x, y: placed.y, name: "Your image", kind: "upload" } : null;
 }
 
 function pointMarker(view, point) {
@@ -492,7 +500,7 @@ function renderSide(view, model, mode) {
     model.id,
     mode,
     sideTab,
-    detail ? `${detail.modelId}:${detail.sampleId}` : "",
+    detail ? `${detail.modelId}:${detail.sampleId}:${forcedSig(detail.forced)}` : "",
     selection ? selection.version : 0,
     pathsEntry?.data ? "data" : pathsEntry?.error ? "error" : "pending",
   ].join("|");
@@ -514,7 +522,7 @@ function renderSide(view, model, mode) {
     return;
   }
   if (sideTab === "sample") {
-    if (detail) fill(view.body, sampleDetail(model, samples, detail.sampleId));
+    if (detail) fill(view.body, sampleDetail(model, samples, detail));
     else
       fill(
         view.body,
@@ -583,7 +591,32 @@ function showSample(modelId, sampleId) {
   update({ detail: { modelId, sampleId } });
 }
 
-function sampleDetail(model, samples, sampleId) {
+function forcedSig(forced) {
+  return forced ? `${forced.path}:${forced.pending ? "p" : forced.error ? "e" : "r"}` : "";
+}
+
+/** Route the shown sample through `path` (its own path: back to the network's choice). */
+function forceSample(modelId, sampleId, ownPath, path) {
+  if (path === ownPath) {
+    update({ detail: { modelId, sampleId, forced: null } });
+    return;
+  }
+  const previous = state.detail?.forced?.result ?? null;
+  const forced = { path, pending: true, result: previous };
+  update({ detail: { modelId, sampleId, forced } });
+  const settle = (patch) => {
+    // A later click (or another sample) wins over this answer.
+    if (state.detail?.forced !== forced) return;
+    update({ detail: { modelId, sampleId, forced: { path, ...patch } } });
+  };
+  routeSample(modelId, sampleId, path).then(
+    (result) => settle({ result }),
+    (error) => settle({ error: error.message || String(error) }),
+  );
+}
+
+function sampleDetail(model, samples, detail) {
+  const sampleId = detail.sampleId;
   const i = samples.indexOf.get(sampleId);
   if (i === undefined) return el("p", { class: "error-box", text: `Sample ${sampleId} is not in ${model.id}.` });
   const names = model.class_names;
@@ -628,12 +661,21 @@ function sampleDetail(model, samples, sampleId) {
     if (!byPath.has(p)) byPath.set(p, []);
     byPath.get(p).push(j);
   }
+  const forced = detail.modelId === model.id ? detail.forced : null;
+  const shownPath = forced ? forced.path : path;
+  const force = (target) => forceSample(model.id, sampleId, path, target);
   return el(
     "div",
     { class: "detail", dataset: { sample: String(sampleId), model: model.id } },
     head,
-    el("h4", { text: "Path through the network" }),
-    pathDiagram(path, model.stage_blocks),
+    forced ? interventionSummary(model, forced, () => force(path)) : null,
+    el("h4", { text: forced ? "Forced path through the network" : "Path through the network" }),
+    el("p", { class: "hint", text: "Click a block to force it on or off: the image is routed again through that path." }),
+    pathDiagram(shownPath, model.stage_blocks, {
+      compareTo: forced ? path : null,
+      differsLabel: "flipped from its own path",
+      onToggle: (index) => force(flipBlock(shownPath, index)),
+    }),
     el("h4", {}, "Same path ", el("span", { class: "count", text: plural(onPath.length + 1, "image") })),
     el("p", { class: "hint", text: describeClasses(samples, [i, ...onPath], names, 6) }),
     thumbStrip(model, samples, onPath.slice(0, 10)),

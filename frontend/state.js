@@ -17,8 +17,8 @@ export const state = {
   dragmode: "zoom",
   // interaction
   selection: null, // {sampleIds: Set<number>, source: slot key, modelId} or null
-  detail: null, // {modelId, sampleId} clicked sample, or null
-  upload: null, // {file, url, views, results: {modelId: {result|error|pending}}}
+  detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
+  upload: null, // {file, url, views, results: {modelId: {result|error|pending, forced}}}
   // server data
   health: null,
   models: [],
@@ -27,6 +27,7 @@ export const state = {
   // per model / method caches
   paths: {}, // modelId -> {data|error|pending}
   metrics: {}, // modelId -> {data|error|pending}
+  importance: {}, // modelId -> {data|error|pending, job}: block importance per class
   embeddings: {}, // "modelId|method" -> {data|error|pending, job}
   groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };

@@ -5,6 +5,7 @@ import { routeImage } from "./api.js";
 import { $, el, fill, stat, thumbnail } from "./dom.js";
 import { COLOR_MODE_NAMES, METHOD_NAMES, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
 import { ensureEmbedding } from "./loader.js";
+import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { STATIC_CONFIG, probabilityFigure, scatterFigure } from "./plots.js";
 import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./routingview.js";
@@ -72,14 +73,28 @@ function setResult(modelId, entry, forVersion) {
   update({ upload: { ...state.upload, results: { ...state.upload.results, [modelId]: entry } } });
 }
 
-function route(modelId) {
+/**
+ * Route the upload through a model: through `forced` (a path string) or, with null, the
+ * network's own path (then with the augmented views asked for).
+ */
+function route(modelId, forced = state.upload.results[modelId]?.forced ?? null) {
   const upload = state.upload;
   const previous = upload.results[modelId];
-  setResult(modelId, { pending: true, result: previous?.result || null }, upload.version);
-  routeImage(modelId, upload.file, upload.views).then(
-    (result) => setResult(modelId, { result }, upload.version),
-    (error) => setResult(modelId, { error: error.message || String(error) }, upload.version),
+  const request = { pending: true, result: previous?.result || null, forced };
+  setResult(modelId, request, upload.version);
+  // A later click wins over this answer.
+  const settle = (entry) => {
+    if (state.upload?.results?.[modelId] === request) setResult(modelId, { ...entry, forced }, upload.version);
+  };
+  routeImage(modelId, upload.file, forced ? 0 : upload.views, forced).then(
+    (result) => settle({ result }),
+    (error) => settle({ error: error.message || String(error) }),
   );
+}
+
+/** Route the upload through `path`, or back through its own when `path` is its own. */
+function forceUpload(modelId, ownPath, path) {
+  route(modelId, path === ownPath ? null : path);
 }
 
 /**
@@ -120,7 +135,7 @@ export function renderUpload(root) {
     models.map((m) => {
       const entry = upload?.results?.[m.id];
       const ready = Boolean(state.embeddings[embeddingKey(m.id, state.method)]?.data);
-      return [m.id, entry ? (entry.pending ? "p" : entry.error ? "e" : "r") : "-", entry?.result?.embedding ? Object.keys(entry.result.embedding) : [], ready];
+      return [m.id, entry ? (entry.pending ? "p" : entry.error ? "e" : "r") : "-", entry?.forced ?? "", entry?.result?.embedding ? Object.keys(entry.result.embedding) : [], ready];
     }),
     state.method,
     state.color,
@@ -153,6 +168,11 @@ function resultCard(model, entry, index, compare, pending) {
     card.append(el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Routing the image…"));
     return card;
   }
+  if (entry.error && entry.forced) {
+    card.dataset.state = "error";
+    card.append(interventionSummary(model, { path: entry.forced, error: entry.error }, () => route(model.id, null)));
+    return card;
+  }
   if (entry.error) {
     card.dataset.state = "error";
     card.append(el("div", { class: "error-box upload-error", role: "alert" }, el("b", { text: "The image was not routed. " }), entry.error));
@@ -162,6 +182,12 @@ function resultCard(model, entry, index, compare, pending) {
   card.dataset.state = "ready";
   const names = model.class_names;
   const top = result.probabilities[result.prediction];
+  const ownPath = result.forced ? result.unforced.path : result.path;
+  const shownPath = entry.forced ?? ownPath;
+  if (entry.forced) {
+    const forced = { path: shownPath, result: entry.pending ? null : result, pending: entry.pending };
+    card.append(interventionSummary(model, forced, () => forceUpload(model.id, ownPath, ownPath)));
+  }
   card.append(
     el(
       "div",
@@ -189,8 +215,13 @@ function resultCard(model, entry, index, compare, pending) {
     { class: "result-main" },
     el("h4", { text: "Class probabilities" }),
     probDiv,
-    el("h4", { text: "Path through the network" }),
-    pathDiagram(result.path, model.stage_blocks),
+    el("h4", { text: entry.forced ? "Forced path through the network" : "Path through the network" }),
+    el("p", { class: "hint", text: "Click a block to force it on or off: the image is routed again through that path." }),
+    pathDiagram(shownPath, model.stage_blocks, {
+      compareTo: entry.forced ? ownPath : null,
+      differsLabel: "flipped from its own path",
+      onToggle: (index) => forceUpload(model.id, ownPath, flipBlock(shownPath, index)),
+    }),
     result.views ? viewsSection(result, model) : null,
   );
   const side = el("div", { class: "result-side" }, placementSection(model, result, index, pending));
