@@ -6,6 +6,7 @@ Playwright; a missing browser fails the tests with the command that installs it.
 
 import base64
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,6 +264,110 @@ def test_click_opens_detail_with_path_diagram(ui, api):
     assert ui.errors == []
 
 
+def open_largest_marker(ui):
+    """Click the map's largest marker; returns the detail panel and its sample id."""
+    selector = ui.scatter(0)
+    ui.settled()
+    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
+    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
+    ui.page.mouse.move(x - 30, y - 30)
+    ui.page.mouse.move(x, y, steps=5)
+    ui.page.mouse.click(x, y)
+    detail = ui.page.locator(".side-card .detail")
+    expect(detail).to_be_visible()
+    return detail, int(detail.get_attribute("data-sample"))
+
+
+def flipped(path: str, block: int) -> str:
+    return path[:block] + ("0" if path[block] == "1" else "1") + path[block + 1 :]
+
+
+def most_telling_flip(api, url: str, own: dict) -> tuple[int, dict]:
+    """The block whose flip changes the prediction (else lowers its probability most),
+    with the server's forced result."""
+    results = []
+    for block in range(len(own["path"])):
+        forced = api.get(url, params={"force_path": flipped(own["path"], block)}).json()
+        changed = forced["prediction"] != own["prediction"]
+        results.append((not changed, forced["probabilities"][own["prediction"]], block, forced))
+    _, _, block, forced = min(results, key=lambda r: r[:3])
+    return block, forced
+
+
+def test_toggling_a_block_reroutes_the_sample_and_reset_restores_it(ui, api):
+    embedding(api, "umap")  # so the forced path has a place on the map
+    ui.open()
+    detail, sample_id = open_largest_marker(ui)
+    url = f"/api/models/{MODEL}/samples/{sample_id}/route"
+    own = api.get(url).json()
+    block, forced = most_telling_flip(api, url, own)
+    diagram = detail.locator(".pathdiagram").first
+    expect(diagram).to_have_attribute("data-path", own["path"])
+    diagram.locator(f"button.pd-block[data-index='{block}']").click()
+
+    box = detail.locator(".intervention")
+    expect(box).to_have_attribute("data-state", "ready")
+    expect(box).to_have_attribute("data-path", forced["path"])
+    expect(box).to_have_attribute("data-prediction", str(forced["prediction"]))
+    changed = forced["prediction"] != own["prediction"]
+    expect(box).to_have_attribute("data-changed", "1" if changed else "0")
+    rows = box.locator(".iv-table tbody tr")
+    expect(rows.nth(0)).to_contain_text(f"{own['class_name']} · ")
+    expect(rows.nth(0)).to_contain_text(f"{own['executed_blocks']} of {len(own['path'])}")
+    expect(rows.nth(1)).to_contain_text(f"{forced['class_name']} · ")
+    expect(rows.nth(1)).to_contain_text(f"{forced['executed_blocks']} of {len(own['path'])}")
+    # The diagram shows the forced path, the flipped block outlined.
+    expect(diagram).to_have_attribute("data-path", forced["path"])
+    expect(diagram.locator(".pd-block.differs")).to_have_count(1)
+    expect(diagram.locator(f".pd-block[data-index='{block}']")).to_have_class(re.compile("differs"))
+    # The comparison is in view without scrolling the panel.
+    assert box.evaluate(
+        "b => { const r = b.getBoundingClientRect(), p = b.closest('.side-body')"
+        ".getBoundingClientRect(); return r.top >= p.top && r.top < p.bottom; }"
+    )
+    # A star where the forced path lands on the map.
+    selector = ui.scatter(0, forced="1")
+    placed = forced["embedding"]["umap"]
+    assert ui.page.evaluate(DRAWN, selector)["extra"][-1] == {
+        "name": f"#{sample_id} on the forced path",
+        "x": placed["x"],
+        "y": placed["y"],
+    }
+
+    box.locator(".iv-reset").click()
+    expect(detail.locator(".intervention")).to_have_count(0)
+    expect(diagram).to_have_attribute("data-path", own["path"])
+    ui.scatter(0, forced="0")
+    assert ui.errors == []
+
+
+def test_toggling_a_block_of_an_upload_reroutes_it(ui, api, tmp_path):
+    digit, _ = digit_on_paper(8)
+    upload = png_file(tmp_path, digit, "eight.png")
+    own = api.post(f"/api/models/{MODEL}/route", files={"file": upload.open("rb")}).json()
+    block = own["path"].index("1")
+    forced = api.post(
+        f"/api/models/{MODEL}/route",
+        files={"file": upload.open("rb")},
+        data={"force_path": flipped(own["path"], block)},
+    ).json()
+    ui.open("tab=upload")
+    ui.page.set_input_files("#file-input", str(upload))
+    card = ui.page.locator(".result-card[data-model='digits']")
+    expect(card).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    card.locator(f".result-main button.pd-block[data-index='{block}']").click()
+    box = card.locator(".intervention")
+    expect(box).to_have_attribute("data-state", "ready")
+    expect(box).to_have_attribute("data-path", forced["path"])
+    expect(card.locator(".prediction-value")).to_have_text(forced["class_name"])
+    expect(card.locator(".stats")).to_contain_text(f"{forced['executed_blocks']} of")
+    expect(box.locator(".iv-table tbody tr").nth(0)).to_contain_text(own["class_name"])
+    box.locator(".iv-reset").click()
+    expect(card.locator(".intervention")).to_have_count(0)
+    expect(card.locator(".result-main .pathdiagram")).to_have_attribute("data-path", own["path"])
+    assert ui.errors == []
+
+
 def test_box_selection_summarises_samples(ui, api):
     ui.open()
     selector = ui.scatter(0)
@@ -423,6 +528,34 @@ def test_per_class_charts_render(ui, api):
     rows = ui.page.locator(".table-card tbody tr")
     expect(rows).to_have_count(classes)
     expect(ui.page.locator(".overview-card")).to_contain_text("Accuracy")
+    assert ui.errors == []
+
+
+def test_block_importance_heatmap_shows_the_change_in_accuracy_each_way(ui, api):
+    _, response = wait_for_result(api, f"/api/models/{MODEL}/importance")
+    importance = response.json()
+    ui.open()
+    ui.page.click("#tab-btn-classes")
+    card = ui.page.locator(".chart-card[data-chart=importance]")
+    expect(card.locator(".explain")).to_contain_text("forced off")
+    for direction in ("off", "on"):
+        card.locator(f"button[data-direction={direction}]").click()
+        expect(ui.page.locator(".chart-card[data-chart=importance]")).to_have_attribute(
+            "data-direction", direction
+        )
+        ui.page.wait_for_selector("#chart-importance-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+        z = ui.page.evaluate("() => document.querySelector('#chart-importance-0').data[0].z")
+        table = importance[direction]
+        expected = [
+            [None if f is None else f - o for f, o in zip(forced, own, strict=True)]
+            for forced, own in zip(table["forced_accuracy"], table["own_accuracy"], strict=True)
+        ]
+        assert len(z) == len(importance["class_names"])
+        for row, want in zip(z, expected, strict=True):
+            assert [v is None for v in row] == [w is None for w in want]  # no image, no cell
+            shown = [v for v in row if v is not None]
+            assert shown == pytest.approx([w for w in want if w is not None])
+    expect(card.locator(".explain")).to_contain_text("forced on")
     assert ui.errors == []
 
 
