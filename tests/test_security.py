@@ -558,8 +558,10 @@ PARAMETERS = [
     "n_iter",
     "size",
     "views",
+    "force_path",
     "unknown",
 ]
+PATH_SAMPLES = ["1" * 9, "0" * 9, "101010101", "1" * 8, "1" * 10, "10101010x", "１" * 9, ""]
 
 
 def _random_text(rng, longest: int) -> str:
@@ -588,7 +590,10 @@ def _fuzz_query(rng) -> list[tuple[str, str]]:
     query = []
     for _ in range(rng.randint(0, 4)):
         value = rng.choice(VALUE_SAMPLES) if rng.random() < 0.7 else _random_text(rng, 50)
-        query.append((rng.choice(PARAMETERS), value))
+        name = rng.choice(PARAMETERS)
+        if name == "force_path" and rng.random() < 0.5:
+            value = rng.choice(PATH_SAMPLES)
+        query.append((name, value))
     return query
 
 
@@ -649,7 +654,11 @@ def _fuzz_upload(rng, images: list[bytes]) -> tuple[bytes, str]:
     image = rng.choice(images)
     file_part = b'Content-Disposition: form-data; name="file"; filename="x.png"'
     form = "multipart/form-data; boundary=fuzzboundary"
-    kind = rng.randrange(12)
+    kind = rng.randrange(13)
+    if kind == 12:  # a path to force, well-formed or not
+        force = rng.choice(PATH_SAMPLES + [_random_text(rng, 40)]).encode("utf-8", "replace")
+        force_part = b'Content-Disposition: form-data; name="force_path"'
+        return _multipart([(file_part, image), (force_part, force)]), form
     if kind < 4:
         return _multipart([(file_part, image)]), form
     if kind == 4:
@@ -677,8 +686,13 @@ def _fuzz_request(rng, images: list[bytes]) -> tuple[str, str, dict]:
     """(method, url, keyword arguments for the client) of one hostile request."""
     # Often the real model, so that the parameters and bodies are what gets tested.
     model = "digits" if rng.random() < 0.4 else _fuzz_segment(rng)
-    kind = rng.randrange(9)
+    kind = rng.randrange(11)
     query = {"params": _fuzz_query(rng)}
+    if kind == 9:
+        return "GET", f"/api/models/{model}/importance", query
+    if kind == 10:
+        sample = rng.choice(VALUE_SAMPLES[:12] + [_fuzz_segment(rng)])
+        return "GET", f"/api/models/{model}/samples/{sample}/route", query
     if kind == 0:
         return "GET", f"/api/models/{model}", query
     if kind == 1:
