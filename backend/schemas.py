@@ -218,3 +218,13 @@ class BlockImportance(BaseModel):
     gates: int
     off: FlippedBlock = Field(description="images that execute the block, forced to skip it")
     on: FlippedBlock = Field(description="images that skip the block, forced to execute it")
+
+
+class TrainingLog(BaseModel):
+    model_id: str
+    checkpoint_epoch: int = Field(description="the epoch the served checkpoint was saved at")
+    epochs: list[dict[str, float]] = Field(
+        description="one row per epoch from the run's metrics.jsonl: epoch (completed "
+        "epochs, from 1), learning rate, loss terms, accuracy, cost and routing measures"
+    )
+    skipped_lines: int = Field(description="lines of metrics.jsonl that could not be read")

@@ -30,6 +30,7 @@ from trainer.data import DatasetError, build_transform
 from trainer.engine import ViewProtocol
 from trainer.models.codinet import EXECUTE
 from trainer.paths import mean_view_hamming, parse_path, path_strings
+from trainer.training_log import completed_epochs, read_training_log
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,18 @@ class Explorer:
         result["overall"]["full_macs"] = int(loaded.macs.full)
         result["view_protocol"] = asdict(protocol)
         return result
+
+    # -- training curves ----------------------------------------------------------
+    def training(self, model_id: str) -> dict:
+        """The run's metrics per epoch (its ``metrics.jsonl``), epochs counted from 1."""
+        loaded = self.store.get(model_id)
+        rows, skipped = read_training_log(loaded.path.parent / "metrics.jsonl")
+        return {
+            "model_id": model_id,
+            "checkpoint_epoch": completed_epochs(loaded.meta.get("epoch", 0)),
+            "epochs": rows,
+            "skipped_lines": skipped,
+        }
 
     # -- block importance ---------------------------------------------------------
     def importance(self, model_id: str, split: str) -> dict | Job:

@@ -174,6 +174,11 @@ function createSlotView(root, index) {
   root.append(card);
   const view = { card, title, subtitle, plot, overlay, foot, sig: null, plotted: false, ctx: null, seq: 0 };
   plot.addEventListener("mouseleave", hideHoverCard);
+  // The card's width changes with the layout (a second map or model appears or goes),
+  // not only with the window: Plotly must learn of it to redraw at the new size.
+  new ResizeObserver(() => {
+    if (view.plotted && plot.offsetWidth > 0) window.Plotly.Plots.resize(plot);
+  }).observe(plot);
   return view;
 }
 
@@ -183,11 +188,16 @@ function renderSlot(view, slot, mode) {
   const key = embeddingKey(slot.modelId, slot.method);
   const entry = ensureEmbedding(slot.modelId, slot.method);
   const methodName = METHOD_NAMES[slot.method];
-  view.title.textContent = mode === "compare" ? model.id : `${methodName} map of the routing paths`;
+  // With too few distinct paths the server draws PCA instead, and says so: name what is drawn.
+  const fallback = entry.data?.params?.fallback ?? null;
+  const drawnMethod = fallback ? "pca" : slot.method;
+  const drawnName = METHOD_NAMES[drawnMethod];
+  view.title.textContent = mode === "compare" ? model.id : `${drawnName} map of the routing paths`;
   view.title.className = `plot-title${mode === "compare" ? ` model-${model.id === state.modelId ? "a" : "b"}` : ""}`;
   view.subtitle.textContent =
-    mode === "compare" ? `${methodName} · ${COLOR_MODE_NAMES[state.color].toLowerCase()}` : model.id;
+    mode === "compare" ? `${drawnName} · ${COLOR_MODE_NAMES[state.color].toLowerCase()}` : model.id;
   view.plot.dataset.method = slot.method;
+  view.plot.dataset.drawn = drawnMethod;
   view.plot.dataset.model = slot.modelId;
 
   if (entry.error) {
@@ -229,6 +239,12 @@ function renderSlot(view, slot, mode) {
   ].join("|");
   view.ctx = { slot, samples, grouped, model };
   view.foot.replaceChildren(
+    fallback
+      ? el("span", {
+          class: "fallback-note",
+          text: `${methodName} was asked for, but the model takes only ${plural(grouped.pathCount, "distinct path")}, too few for it: PCA is drawn instead. `,
+        })
+      : null,
     el("b", { text: plural(samples.n, "sample") }),
     ` · ${plural(grouped.pathCount, "distinct path")} · ${plural(grouped.markerCount, "marker")}`,
     " (one per path and colour group, area growing with its samples). ",
@@ -238,7 +254,7 @@ function renderSlot(view, slot, mode) {
   if (sig === view.sig) return;
   view.sig = sig;
   const figure = scatterFigure(grouped, {
-    method: slot.method,
+    method: drawnMethod,
     legendTitle: legendTitle(model),
     dragmode: state.dragmode,
     uirevision: key,
