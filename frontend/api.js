@@ -73,6 +73,7 @@ export const getMeasures = () => fetchJSON("/api/measures");
 export const getGroups = () => fetchJSON("/api/groups");
 export const getPaths = (id, split = "test") => fetchJSON(`${model(id)}/paths?split=${split}`);
 export const getMetrics = (id, split = "test") => fetchJSON(`${model(id)}/metrics?split=${split}`);
+export const getTraining = (id) => fetchJSON(`${model(id)}/training`);
 
 /**
  * A result the server may compute first: while it does (202 + job), polls the job and

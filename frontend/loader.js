@@ -33,6 +33,10 @@ export function ensureEmbedding(modelId, method) {
   );
 }
 
+export function ensureTraining(modelId) {
+  return load("training", modelId, () => api.getTraining(modelId));
+}
+
 export function ensureImportance(modelId) {
   return load("importance", modelId, (onProgress) => api.getImportance(modelId, { onProgress }));
 }

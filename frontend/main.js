@@ -7,6 +7,7 @@ import { archName, datasetName, formatMacs, formatNumber, formatPercent, plural 
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard, renderRouting } from "./routingview.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
+import { renderTraining, resetTraining } from "./trainingview.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
 
 // -- render scheduling: many updates in a row give one render ---------------------------
@@ -36,6 +37,7 @@ function render() {
     renderMeasureComparison($("#measures-compare"));
     renderClasses($("#classes-grid"));
   }
+  else if (state.tab === "training") renderTraining($("#training-grid"));
   else renderUpload($("#upload-grid"));
   syncUpload();
   if (lastTab !== state.tab) {
@@ -288,6 +290,7 @@ async function start() {
   const modelId = ids.includes(wanted.modelId) ? wanted.modelId : ids[0] || null;
   const compareId = ids.includes(wanted.compareId) && wanted.compareId !== modelId ? wanted.compareId : null;
   resetClasses();
+  resetTraining();
   update({ models, health, measures, modelId, compareId });
 }
 

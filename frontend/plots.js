@@ -475,3 +475,64 @@ export function seedSpreadFigure(group, measures, labels, shown) {
   });
   return { data, layout };
 }
+
+const SERIES_COLORS = ["#2f6fde", "#f28e2b", "#17803d", "#c4321f", "#7c3aed", "#0e7490"];
+
+/**
+ * One panel of training curves: each of `panel.series` ({key, name}) against the epoch,
+ * for each run in `runs` ({name, log, dash}); a dotted line marks the epoch each run's
+ * served checkpoint was saved at. Series a run did not log are left out.
+ */
+export function trainingFigure(runs, panel) {
+  const data = [];
+  const shapes = [];
+  runs.forEach((run, r) => {
+    panel.series.forEach((series, s) => {
+      const rows = run.log.epochs.filter((row) => typeof row[series.key] === "number");
+      if (!rows.length) return;
+      data.push({
+        type: "scatter",
+        mode: rows.length > 40 ? "lines" : "lines+markers",
+        // One legend entry per series: the runs differ by line style, said on the page.
+        name: plotText(series.name),
+        legendgroup: series.key,
+        showlegend: r === 0 || !data.some((trace) => trace.legendgroup === series.key),
+        x: rows.map((row) => row.epoch),
+        y: rows.map((row) => row[series.key]),
+        line: { color: SERIES_COLORS[s % SERIES_COLORS.length], width: 2, dash: run.dash },
+        marker: { size: 4 },
+        hovertemplate: `${plotText(run.name)}, epoch %{x}: ${plotText(series.name)} %{y:${panel.hoverFormat}}<extra></extra>`,
+      });
+    });
+    if (run.log.epochs.length) {
+      shapes.push({
+        type: "line",
+        xref: "x",
+        yref: "paper",
+        x0: run.log.checkpoint_epoch,
+        x1: run.log.checkpoint_epoch,
+        y0: 0,
+        y1: 1,
+        line: { color: MUTED, width: 1, dash: r ? "dash" : "dot" },
+      });
+    }
+  });
+  return {
+    data,
+    layout: baseLayout({
+      margin: { l: 52, r: 12, t: 10, b: 40 },
+      shapes,
+      showlegend: true,
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+      xaxis: { title: axisTitle("Epoch"), gridcolor: GRID, zeroline: false, dtick: null },
+      yaxis: {
+        title: axisTitle(panel.yTitle),
+        gridcolor: GRID,
+        zeroline: false,
+        tickformat: panel.tickFormat,
+        automargin: true,
+        ...(panel.range ? { range: panel.range } : {}),
+      },
+    }),
+  };
+}

@@ -3,7 +3,7 @@
 
 const METHODS = ["umap", "tsne", "pca"];
 const COLORS = ["label", "prediction", "correct", "cost"];
-const TABS = ["routing", "classes", "upload"];
+const TABS = ["routing", "classes", "training", "upload"];
 const DRAGS = ["zoom", "pan", "select", "lasso"];
 
 export const state = {
@@ -28,6 +28,7 @@ export const state = {
   paths: {}, // modelId -> {data|error|pending}
   metrics: {}, // modelId -> {data|error|pending}
   importance: {}, // modelId -> {data|error|pending, job}: block importance per class
+  training: {}, // modelId -> {data|error|pending}: the run's metrics per epoch
   embeddings: {}, // "modelId|method" -> {data|error|pending, job}
   groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };

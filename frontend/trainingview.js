@@ -1,0 +1,160 @@
+// The "Training curves" tab: a run's metrics.jsonl, epoch by epoch (accuracy, cost,
+// routing measures, loss terms, learning rate); two runs overlaid when comparing.
+
+import { el, fill } from "./dom.js";
+import { ensureTraining, forget } from "./loader.js";
+import { STATIC_CONFIG, trainingFigure } from "./plots.js";
+import { shownModels, state } from "./state.js";
+
+const PANELS = [
+  {
+    id: "accuracy",
+    title: "Accuracy",
+    explain: "Test accuracy after each epoch (train accuracy on the augmented batches, as trained).",
+    series: [
+      { key: "accuracy", name: "test" },
+      { key: "train_accuracy", name: "train" },
+    ],
+    yTitle: "Accuracy",
+    tickFormat: ".0%",
+    hoverFormat: ".2%",
+  },
+  {
+    id: "cost",
+    title: "Executed blocks",
+    explain: "Mean blocks run per test image (and per training image, with Gumbel noise): the cost the cost term steers towards its target.",
+    series: [
+      { key: "mean_executed_blocks", name: "test" },
+      { key: "train_executed_blocks", name: "train" },
+    ],
+    yTitle: "Blocks",
+    tickFormat: null,
+    hoverFormat: ".2f",
+  },
+  {
+    id: "macs",
+    title: "MACs per image",
+    explain: "Mean multiply-accumulates per test image on its own path.",
+    series: [{ key: "mean_macs", name: "MACs" }],
+    yTitle: "MACs",
+    tickFormat: ".3s",
+    hoverFormat: ".3s",
+  },
+  {
+    id: "measures",
+    title: "Routing measures (normalised)",
+    explain: "View ratio and same-class ratio (lower: views and classes share paths) and neighbour agreement (higher: a path names its class); comparable across models.",
+    series: [
+      { key: "view_ratio", name: "view ratio ↓" },
+      { key: "same_class_ratio", name: "same-class ratio ↓" },
+      { key: "neighbor_agreement", name: "neighbour agreement ↑" },
+    ],
+    yTitle: "Ratio",
+    tickFormat: ".2f",
+    hoverFormat: ".3f",
+    range: [0, 1.05],
+  },
+  {
+    id: "losses",
+    title: "Loss terms",
+    explain: "Each term of the training loss, averaged over the epoch's batches (weighted as trained); a term stuck at 0 is not acting.",
+    series: [
+      { key: "loss", name: "total" },
+      { key: "ce", name: "cross-entropy" },
+      { key: "consistency_loss", name: "consistency" },
+      { key: "diversity_loss", name: "diversity" },
+      { key: "cost_loss", name: "cost" },
+      { key: "target_rate_loss", name: "target rate" },
+    ],
+    yTitle: "Loss",
+    tickFormat: null,
+    hoverFormat: ".4f",
+  },
+  {
+    id: "lr",
+    title: "Learning rate",
+    explain: "The learning rate of each epoch, as scheduled.",
+    series: [{ key: "lr", name: "learning rate" }],
+    yTitle: "Learning rate",
+    tickFormat: ".2~g",
+    hoverFormat: ".3~g",
+  },
+];
+
+let lastSig = null;
+
+export function renderTraining(root) {
+  const models = shownModels();
+  for (const model of models) ensureTraining(model.id);
+  const entries = models.map((model) => ({ model, entry: state.training[model.id] }));
+  const sig = entries.map(({ model, entry }) => `${model.id}:${entry?.data ? "data" : entry?.error ? "error" : "pending"}`).join("|");
+  if (sig === lastSig) return;
+  lastSig = sig;
+  for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
+  const problems = entries.filter(({ entry }) => !entry?.data);
+  if (problems.length) {
+    fill(root, problems.map(({ model, entry }) => statusCard(model, entry)));
+    return;
+  }
+  const runs = entries.map(({ model, entry }, i) => ({ name: model.id, log: entry.data, dash: i ? "dash" : "solid" }));
+  const empty = runs.filter((run) => !run.log.epochs.length);
+  const pending = [];
+  fill(
+    root,
+    summaryCard(runs),
+    runs.length > empty.length
+      ? PANELS.map((panel) => {
+          const div = el("div", { class: "chart", id: `training-${panel.id}`, dataset: { state: "loading" } });
+          pending.push({ div, figure: trainingFigure(runs, panel) });
+          return el(
+            "section",
+            { class: "card chart-card", dataset: { chart: `training-${panel.id}` } },
+            el("div", { class: "card-head" }, el("h3", { text: panel.title }), el("p", { class: "explain", text: panel.explain })),
+            div,
+          );
+        })
+      : null,
+  );
+  for (const { div, figure } of pending) {
+    window.Plotly.newPlot(div, figure.data, figure.layout, STATIC_CONFIG).then(() => {
+      div.dataset.state = "ready";
+      div.dataset.traces = String(figure.data.length);
+    });
+  }
+}
+
+function summaryCard(runs) {
+  return el(
+    "section",
+    { class: "card training-summary" },
+    el("div", { class: "card-head" }, el("h3", { text: "Training curves" })),
+    runs.map((run) =>
+      el(
+        "p",
+        { class: "hint", dataset: { model: run.name } },
+        el("b", { text: run.name }),
+        run.log.epochs.length
+          ? `: ${run.log.epochs.length} epochs from metrics.jsonl; the served checkpoint is from epoch ${run.log.checkpoint_epoch} (dotted line)${runs.length > 1 ? `, ${run.dash === "solid" ? "solid" : "dashed"} lines` : ""}.`
+          : ": the run folder has no readable metrics.jsonl, so there are no curves to show.",
+        run.log.skipped_lines ? ` ${run.log.skipped_lines} unreadable line(s) of metrics.jsonl were skipped.` : "",
+      ),
+    ),
+  );
+}
+
+function statusCard(model, entry) {
+  if (entry?.error) {
+    return el(
+      "div",
+      { class: "card error-box" },
+      `Could not load the training curves of ${model.id}: ${entry.error} `,
+      el("button", { type: "button", class: "button small", onclick: () => forget("training", model.id) }, "Try again"),
+    );
+  }
+  return el("div", { class: "card loading-box" }, el("span", { class: "spinner" }), `Loading the training curves of ${model.id}…`);
+}
+
+/** Force the next render to rebuild (after a model list change). */
+export function resetTraining() {
+  lastSig = null;
+}
