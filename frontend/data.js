@@ -251,12 +251,17 @@ export function describeClasses(samples, indices, classNames, limit = 4) {
   return shown.join(", ");
 }
 
-/** The `k` samples nearest to sample `index` by Hamming distance between paths. */
-export function nearestSamples(samples, index, k = 8) {
+/**
+ * The `k` samples nearest to sample `index` by Hamming distance between paths, then by
+ * id; with `otherPaths`, only samples on another path than its own.
+ */
+export function nearestSamples(samples, index, k = 8, { otherPaths = false } = {}) {
   const own = samples.paths[samples.pathIds[index]];
   const distanceOfPath = samples.paths.map((p) => hamming(own, p));
   const order = [];
-  for (let i = 0; i < samples.n; i += 1) if (i !== index) order.push(i);
+  for (let i = 0; i < samples.n; i += 1) {
+    if (i !== index && !(otherPaths && samples.pathIds[i] === samples.pathIds[index])) order.push(i);
+  }
   order.sort(
     (a, b) =>
       distanceOfPath[samples.pathIds[a]] - distanceOfPath[samples.pathIds[b]] ||

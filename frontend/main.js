@@ -192,6 +192,8 @@ function renderToolbar() {
       button.classList.toggle("active", on);
       button.setAttribute("role", "radio");
       button.setAttribute("aria-checked", String(on));
+      // One Tab stop per group, on its checked button; arrow keys move within it.
+      button.tabIndex = on ? 0 : -1;
     }
   }
   const comparing = shownModels().length === 2;
@@ -234,6 +236,16 @@ function initControls() {
     $(id).addEventListener("click", (event) => {
       const button = event.target.closest("button[data-value]");
       if (button) update(patch(button.dataset.value));
+    });
+    $(id).addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      const buttons = $$("button[data-value]", $(id));
+      const at = buttons.indexOf(document.activeElement);
+      const next = buttons[(Math.max(at, 0) + step + buttons.length) % buttons.length];
+      update(patch(next.dataset.value));
+      next.focus();
     });
   }
   $("#split-toggle").addEventListener("change", (event) => {

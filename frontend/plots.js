@@ -38,6 +38,18 @@ function baseLayout(extra = {}) {
 
 const axisTitle = (text) => ({ text, font: { size: 12, color: MUTED } });
 
+/**
+ * A category axis of class names. Its margin grows to fit the longest name ("airplane"
+ * is not clipped to "rplane") and its title stands clear of the tick labels.
+ */
+const classAxis = (extra = {}) => ({
+  title: { ...axisTitle("Class"), standoff: 6 },
+  type: "category",
+  tickfont: { size: 11 },
+  automargin: true,
+  ...extra,
+});
+
 /** Plotly renders its text as a small HTML subset: show server strings literally. */
 export function plotText(value) {
   return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -168,7 +180,7 @@ export function consistencyFigure(metrics, { yMax = null } = {}) {
       barmode: "group",
       bargap: 0.25,
       margin: { l: 52, r: 8, t: 30, b: 44 },
-      xaxis: { title: axisTitle("Class"), type: "category", tickfont: { size: 11 } },
+      xaxis: classAxis(),
       yaxis: {
         title: axisTitle("Hamming distance (blocks)"),
         gridcolor: GRID,
@@ -204,8 +216,8 @@ export function diversityFigure(metrics, { zMax = null } = {}) {
     ],
     layout: baseLayout({
       margin: { l: 44, r: 8, t: 10, b: 40 },
-      xaxis: { title: axisTitle("Class"), type: "category", side: "bottom", tickfont: { size: 11 } },
-      yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
+      xaxis: classAxis({ side: "bottom" }),
+      yaxis: classAxis({ autorange: "reversed" }),
     }),
   };
 }
@@ -233,7 +245,7 @@ export function uniquePathsFigure(metrics, { yMax = null } = {}) {
     layout: baseLayout({
       margin: { l: 52, r: 8, t: 18, b: 44 },
       showlegend: false,
-      xaxis: { title: axisTitle("Class"), type: "category", tickfont: { size: 11 } },
+      xaxis: classAxis(),
       yaxis: {
         title: axisTitle("Distinct paths"),
         gridcolor: GRID,
@@ -291,7 +303,7 @@ function classBlockLayout(model, numGates) {
       tickangle: numGates > 12 ? -60 : 0,
       tickfont: { size: numGates > 24 ? 8 : 10 },
     },
-    yaxis: { title: axisTitle("Class"), type: "category", autorange: "reversed", tickfont: { size: 11 } },
+    yaxis: classAxis({ autorange: "reversed" }),
   });
 }
 
@@ -402,7 +414,7 @@ export function probabilityFigure(result, classNames) {
       margin: { l: 44, r: 8, t: 8, b: 36 },
       showlegend: false,
       bargap: 0.2,
-      xaxis: { type: "category", title: axisTitle("Class"), tickfont: { size: 11 } },
+      xaxis: classAxis(),
       yaxis: { range: [0, 1], tickformat: ".0%", gridcolor: GRID, zeroline: false, title: axisTitle("Probability") },
     }),
   };

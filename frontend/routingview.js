@@ -157,6 +157,10 @@ function createSlotView(root, index) {
     class: "scatter",
     id: `scatter-${index}`,
     dataset: { state: "loading", slot: String(index) },
+    tabindex: "0",
+    role: "application",
+    "aria-roledescription": "map of the routing paths",
+    "aria-label": "Map of the routing paths. Arrow keys step through the most common paths, most common first, and show one image of each.",
   });
   const overlay = el("div", { class: "plot-overlay", hidden: true });
   const foot = el("p", { class: "plot-foot" });
@@ -174,6 +178,7 @@ function createSlotView(root, index) {
   root.append(card);
   const view = { card, title, subtitle, plot, overlay, foot, sig: null, plotted: false, ctx: null, seq: 0 };
   plot.addEventListener("mouseleave", hideHoverCard);
+  plot.addEventListener("keydown", (event) => stepThroughPaths(view, event));
   // The card's width changes with the layout (a second map or model appears or goes),
   // not only with the window: Plotly must learn of it to redraw at the new size.
   new ResizeObserver(() => {
@@ -602,6 +607,27 @@ function emptyState(title, text) {
   return el("div", { class: "empty" }, el("p", { class: "empty-title", text: title }), el("p", { class: "hint", text }));
 }
 
+/**
+ * Keyboard access to the map: arrow keys (or N and P) step through the distinct paths,
+ * most common first, showing the first image of each in the detail panel.
+ */
+function stepThroughPaths(view, event) {
+  const step = { ArrowRight: 1, ArrowDown: 1, n: 1, ArrowLeft: -1, ArrowUp: -1, p: -1 }[event.key];
+  if (!step || !view.ctx) return;
+  event.preventDefault();
+  const { samples, slot } = view.ctx;
+  const order = samples.paths
+    .map((_, pathId) => pathId)
+    .sort((a, b) => samples.pathCounts[b] - samples.pathCounts[a] || a - b);
+  const detail = detailFor(slot.modelId);
+  const current = detail ? samples.indexOf.get(detail.sampleId) : undefined;
+  const at = current === undefined ? -1 : order.indexOf(samples.pathIds[current]);
+  const next = order[at < 0 ? (step > 0 ? 0 : order.length - 1) : (at + step + order.length) % order.length];
+  const first = samples.pathIds.indexOf(next);
+  view.plot.dataset.keyPath = String(order.indexOf(next) + 1);
+  showSample(slot.modelId, samples.sampleIds[first]);
+}
+
 function showSample(modelId, sampleId) {
   sideTab = "sample";
   update({ detail: { modelId, sampleId } });
@@ -669,7 +695,7 @@ function sampleDetail(model, samples, detail) {
   );
   const onPath = [];
   for (let j = 0; j < samples.n; j += 1) if (samples.pathIds[j] === samples.pathIds[i] && j !== i) onPath.push(j);
-  const near = nearestSamples(samples, i, 8);
+  const near = nearestSamples(samples, i, 8, { otherPaths: true });
   const otherPaths = nearestPaths(samples, path, 4);
   const byPath = new Map();
   for (let j = 0; j < samples.n; j += 1) {
@@ -692,11 +718,17 @@ function sampleDetail(model, samples, detail) {
       differsLabel: "flipped from its own path",
       onToggle: (index) => force(flipBlock(shownPath, index)),
     }),
-    el("h4", {}, "Same path ", el("span", { class: "count", text: plural(onPath.length + 1, "image") })),
-    el("p", { class: "hint", text: describeClasses(samples, [i, ...onPath], names, 6) }),
+    el("h4", {}, "Same path (distance 0) ", el("span", { class: "count", text: plural(onPath.length + 1, "image") })),
+    el(
+      "p",
+      { class: "hint same-path-note" },
+      onPath.length
+        ? `${plural(onPath.length, "other image")} share${onPath.length === 1 ? "s" : ""} its path exactly: ${describeClasses(samples, [i, ...onPath], names, 6)}.`
+        : "No other image takes its path.",
+    ),
     thumbStrip(model, samples, onPath.slice(0, 10)),
-    el("h4", { text: "Nearest images in routing space" }),
-    el("p", { class: "hint", text: "Hamming distance between paths: the number of blocks run by one image and not the other." }),
+    el("h4", { text: "Nearest images on other paths" }),
+    el("p", { class: "hint", text: "Nearest first, by Hamming distance between paths: the number of blocks run by one image and not the other." }),
     el(
       "div",
       { class: "neighbors" },

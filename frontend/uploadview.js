@@ -163,7 +163,10 @@ export function renderUpload(root) {
 
 function resultCard(model, entry, index, compare, pending) {
   const card = el("section", { class: "card result-card", dataset: { model: model.id, index: String(index) } });
-  card.append(el("div", { class: "card-head" }, el("h3", { text: compare ? model.id : `Routed through ${model.id}` })));
+  // The heading says what happened: a refused image was not routed through the model.
+  const refused = Boolean(entry?.error) && !entry.forced;
+  const heading = compare ? model.id : refused ? `Not routed through ${model.id}` : `Routed through ${model.id}`;
+  card.append(el("div", { class: "card-head" }, el("h3", { text: heading })));
   if (!entry || (entry.pending && !entry.result)) {
     card.append(el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Routing the image…"));
     return card;

@@ -60,6 +60,8 @@ def server(digits_runs, tmp_path_factory):
     for name in (MODEL, OTHER):
         (runs / name).mkdir(parents=True)
         shutil.copy(digits_runs / "digits" / "checkpoint.pt", runs / name / "checkpoint.pt")
+    # Training curves for the first; the second is a checkpoint alone, as a download is.
+    shutil.copy(digits_runs / "digits" / "metrics.jsonl", runs / MODEL / "metrics.jsonl")
     app = create_app(Settings(runs_dir=runs, cache_dir=root / "cache", warmup=False))
     with LiveServer(app) as live:
         yield live
@@ -255,6 +257,11 @@ def test_click_opens_detail_with_path_diagram(ui, api):
     )
     distances = [int(t.split()[1]) for t in tiles.locator(".tile-caption").all_inner_texts()]
     assert distances == sorted(distances)
+    # Images on its own path are said to share it, not listed as its nearest neighbours.
+    assert min(distances) >= 1
+    sharing = table["paths"].count(path) - 1
+    note = detail.locator(".same-path-note")
+    expect(note).to_contain_text(f"{sharing} other image" if sharing else "No other image")
     # The clicked sample is circled on the map.
     extra = ui.page.evaluate(DRAWN, selector)["extra"]
     assert [e["name"] for e in extra] == ["Clicked sample"]
@@ -496,6 +503,8 @@ def test_invalid_upload_shows_the_server_message(ui, api, tmp_path):
     error = ui.page.locator(".result-card .upload-error")
     expect(error).to_be_visible()
     expect(error).to_contain_text(detail)
+    heading = ui.page.locator(".result-card h3")
+    expect(heading).to_have_text(f"Not routed through {MODEL}")  # not "Routed through"
     expect(ui.page.locator("#drop-preview")).to_be_hidden()  # no broken preview image
     # The only console error is the browser's note of the refused request.
     assert all("415" in e for e in ui.errors), ui.errors
@@ -713,3 +722,196 @@ def test_compare_view_shows_normalised_measures_their_difference_and_seed_spread
     page.screenshot(path=str(tmp_path / "compare-measures.png"), full_page=True)
     assert errors == []
     context.close()
+
+
+# -- the layout and the defects a researcher hit ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def odd_server(digits_runs, tmp_path_factory):
+    """Models that stretch the page: a deep one (27 gates), one with long class names,
+    and one whose gates leave two distinct paths (too few for UMAP)."""
+    import torch
+
+    from tests.backend_helpers import quick_config
+    from trainer.train import main as train
+
+    root = tmp_path_factory.mktemp("odd")
+    runs = root / "runs"
+    train(quick_config(runs / "deep", arch="codinet_resnet56", epochs=1))
+    source = torch.load(digits_runs / "digits" / "checkpoint.pt", weights_only=True)
+    long_names = {**source, "class_names": [f"{n}-{name}" for n, name in enumerate(CIFAR_NAMES)]}
+    few = {**source, "state_dict": dict(source["state_dict"])}
+    for block in range(1, few["num_gates"]):  # every gate but the first always executes
+        weight = few["state_dict"][f"blocks.{block}.gate.fc2.weight"]
+        few["state_dict"][f"blocks.{block}.gate.fc2.weight"] = torch.zeros_like(weight)
+        few["state_dict"][f"blocks.{block}.gate.fc2.bias"] = torch.tensor([8.0, -8.0])
+    for name, checkpoint in (("long-names", long_names), ("few-paths", few)):
+        (runs / name).mkdir(parents=True)
+        torch.save(checkpoint, runs / name / "checkpoint.pt")
+    app = create_app(Settings(runs_dir=runs, cache_dir=root / "cache", warmup=False))
+    with LiveServer(app) as live:
+        yield live
+
+
+CIFAR_NAMES = [
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
+]  # fmt: skip
+
+
+@pytest.fixture
+def odd_ui(browser, odd_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    session = UI(page, odd_server.url)
+    page.on("console", lambda m: m.type == "error" and session.errors.append(m.text))
+    page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
+    yield session
+    context.close()
+
+
+def test_the_map_follows_its_card_when_compare_is_ticked_and_unticked(ui):
+    ui.open()
+    ui.scatter(0)
+    ui.settled()
+    fits = """() => {
+      const card = document.querySelector('#scatter-0').closest('.plot-card');
+      const svg = document.querySelector('#scatter-0 .main-svg');
+      return [svg.getBoundingClientRect().width, card.clientWidth];
+    }"""
+    single, single_card = ui.page.evaluate(fits)
+    ui.page.locator(f"#models-body tr[data-model='{OTHER}'] input[type=checkbox]").check()
+    ui.scatter(1)
+    ui.page.wait_for_function(f"() => ({fits})()[0] <= ({fits})()[1]")
+    narrow, narrow_card = ui.page.evaluate(fits)
+    assert narrow_card < single_card and narrow <= narrow_card
+    ui.page.locator(f"#models-body tr[data-model='{OTHER}'] input[type=checkbox]").uncheck()
+    ui.page.wait_for_function(f"() => ({fits})()[0] > 0.9 * ({fits})()[1]")
+    wide, wide_card = ui.page.evaluate(fits)
+    assert wide_card == single_card and abs(wide - single) < 2
+    assert ui.errors == []
+
+
+def test_a_pca_fallback_is_called_pca_on_the_map(odd_ui):
+    api = httpx.Client(base_url=odd_ui.base, timeout=120)
+    _, response = wait_for_result(api, "/api/models/few-paths/embeddings/umap")
+    params = response.json()["params"]
+    assert params["fallback"].startswith("pca")
+    odd_ui.open("model=few-paths")
+    selector = odd_ui.scatter(0, method="umap", drawn="pca")
+    expect(odd_ui.page.locator(".plot-title").first).to_have_text("PCA map of the routing paths")
+    expect(odd_ui.page.locator(".fallback-note")).to_contain_text(
+        f"UMAP was asked for, but the model takes only {params['distinct_paths']} distinct paths"
+    )
+    axis = odd_ui.page.evaluate(
+        f"() => document.querySelector('{selector}')._fullLayout.xaxis.title.text"
+    )
+    assert axis.startswith("PCA")
+    assert odd_ui.errors == []
+
+
+def test_a_path_of_27_blocks_stays_inside_the_hover_card(odd_ui):
+    odd_ui.open("model=deep")
+    selector = odd_ui.scatter(0)
+    odd_ui.settled()
+    trace, point = odd_ui.page.evaluate(LARGEST_MARKER, selector)
+    x, y = odd_ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
+    odd_ui.page.mouse.move(x - 30, y - 30)
+    odd_ui.page.mouse.move(x, y, steps=5)
+    card = odd_ui.page.locator("#hover-card")
+    expect(card).to_be_visible()
+    assert len(card.locator("code").inner_text()) == 27
+    inside = card.evaluate(
+        """c => { const box = c.getBoundingClientRect();
+          return [...c.querySelectorAll('.hc-path code, .hc-path .pd-mini')].every(n => {
+            const r = n.getBoundingClientRect(); return r.right <= box.right && r.left >= box.left;
+          }); }"""
+    )
+    assert inside
+    assert odd_ui.errors == []
+
+
+def test_long_class_names_are_not_clipped_on_the_heatmaps(odd_ui):
+    odd_ui.open("model=long-names&tab=classes")
+    for chart in ("chart-block-rate-0", "chart-diversity-0"):
+        odd_ui.page.wait_for_selector(f"#{chart}[data-state=ready]", timeout=BUSY_TIMEOUT)
+        fits = odd_ui.page.evaluate(
+            """(id) => { const gd = document.getElementById(id);
+              const labels = [...gd.querySelectorAll('.yaxislayer-above .ytick text')];
+              const plot = gd.getBoundingClientRect();
+              const title = gd.querySelector('.g-ytitle text').getBoundingClientRect();
+              const boxes = labels.map(t => t.getBoundingClientRect());
+              return {
+                names: labels.map(t => t.textContent),
+                inside: boxes.every(b => b.left >= plot.left),
+                clear: boxes.every(b => b.left >= title.right),
+              }; }""",
+            chart,
+        )
+        assert "0-airplane" in fits["names"] and "1-automobile" in fits["names"], fits
+        assert fits["inside"] and fits["clear"], (chart, fits)
+    assert odd_ui.errors == []
+
+
+def test_keyboard_moves_within_radio_groups_and_steps_through_common_paths(ui, api):
+    ui.open()
+    ui.scatter(0)
+    ui.settled()
+    group = ui.page.locator("#method-switch")
+    focusable = group.locator("button[tabindex='0']")
+    expect(focusable).to_have_count(1)  # one Tab stop for the group
+    focusable.focus()
+    ui.page.keyboard.press("ArrowRight")
+    ui.scatter(0, method="tsne")
+    expect(group.locator("button[data-value=tsne]")).to_be_focused()
+    expect(group.locator("button[data-value=tsne]")).to_have_attribute("aria-checked", "true")
+    ui.page.keyboard.press("ArrowLeft")
+    ui.scatter(0, method="umap")
+
+    emb = embedding(api, "umap")
+    by_count = sorted(range(len(emb["paths"])), key=lambda p: (-emb["path_counts"][p], p))
+    ui.page.locator("#scatter-0").focus()
+    for rank in (0, 1):
+        ui.page.keyboard.press("ArrowRight")
+        detail = ui.page.locator(".side-card .detail")
+        expect(detail.locator(".pathdiagram").first).to_have_attribute(
+            "data-path", emb["paths"][by_count[rank]]
+        )
+    ui.page.keyboard.press("ArrowLeft")
+    expect(detail.locator(".pathdiagram").first).to_have_attribute(
+        "data-path", emb["paths"][by_count[0]]
+    )
+    assert ui.errors == []
+
+
+def test_training_curves_with_one_epoch_numbering_and_a_run_without_them(ui, api):
+    log = api.get(f"/api/models/{MODEL}/training").json()
+    assert api.get(f"/api/models/{OTHER}/training").json()["epochs"] == []
+    model = api.get(f"/api/models/{MODEL}").json()
+    ui.open(f"model={MODEL}&compare={OTHER}&tab=training")
+    ui.page.wait_for_selector("#training-accuracy[data-state=ready]", timeout=BUSY_TIMEOUT)
+    traces = ui.page.evaluate(
+        "() => document.querySelector('#training-accuracy').data"
+        ".map(t => ({name: t.name, x: t.x, y: t.y, dash: t.line.dash}))"
+    )
+    assert [t["name"] for t in traces] == ["test", "train"]
+    assert traces[0]["dash"] == "solid"
+    assert traces[0]["x"] == [row["epoch"] for row in log["epochs"]]
+    assert traces[0]["y"] == [row["accuracy"] for row in log["epochs"]]
+    assert traces[0]["x"][0] == 1
+    line = ui.page.evaluate(
+        "() => document.querySelector('#training-accuracy').layout.shapes[0].x0"
+    )
+    assert line == model["epoch"] == log["checkpoint_epoch"]
+    summary = ui.page.locator(".training-summary")
+    expect(summary.locator(f"[data-model='{MODEL}']")).to_contain_text(
+        f"{len(log['epochs'])} epochs from metrics.jsonl; the served checkpoint is from epoch "
+        f"{model['epoch']}"
+    )
+    expect(summary.locator(f"[data-model='{OTHER}']")).to_contain_text("no readable metrics.jsonl")
+    table = ui.page.locator(f"#models-body tr[data-model='{MODEL}'] td.num").last
+    expect(table).to_have_text(str(model["epoch"]))
+    for panel in ("cost", "macs", "measures", "losses", "lr"):
+        ui.page.wait_for_selector(f"#training-{panel}[data-state=ready]")
+    assert ui.errors == []
