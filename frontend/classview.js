@@ -2,6 +2,7 @@
 // rates per class, for one model or two side by side on shared scales.
 
 import { el, fill, stat } from "./dom.js";
+import { exportButtons } from "./export.js";
 import { formatMacs, formatNumber, formatPercent } from "./format.js";
 import { ensureImportance, ensureMetrics, forget } from "./loader.js";
 import {
@@ -61,7 +62,6 @@ const IMPORTANCE_DIRECTIONS = {
       "For the images of each class that skip a block, the change in accuracy when that block alone is forced on (the rest of each image's path kept): blue cells are blocks that would have helped.",
   },
 };
-let importanceDirection = "off";
 let lastSig = null;
 
 const entryState = (entry) => (entry?.data ? "data" : entry?.error ? "error" : "pending");
@@ -73,7 +73,7 @@ export function renderClasses(root) {
     ensureImportance(model.id);
   }
   const sig = [
-    importanceDirection,
+    state.flip,
     ...models.map((m) => `${m.id}:${entryState(state.metrics[m.id])}:${entryState(state.importance[m.id])}`),
   ].join("|");
   if (sig === lastSig) return;
@@ -104,6 +104,7 @@ export function renderClasses(root) {
         "div",
         { class: "card-head" },
         el("h3", {}, chart.title, " ", el("span", { class: "better", text: chart.better })),
+        chartExports(models, `chart-${chart.id}`, chart.title),
         el("p", { class: "explain", text: chart.explain }),
       ),
       el(
@@ -123,7 +124,14 @@ export function renderClasses(root) {
   const table = el(
     "section",
     { class: "card table-card" },
-    el("div", { class: "card-head" }, el("h3", { text: "Per-class numbers" })),
+    el(
+      "div",
+      { class: "card-head" },
+      el("h3", { text: "Per-class numbers" }),
+      entries.map(({ model, entry }) =>
+        entry?.data ? exportButtons({ csv: () => classCsv(entry.data, model) }) : null,
+      ),
+    ),
     entries.map(({ model, entry }) => cell(model, entry, compare, (metrics) => classTable(metrics, model))),
   );
   fill(root, overview, ...cards, importance, table);
@@ -139,28 +147,26 @@ export function renderClasses(root) {
 function importanceCard(models, compare, pending) {
   const entries = models.map((m) => ({ model: m, entry: state.importance[m.id] }));
   const ready = entries.filter((e) => e.entry?.data).map((e) => e.entry.data);
-  const zMax = sharedImportanceScale(ready, importanceDirection);
-  const direction = IMPORTANCE_DIRECTIONS[importanceDirection];
+  const zMax = sharedImportanceScale(ready, state.flip);
+  const direction = IMPORTANCE_DIRECTIONS[state.flip];
   const buttons = Object.entries(IMPORTANCE_DIRECTIONS).map(([key, { label }]) =>
     el("button", {
       type: "button",
-      class: `subtab${key === importanceDirection ? " active" : ""}`,
-      "aria-pressed": key === importanceDirection ? "true" : "false",
+      class: `subtab${key === state.flip ? " active" : ""}`,
+      "aria-pressed": key === state.flip ? "true" : "false",
       dataset: { direction: key },
       text: label,
-      onclick: () => {
-        importanceDirection = key;
-        update({});
-      },
+      onclick: () => update({ flip: key }),
     }),
   );
   return el(
     "section",
-    { class: "card chart-card", dataset: { chart: "importance", direction: importanceDirection } },
+    { class: "card chart-card", dataset: { chart: "importance", direction: state.flip } },
     el(
       "div",
       { class: "card-head" },
       el("h3", {}, "Block importance per class ", el("span", { class: "better", text: "change in accuracy" })),
+      chartExports(models, "chart-importance", `Block importance per class (${direction.label.toLowerCase()})`),
       el("div", { class: "subtabs" }, buttons),
       el("p", { class: "explain", text: direction.explain }),
     ),
@@ -196,7 +202,7 @@ function importanceCell(model, entry, compare, index, zMax, pending) {
     );
   }
   const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
-  pending.push({ div, figure: importanceFigure(entry.data, model, importanceDirection, { zMax }) });
+  pending.push({ div, figure: importanceFigure(entry.data, model, state.flip, { zMax }) });
   return el("div", { class: "cell" }, head, div);
 }
 
@@ -207,6 +213,26 @@ function sharedImportanceScale(all, direction) {
     ),
   );
   return changes.length ? Math.max(0.05, ...changes) : null;
+}
+
+/** PNG and SVG buttons for a chart of each shown model (`${prefix}-${index}`). */
+function chartExports(models, prefix, title) {
+  return models.map((model, i) =>
+    exportButtons({
+      chart: () => document.getElementById(`${prefix}-${i}`),
+      title: `${title} · ${model.id}`,
+    }),
+  );
+}
+
+/** The per-class table as CSV: every number the table and the charts show per class. */
+function classCsv(metrics, model) {
+  const columns = Object.keys(metrics.per_class[0] || {}).filter((key) => key !== "class_index");
+  return {
+    name: `${model.id}-per-class`,
+    columns,
+    rows: metrics.per_class.map((row) => columns.map((key) => row[key])),
+  };
 }
 
 /** Force the next render to rebuild (after a model list change). */

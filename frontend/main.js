@@ -280,6 +280,7 @@ async function start() {
     splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,
     color: wanted.color,
     dragmode: wanted.dragmode,
+    flip: wanted.flip,
   });
   let models;
   let health;

@@ -3,6 +3,7 @@
 // variant's mean and spread over seeds, so one run's figure is never read as an effect.
 
 import { el, fill } from "./dom.js";
+import { exportButtons } from "./export.js";
 import { formatNumber, formatPercent } from "./format.js";
 import { ensureGroups, ensureMetrics } from "./loader.js";
 import { STATIC_CONFIG, seedSpreadFigure } from "./plots.js";
@@ -119,6 +120,7 @@ function seedCard(group, models) {
   const measures = [...HEADLINE, ...state.measures.filter((m) => m.normalised).map((m) => m.name)];
   const labels = Object.fromEntries(rows().map((m) => [m.name, m]));
   const figure = seedSpreadFigure(group, measures, labels, shown);
+  const chart = el("div", { class: "chart seeds-chart", dataset: { figure: JSON.stringify(figure), state: "loading" } });
   const differences = Object.entries(group.differences).map(([baseline, byMeasure]) =>
     el(
       "tr",
@@ -138,12 +140,13 @@ function seedCard(group, models) {
       "div",
       { class: "card-head" },
       el("h3", { text: `Over seeds: ablation ${group.group}` }),
+      exportButtons({ chart: () => chart, title: `Routing measures over seeds: ablation ${group.group}` }),
       el("p", {
         class: "explain",
         text: `Each variant's runs (dots), their mean and ± one standard deviation (bars); the runs shown above are ringed. Differences are ${group.reference} minus each baseline, paired by seed, with a 95% interval; green or red only where the interval excludes 0.`,
       }),
     ),
-    el("div", { class: "chart seeds-chart", dataset: { figure: JSON.stringify(figure), state: "loading" } }),
+    chart,
     el(
       "div",
       { class: "table-wrap" },

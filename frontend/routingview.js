@@ -26,6 +26,7 @@ import {
   plural,
 } from "./format.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
+import { exportButtons } from "./export.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { PLOT_CONFIG, scatterFigure } from "./plots.js";
@@ -168,10 +169,15 @@ function createSlotView(root, index) {
   reset.addEventListener("click", () => {
     if (view.plotted) window.Plotly.relayout(plot, { "xaxis.autorange": true, "yaxis.autorange": true });
   });
+  const exports = exportButtons({
+    chart: () => plot,
+    title: () => `${title.textContent} · ${subtitle.textContent}`,
+    csv: () => mapCsv(view),
+  });
   const card = el(
     "section",
     { class: "card plot-card", style: { gridArea: `p${index}` } },
-    el("div", { class: "plot-head" }, title, subtitle, reset),
+    el("div", { class: "plot-head" }, title, subtitle, exports, reset),
     el("div", { class: "plot-stage" }, plot, overlay),
     foot,
   );
@@ -607,6 +613,22 @@ function emptyState(title, text) {
   return el("div", { class: "empty" }, el("p", { class: "empty-title", text: title }), el("p", { class: "hint", text }));
 }
 
+/** The shown map's samples: id, class, prediction, path and place on the map. */
+function mapCsv(view) {
+  const { samples, slot, model } = view.ctx;
+  const names = model.class_names;
+  const rows = [];
+  for (let i = 0; i < samples.n; i += 1) {
+    const p = samples.pathIds[i];
+    rows.push([samples.sampleIds[i], names[samples.labels[i]], names[samples.predictions[i]], samples.paths[p], samples.px[p], samples.py[p]]);
+  }
+  return {
+    name: `${model.id}-test-${slot.method}`,
+    columns: ["sample_id", "label", "prediction", "path", `${slot.method}_x`, `${slot.method}_y`],
+    rows,
+  };
+}
+
 /**
  * Keyboard access to the map: arrow keys (or N and P) step through the distinct paths,
  * most common first, showing the first image of each in the detail panel.
@@ -793,6 +815,23 @@ function thumbStrip(model, samples, indices) {
   );
 }
 
+/** The selected samples: id, class, prediction, path, blocks run and MACs. */
+function selectionCsv(model, samples, indices) {
+  const names = model.class_names;
+  return {
+    name: `${model.id}-selection-${indices.length}`,
+    columns: ["sample_id", "label", "prediction", "path", "executed_blocks", "macs"],
+    rows: indices.map((i) => [
+      samples.sampleIds[i],
+      names[samples.labels[i]],
+      names[samples.predictions[i]],
+      samples.paths[samples.pathIds[i]],
+      samples.executedOfPath[samples.pathIds[i]],
+      samples.macs[i],
+    ]),
+  };
+}
+
 function selectionSummary(model, samples, selection) {
   const indices = indicesOfIds(samples, selection.ids);
   const summary = summarize(samples, indices);
@@ -813,6 +852,7 @@ function selectionSummary(model, samples, selection) {
       "div",
       { class: "selection-head" },
       el("p", {}, el("b", { text: plural(summary.count, "sample") }), ` ${from}`),
+      exportButtons({ csv: () => selectionCsv(model, samples, indices) }),
       el("button", { type: "button", class: "button small", onclick: clearSelection }, "Clear"),
     ),
     el(

@@ -5,6 +5,7 @@ const METHODS = ["umap", "tsne", "pca"];
 const COLORS = ["label", "prediction", "correct", "cost"];
 const TABS = ["routing", "classes", "training", "upload"];
 const DRAGS = ["zoom", "pan", "select", "lasso"];
+const FLIPS = ["off", "on"];
 
 export const state = {
   // choices
@@ -15,6 +16,7 @@ export const state = {
   splitMethod: null, // second map of the same model, or null
   color: "label",
   dragmode: "zoom",
+  flip: "off", // block importance heatmap: blocks forced off, or on
   // interaction
   selection: null, // {sampleIds: Set<number>, source: slot key, modelId} or null
   detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
@@ -100,6 +102,7 @@ function writeHash() {
   if (state.splitMethod) params.set("second", state.splitMethod);
   if (state.color !== "label") params.set("color", state.color);
   if (state.dragmode !== "zoom") params.set("drag", state.dragmode);
+  if (state.flip !== "off") params.set("flip", state.flip);
   const hash = params.toString();
   if (hash !== window.location.hash.slice(1)) {
     window.history.replaceState(null, "", hash ? `#${hash}` : window.location.pathname);
@@ -119,5 +122,6 @@ export function readHash() {
     splitMethod: pick("second", METHODS, null),
     color: pick("color", COLORS, "label"),
     dragmode: pick("drag", DRAGS, "zoom"),
+    flip: pick("flip", FLIPS, "off"),
   };
 }

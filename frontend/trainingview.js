@@ -2,6 +2,7 @@
 // routing measures, loss terms, learning rate); two runs overlaid when comparing.
 
 import { el, fill } from "./dom.js";
+import { exportButtons } from "./export.js";
 import { ensureTraining, forget } from "./loader.js";
 import { STATIC_CONFIG, trainingFigure } from "./plots.js";
 import { shownModels, state } from "./state.js";
@@ -109,7 +110,17 @@ export function renderTraining(root) {
           return el(
             "section",
             { class: "card chart-card", dataset: { chart: `training-${panel.id}` } },
-            el("div", { class: "card-head" }, el("h3", { text: panel.title }), el("p", { class: "explain", text: panel.explain })),
+            el(
+              "div",
+              { class: "card-head" },
+              el("h3", { text: panel.title }),
+              exportButtons({
+                chart: () => div,
+                title: `${panel.title} · ${runs.map((run) => run.name).join(" vs ")}`,
+                csv: () => trainingCsv(runs, panel),
+              }),
+              el("p", { class: "explain", text: panel.explain }),
+            ),
             div,
           );
         })
@@ -121,6 +132,17 @@ export function renderTraining(root) {
       div.dataset.traces = String(figure.data.length);
     });
   }
+}
+
+/** A panel's series per epoch, one row per run and epoch. */
+function trainingCsv(runs, panel) {
+  return {
+    name: `training-${panel.id}-${runs.map((run) => run.name).join("-vs-")}`,
+    columns: ["model", "epoch", ...panel.series.map((series) => series.key)],
+    rows: runs.flatMap((run) =>
+      run.log.epochs.map((row) => [run.name, row.epoch, ...panel.series.map((series) => row[series.key])]),
+    ),
+  };
 }
 
 function summaryCard(runs) {

@@ -5,6 +5,7 @@ import { routeImage } from "./api.js";
 import { $, el, fill, stat, thumbnail } from "./dom.js";
 import { COLOR_MODE_NAMES, METHOD_NAMES, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
 import { ensureEmbedding } from "./loader.js";
+import { exportButtons } from "./export.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { STATIC_CONFIG, probabilityFigure, scatterFigure } from "./plots.js";
@@ -212,6 +213,13 @@ function resultCard(model, entry, index, compare, pending) {
     ),
   );
   const probDiv = el("div", { class: "chart prob-chart", id: `prob-chart-${index}` });
+  card.querySelector(".card-head").append(
+    exportButtons({
+      chart: () => probDiv,
+      title: `Class probabilities of ${state.upload.name} · ${model.id}${entry.forced ? " (forced path)" : ""}`,
+      csv: () => uploadCsv(model, result, state.upload.name),
+    }),
+  );
   pending.push({ div: probDiv, figure: probabilityFigure(result, names), config: STATIC_CONFIG });
   const main = el(
     "div",
@@ -250,6 +258,42 @@ function resultCard(model, entry, index, compare, pending) {
     card.append(el("p", { class: "note", text: `No neighbours or map position: ${result.dataset_error}` }));
   }
   return card;
+}
+
+/** An upload's result, one row per class with its probability. */
+function uploadCsv(model, result, name) {
+  const own = result.forced ? result.unforced : result;
+  return {
+    name: `${name}-${model.id}${result.forced ? "-forced" : ""}`,
+    columns: [
+      "file",
+      "model",
+      "forced",
+      "path",
+      "executed_blocks",
+      "macs",
+      "prediction",
+      "own_path",
+      "own_prediction",
+      "class",
+      "probability",
+      "own_probability",
+    ],
+    rows: model.class_names.map((className, i) => [
+      name,
+      model.id,
+      result.forced ? 1 : 0,
+      result.path,
+      result.executed_blocks,
+      result.macs,
+      result.class_name,
+      own.path,
+      own.class_name,
+      className,
+      result.probabilities[i],
+      own.probabilities[i],
+    ]),
+  };
 }
 
 function viewsSection(result, model) {

@@ -375,6 +375,24 @@ def test_toggling_a_block_of_an_upload_reroutes_it(ui, api, tmp_path):
     assert ui.errors == []
 
 
+def download_csv(ui, button) -> list[dict]:
+    """Click a CSV button; the downloaded file's rows as dicts."""
+    import csv
+    import io
+
+    with ui.page.expect_download() as download:
+        button.click()
+    text = Path(download.value.path()).read_text()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def download_figure(ui, button) -> tuple[str, bytes]:
+    """Click a PNG or SVG button; the file's suggested name and its bytes."""
+    with ui.page.expect_download() as download:
+        button.click()
+    return download.value.suggested_filename, Path(download.value.path()).read_bytes()
+
+
 def test_box_selection_summarises_samples(ui, api):
     ui.open()
     selector = ui.scatter(0)
@@ -402,6 +420,18 @@ def test_box_selection_summarises_samples(ui, api):
     expect(summary.locator(".histogram li")).to_have_count(10)
     assert summary.locator(".path-list li").count() >= 1
     expect(summary).to_contain_text("Mean MACs")
+    # The selection as CSV: one row per selected sample, as the paths table has it.
+    table = api.get(f"/api/models/{MODEL}/paths").json()
+    rows = download_csv(ui, summary.locator("[data-export=csv]"))
+    assert len(rows) == n
+    assert rows[0].keys() == {
+        "sample_id", "label", "prediction", "path", "executed_blocks", "macs"
+    }  # fmt: skip
+    by_id = {int(r["sample_id"]): r for r in rows}
+    for row, sample_id in enumerate(table["sample_ids"]):
+        assert by_id[sample_id]["path"] == table["paths"][row]
+        assert by_id[sample_id]["label"] == str(table["labels"][row])
+        assert int(by_id[sample_id]["macs"]) == table["macs"][row]
     summary.locator("button", has_text="Clear").click()
     expect(ui.page.locator(".side-card .selection")).to_have_count(0)
     assert ui.errors == []
@@ -565,6 +595,13 @@ def test_block_importance_heatmap_shows_the_change_in_accuracy_each_way(ui, api)
             shown = [v for v in row if v is not None]
             assert shown == pytest.approx([w for w in want if w is not None])
     expect(card.locator(".explain")).to_contain_text("forced on")
+    # A copied link reopens the same direction.
+    assert "flip=on" in ui.page.url
+    ui.page.goto(ui.page.url)
+    ui.page.reload()
+    expect(ui.page.locator(".chart-card[data-chart=importance]")).to_have_attribute(
+        "data-direction", "on"
+    )
     assert ui.errors == []
 
 
@@ -914,4 +951,66 @@ def test_training_curves_with_one_epoch_numbering_and_a_run_without_them(ui, api
     expect(table).to_have_text(str(model["epoch"]))
     for panel in ("cost", "macs", "measures", "losses", "lr"):
         ui.page.wait_for_selector(f"#training-{panel}[data-state=ready]")
+    assert ui.errors == []
+
+
+def test_map_and_charts_download_as_png_svg_and_csv(ui, api):
+    import io
+
+    ui.open()
+    ui.scatter(0)
+    ui.settled()
+    head = ui.page.locator(".plot-card .plot-head").first
+    name, png = download_figure(ui, head.locator("[data-export=png]"))
+    assert name == f"UMAP-map-of-the-routing-paths-{MODEL}.png"
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (3600, 2400)  # 1200 x 800 at 3x: 12 x 8 inches at 300 dpi
+    name, svg = download_figure(ui, head.locator("[data-export=svg]"))
+    text = svg.decode()
+    assert name.endswith(".svg") and text.startswith("<svg")
+    assert f"UMAP map of the routing paths · {MODEL}" in text  # the title
+    assert "True class" in text  # the legend
+    emb = embedding(api, "umap")
+    rows = download_csv(ui, head.locator("[data-export=csv]"))
+    assert [int(r["sample_id"]) for r in rows] == emb["sample_ids"]
+    assert [r["path"] for r in rows] == [emb["paths"][p] for p in emb["path_ids"]]
+    assert [float(r["umap_x"]) for r in rows] == pytest.approx(emb["x"], abs=1e-4)
+
+    ui.page.click("#tab-btn-classes")
+    ui.page.wait_for_selector("#chart-block-rate-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    card = ui.page.locator(".chart-card[data-chart=block-rate]")
+    name, svg = download_figure(ui, card.locator("[data-export=svg]"))
+    assert f"Block execution rate per class · {MODEL}" in svg.decode()
+    metrics = api.get(f"/api/models/{MODEL}/metrics").json()
+    rows = download_csv(ui, ui.page.locator(".table-card [data-export=csv]"))
+    assert [r["class_name"] for r in rows] == metrics["class_names"]
+    assert [float(r["view_ratio"]) for r in rows] == pytest.approx(
+        [c["view_ratio"] for c in metrics["per_class"]]
+    )
+    ui.page.click("#tab-btn-training")
+    ui.page.wait_for_selector("#training-accuracy[data-state=ready]", timeout=BUSY_TIMEOUT)
+    log = api.get(f"/api/models/{MODEL}/training").json()
+    rows = download_csv(
+        ui, ui.page.locator(".chart-card[data-chart=training-accuracy] [data-export=csv]")
+    )
+    assert [float(r["accuracy"]) for r in rows] == [e["accuracy"] for e in log["epochs"]]
+    assert ui.errors == []
+
+
+def test_an_upload_result_downloads_as_csv(ui, api, tmp_path):
+    digit, _ = digit_on_paper(4)
+    upload = png_file(tmp_path, digit, "four.png")
+    expected = api.post(f"/api/models/{MODEL}/route", files={"file": upload.open("rb")}).json()
+    ui.open("tab=upload")
+    ui.page.set_input_files("#file-input", str(upload))
+    card = ui.page.locator(".result-card[data-model='digits']")
+    expect(card).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    rows = download_csv(ui, card.locator(".card-head [data-export=csv]"))
+    assert [r["class"] for r in rows] == [str(c) for c in range(10)]
+    assert [float(r["probability"]) for r in rows] == pytest.approx(expected["probabilities"])
+    assert {r["path"] for r in rows} == {expected["path"]}
+    assert {r["prediction"] for r in rows} == {expected["class_name"]}
+    assert {r["file"] for r in rows} == {"four.png"}
+    name, svg = download_figure(ui, card.locator(".card-head [data-export=svg]"))
+    assert "Class probabilities of four.png" in svg.decode()
     assert ui.errors == []
