@@ -159,6 +159,66 @@ def _to_rgb_or_l(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+# Bounds of "far outside the training domain", for warnings only (nothing is refused).
+SMALLEST_SIDE = 8  # pixels: below this the image is mostly invented by resizing
+WIDEST_ASPECT = 3.0  # longer side over shorter: past this, much is cropped or squeezed
+PHOTO_MIDTONES = 0.35  # share of pixels between ink and paper in a photo, not a digit
+PHOTO_CHROMA = 0.15  # mean colourfulness (0..1) of a colour photo
+
+
+def domain_warnings(image: Image.Image, preprocessing: dict) -> list[str]:
+    """Why an upload may be far from what the model was trained on, in words; the image
+    is routed all the same. ``image`` is the decoded upload (shrunk by a whole factor at
+    most, so its shape is the original's)."""
+    warnings = []
+    width, height = image.size
+    if min(width, height) < SMALLEST_SIDE:
+        warnings.append(
+            f"The image is only {width}x{height} pixels: the network's "
+            f"{preprocessing['image_size']}x{preprocessing['image_size']} input is mostly "
+            "made up by resizing it."
+        )
+    aspect = max(width, height) / max(min(width, height), 1)
+    if aspect > WIDEST_ASPECT:
+        warnings.append(
+            f"One side of the image is {aspect:.1f} times the other, unlike the square "
+            "training images: the network sees a square made from part of it."
+        )
+    if preprocessing["dataset"] == "digits" and _looks_like_a_photo(image):
+        warnings.append(
+            "This looks like a photo, not a digit drawn on plain paper: a digits model still "
+            "names one of its ten digits, and the answer means little."
+        )
+    return warnings
+
+
+def _looks_like_a_photo(image: Image.Image) -> bool:
+    """A handwritten digit is ink on paper: two tones, little colour. A photo has many
+    tones between its darkest and lightest pixels, or colour."""
+    if image.mode == "RGB":
+        rgb = np.asarray(image, dtype=np.float64)
+        if (rgb.max(axis=2) - rgb.min(axis=2)).mean() / 255 > PHOTO_CHROMA:
+            return True
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    low, high = np.percentile(gray, [1, 99])
+    if high - low < 1:
+        return False
+    scaled = (gray - low) / (high - low)
+    return float(((scaled > 0.2) & (scaled < 0.8)).mean()) > PHOTO_MIDTONES
+
+
+def network_input_png(inputs: torch.Tensor, preprocessing: dict) -> bytes:
+    """PNG of what the network received: a (C, H, W) normalised input, un-normalised."""
+    mean = torch.tensor(preprocessing["mean"]).view(-1, 1, 1)
+    std = torch.tensor(preprocessing["std"]).view(-1, 1, 1)
+    pixels = (inputs.float().cpu() * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)
+    array = pixels.permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 def needed_side(preprocessing: dict) -> int:
     """The shortest side an upload needs before ``to_dataset_format`` shrinks it."""
     if preprocessing["dataset"] == "digits":

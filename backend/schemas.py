@@ -167,6 +167,14 @@ class RouteResult(Routing):
         None, description="with a forced path: the network's own prediction and path"
     )
     sample: SampleRef | None = Field(None, description="the dataset sample routed, if one was")
+    input_image: str = Field(
+        description="what the network received, as a PNG data URL (after the dataset's "
+        "preparation and resizing, before normalisation)"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="why an upload may be far from the training images (it is routed anyway)",
+    )
     embedding: dict[str, Placement] = Field(description="method -> point, for computed ones")
     neighbors: list[Neighbor]
     views: ViewPaths | None = None

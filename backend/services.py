@@ -1,5 +1,6 @@
 """The explorer's operations, free of HTTP: routers translate these to responses."""
 
+import base64
 import logging
 from dataclasses import asdict, dataclass
 
@@ -21,7 +22,13 @@ from backend.embeddings import (
 )
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
 from backend.groups import group_summaries
-from backend.images import decode_image, needed_side, to_dataset_format
+from backend.images import (
+    decode_image,
+    domain_warnings,
+    needed_side,
+    network_input_png,
+    to_dataset_format,
+)
 from backend.importance import cached_sums, compute_sums, importance_table
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
@@ -213,9 +220,14 @@ class Explorer:
                 "augmented views are routed by the network's own gates: ask for "
                 "views without force_path"
             )
-        return self._route(
-            loaded, lambda: self._upload_inputs(data, loaded.preprocessing, views), forced, split
+        warnings: list[str] = []
+        response = self._route(
+            loaded,
+            lambda: self._upload_inputs(data, loaded.preprocessing, views, warnings),
+            forced,
+            split,
         )
+        return {**response, "warnings": warnings}
 
     def route_sample(
         self, model_id: str, split: str, sample_id: int, force_path: str | None = None
@@ -241,7 +253,12 @@ class Explorer:
         logits, gates = self.batcher.run(loaded.model, lambda: _kept(prepare(), prepared))
         paths = gates[:, :, EXECUTE].bool().numpy()
         own = _routing(loaded, logits[0], paths[0])
-        response = {"model_id": loaded.id, **own, "forced": False}
+        response = {
+            "model_id": loaded.id,
+            **own,
+            "forced": False,
+            "input_image": _data_url(network_input_png(prepared[0][0], loaded.preprocessing)),
+        }
         if forced is not None:
             forced_logits, _ = self.batcher.run(
                 loaded.model, lambda: prepared[0][:1], torch.from_numpy(forced)
@@ -270,11 +287,15 @@ class Explorer:
             response["embedding"][method] = {"x": x, "y": y, "placement": placement}
         return response
 
-    def _upload_inputs(self, data: bytes, prep: dict, views: int) -> torch.Tensor:
-        """The upload as the model's input, then ``views`` augmented views of it."""
+    def _upload_inputs(
+        self, data: bytes, prep: dict, views: int, warnings: list[str]
+    ) -> torch.Tensor:
+        """The upload as the model's input, then ``views`` augmented views of it; why the
+        upload may be far from the training images goes to ``warnings``."""
         image = decode_image(
             data, self.settings.max_image_pixels, self.settings.max_image_bytes, needed_side(prep)
         )
+        warnings.extend(domain_warnings(image, prep))
         source = to_dataset_format(image, prep)
         batch = [build_transform(prep, train=False)(source)]
         if views:
@@ -309,6 +330,10 @@ class Explorer:
 
     def close(self) -> None:
         self.jobs.shutdown()
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _kept(inputs: torch.Tensor, store: list) -> torch.Tensor:

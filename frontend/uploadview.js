@@ -192,10 +192,32 @@ function resultCard(model, entry, index, compare, pending) {
     const forced = { path: shownPath, result: entry.pending ? null : result, pending: entry.pending };
     card.append(interventionSummary(model, forced, () => forceUpload(model.id, ownPath, ownPath)));
   }
+  if (result.warnings?.length) {
+    card.append(
+      el(
+        "div",
+        { class: "warn-box upload-warning", role: "status" },
+        el("b", { text: "Far from the training images. " }),
+        result.warnings.join(" "),
+      ),
+    );
+  }
+  const inputSide = model.image_size;
   card.append(
     el(
       "div",
       { class: "result-top" },
+      el(
+        "figure",
+        { class: "network-input" },
+        el("img", {
+          src: result.input_image,
+          width: 96,
+          height: 96,
+          alt: `What the network received: ${inputSide}x${inputSide} pixels`,
+        }),
+        el("figcaption", { text: `What the network saw (${inputSide}x${inputSide})` }),
+      ),
       el(
         "div",
         { class: "prediction" },

@@ -1014,3 +1014,27 @@ def test_an_upload_result_downloads_as_csv(ui, api, tmp_path):
     name, svg = download_figure(ui, card.locator(".card-head [data-export=svg]"))
     assert "Class probabilities of four.png" in svg.decode()
     assert ui.errors == []
+
+
+def test_an_upload_shows_what_the_network_saw_and_warns_off_domain(ui, api, tmp_path):
+    from skimage import data as skimage_data
+
+    camera = png_file(tmp_path, Image.fromarray(skimage_data.camera()), "camera.png")
+    expected = api.post(f"/api/models/{MODEL}/route", files={"file": camera.open("rb")}).json()
+    assert expected["warnings"]
+    ui.open("tab=upload")
+    ui.page.set_input_files("#file-input", str(camera))
+    card = ui.page.locator(".result-card[data-model='digits']")
+    expect(card).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    warning = card.locator(".upload-warning")
+    expect(warning).to_contain_text("looks like a photo")
+    expect(card.locator(".prediction-value")).to_have_text(expected["class_name"])  # routed
+    seen = card.locator(".network-input img")
+    ui.page.wait_for_function("() => document.querySelector('.network-input img').naturalWidth > 0")
+    assert seen.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [16, 16]
+    assert seen.get_attribute("src") == expected["input_image"]
+    # A digit on paper is in the domain: no warning.
+    digit, _ = digit_on_paper(2)
+    ui.page.set_input_files("#file-input", str(png_file(tmp_path, digit, "two.png")))
+    expect(card.locator(".upload-warning")).to_have_count(0)
+    assert ui.errors == []

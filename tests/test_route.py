@@ -200,3 +200,44 @@ def test_oversized_body_is_refused_before_reading(client):
         URL, content=b"x" * 3_000_000, headers={"content-type": "multipart/form-data; boundary=zz"}
     )
     assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def _input_image(result) -> Image.Image:
+    import base64
+
+    prefix = "data:image/png;base64,"
+    assert result["input_image"].startswith(prefix)
+    return Image.open(io.BytesIO(base64.b64decode(result["input_image"][len(prefix) :])))
+
+
+def test_the_response_shows_what_the_network_received(client):
+    digit, _ = digit_on_paper(6)
+    result = post(client, encode(digit, "PNG")).json()
+    seen = _input_image(result)
+    assert seen.size == (16, 16) and seen.mode == "L"  # the digits model's 16x16 input
+    pixels = np.asarray(seen, dtype=np.float64)
+    # Light ink on a dark background, as scikit-learn's digits are drawn.
+    corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.max() < 40 and pixels.max() > 200
+    assert result["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    "name, make, warning",
+    [
+        ("tiny", lambda: Image.new("L", (3, 3), 255), "only 3x3 pixels"),
+        (
+            "strip",
+            lambda: digit_on_paper(1)[0].resize((960, 120)),
+            "One side of the image is 8.0 times the other",
+        ),
+        ("photo", lambda: Image.fromarray(photos.camera()), "looks like a photo"),
+        ("colour photo", lambda: Image.fromarray(photos.astronaut()), "looks like a photo"),
+    ],
+)
+def test_far_from_the_training_images_is_warned_not_refused(client, name, make, warning):
+    response = post(client, encode(make(), "PNG"))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert any(warning in w for w in result["warnings"]), result["warnings"]
+    assert _input_image(result).size == (16, 16)
