@@ -104,7 +104,6 @@ export function renderClasses(root) {
         "div",
         { class: "card-head" },
         el("h3", {}, chart.title, " ", el("span", { class: "better", text: chart.better })),
-        chartExports(models, `chart-${chart.id}`, chart.title),
         el("p", { class: "explain", text: chart.explain }),
       ),
       el(
@@ -114,7 +113,7 @@ export function renderClasses(root) {
           cell(model, entry, compare, (metrics) => {
             const div = el("div", { class: "chart", id: `chart-${chart.id}-${i}`, dataset: { state: "loading" } });
             pending.push({ div, figure: chart.figure(metrics, model, shared) });
-            return div;
+            return chartWithExports(div, chart.title, model);
           }),
         ),
       ),
@@ -128,11 +127,13 @@ export function renderClasses(root) {
       "div",
       { class: "card-head" },
       el("h3", { text: "Per-class numbers" }),
-      entries.map(({ model, entry }) =>
-        entry?.data ? exportButtons({ csv: () => classCsv(entry.data, model) }) : null,
-      ),
     ),
-    entries.map(({ model, entry }) => cell(model, entry, compare, (metrics) => classTable(metrics, model))),
+    entries.map(({ model, entry }) =>
+      cell(model, entry, compare, (metrics) => [
+        el("div", { class: "cell-tools" }, exportButtons({ csv: () => classCsv(metrics, model) })),
+        classTable(metrics, model),
+      ]),
+    ),
   );
   fill(root, overview, ...cards, importance, table);
   for (const { div, figure } of pending) {
@@ -166,7 +167,6 @@ function importanceCard(models, compare, pending) {
       "div",
       { class: "card-head" },
       el("h3", {}, "Block importance per class ", el("span", { class: "better", text: "change in accuracy" })),
-      chartExports(models, "chart-importance", `Block importance per class (${direction.label.toLowerCase()})`),
       el("div", { class: "subtabs" }, buttons),
       el("p", { class: "explain", text: direction.explain }),
     ),
@@ -179,31 +179,18 @@ function importanceCard(models, compare, pending) {
 }
 
 function importanceCell(model, entry, compare, index, zMax, pending) {
-  const head = compare ? el("div", { class: "cell-title", text: model.id }) : null;
-  if (entry?.error) {
-    return el(
-      "div",
-      { class: "cell" },
-      head,
-      el(
-        "div",
-        { class: "error-box" },
-        `Could not compute the block importance of ${model.id}: ${entry.error} `,
-        el("button", { type: "button", class: "button small", onclick: () => forget("importance", model.id) }, "Try again"),
-      ),
-    );
-  }
-  if (!entry?.data) {
-    return el(
-      "div",
-      { class: "cell" },
-      head,
-      el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Routing the test split once per flipped block…"),
-    );
-  }
-  const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
-  pending.push({ div, figure: importanceFigure(entry.data, model, state.flip, { zMax }) });
-  return el("div", { class: "cell" }, head, div);
+  return cell(
+    model,
+    entry,
+    compare,
+    (data) => {
+      const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
+      pending.push({ div, figure: importanceFigure(data, model, state.flip, { zMax }) });
+      const direction = IMPORTANCE_DIRECTIONS[state.flip].label.toLowerCase();
+      return chartWithExports(div, `Block importance per class (${direction})`, model);
+    },
+    IMPORTANCE_CELL,
+  );
 }
 
 function sharedImportanceScale(all, direction) {
@@ -213,16 +200,6 @@ function sharedImportanceScale(all, direction) {
     ),
   );
   return changes.length ? Math.max(0.05, ...changes) : null;
-}
-
-/** PNG and SVG buttons for a chart of each shown model (`${prefix}-${index}`). */
-function chartExports(models, prefix, title) {
-  return models.map((model, i) =>
-    exportButtons({
-      chart: () => document.getElementById(`${prefix}-${i}`),
-      title: `${title} · ${model.id}`,
-    }),
-  );
 }
 
 /** The per-class table as CSV: every number the table and the charts show per class. */
@@ -240,7 +217,19 @@ export function resetClasses() {
   lastSig = null;
 }
 
-function cell(model, entry, compare, build) {
+const METRICS_CELL = {
+  kind: "metrics",
+  what: "the metrics",
+  loading: "Computing per-class metrics (routes augmented views too)…",
+};
+const IMPORTANCE_CELL = {
+  kind: "importance",
+  what: "the block importance",
+  loading: "Routing the test split once per flipped block…",
+};
+
+/** One model's part of a card: its figure when its data is in, else why not yet. */
+function cell(model, entry, compare, build, { kind, what, loading } = METRICS_CELL) {
   const head = compare ? el("div", { class: "cell-title", text: model.id }) : null;
   if (entry?.error) {
     return el(
@@ -250,20 +239,20 @@ function cell(model, entry, compare, build) {
       el(
         "div",
         { class: "error-box" },
-        `Could not compute the metrics of ${model.id}: ${entry.error} `,
-        el("button", { type: "button", class: "button small", onclick: () => forget("metrics", model.id) }, "Try again"),
+        `Could not compute ${what} of ${model.id}: ${entry.error} `,
+        el("button", { type: "button", class: "button small", onclick: () => forget(kind, model.id) }, "Try again"),
       ),
     );
   }
   if (!entry?.data) {
-    return el(
-      "div",
-      { class: "cell" },
-      head,
-      el("div", { class: "loading-box" }, el("span", { class: "spinner" }), "Computing per-class metrics (routes augmented views too)…"),
-    );
+    return el("div", { class: "cell" }, head, el("div", { class: "loading-box" }, el("span", { class: "spinner" }), loading));
   }
   return el("div", { class: "cell" }, head, build(entry.data));
+}
+
+/** A chart of one model, with its PNG and SVG buttons above it. */
+function chartWithExports(div, title, model) {
+  return [el("div", { class: "cell-tools" }, exportButtons({ chart: () => div, title: `${title} · ${model.id}` })), div];
 }
 
 function sharedScales(all) {

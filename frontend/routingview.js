@@ -249,7 +249,8 @@ function renderSlot(view, slot, mode) {
     grouped.groups.map((g) => g.color).join(","),
   ].join("|");
   view.ctx = { slot, samples, grouped, model };
-  view.foot.replaceChildren(
+  fill(
+    view.foot,
     fallback
       ? el("span", {
           class: "fallback-note",

@@ -162,6 +162,7 @@ def test_page_loads_without_console_errors(ui, api):
     expect(first.locator("input[type=radio]")).to_be_checked()
     ui.scatter(0, method="umap")
     ui.settled()
+    expect(ui.page.locator(".plot-foot").first).to_have_text(re.compile(r"^\d+ samples · "))
     expect(ui.page.locator("#server-status")).to_contain_text("server ok")
     assert ui.errors == []
 
