@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,16 +110,25 @@ class UI:
         self.page.wait_for_timeout(300)
 
 
-@pytest.fixture
-def ui(browser, server):
+@contextmanager
+def page_session(browser, base: str):
+    """A fresh 1280x800 page on ``base`` that records console and page errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(30_000)
-    session = UI(page, server.url)
+    session = UI(page, base)
     page.on("console", lambda m: m.type == "error" and session.errors.append(m.text))
     page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
-    yield session
-    context.close()
+    try:
+        yield session
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def ui(browser, server):
+    with page_session(browser, server.url) as session:
+        yield session
 
 
 def embedding(api, method: str, model: str = MODEL) -> dict:
@@ -799,14 +809,8 @@ CIFAR_NAMES = [
 
 @pytest.fixture
 def odd_ui(browser, odd_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    session = UI(page, odd_server.url)
-    page.on("console", lambda m: m.type == "error" and session.errors.append(m.text))
-    page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
-    yield session
-    context.close()
+    with page_session(browser, odd_server.url) as session:
+        yield session
 
 
 def test_the_map_follows_its_card_when_compare_is_ticked_and_unticked(ui):

@@ -31,6 +31,7 @@ from tests.browser_support import (  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 READY = 180_000  # ms: embeddings are computed on first request
+SIZES = ((1280, 800), (1920, 1080))
 
 
 def train_compare_run(out: Path) -> None:
@@ -76,6 +77,18 @@ class Shooter:
         )
         return x, y
 
+    def open_detail(self, fragment: str, width: int = 1280, height: int = 800):
+        """Open the page and click the largest marker: the side panel shows its sample."""
+        page = self.open(fragment, width, height)
+        self.ready("#scatter-0[data-state=ready]")
+        page.wait_for_selector(".side-card .empty")
+        x, y = self.hover_largest()
+        page.mouse.click(x, y)
+        page.wait_for_selector(".side-card .detail")
+        page.mouse.move(5, 400)
+        page.wait_for_selector("#hover-card", state="hidden")
+        return page
+
     def images_loaded(self):
         self.page.wait_for_function(
             """() => [...document.images].every(i => {
@@ -94,7 +107,7 @@ class Shooter:
 
 def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
     # Overview, at both sizes.
-    for width, height in ((1280, 800), (1920, 1080)):
+    for width, height in SIZES:
         shooter.open(f"model={model}", width, height)
         shooter.ready("#scatter-0[data-state=ready]")
         shooter.page.wait_for_selector(".side-card .empty")
@@ -137,46 +150,73 @@ def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
     shooter.ready("#scatter-0[data-state=ready]")
     shooter.shot("split-cost-1280x800")
 
-    # Per-class analysis.
+    # A block forced off in the clicked sample's path: the forced answer beside its own.
+    page = shooter.open_detail(f"model={model}")
+    page.locator(".side-card .detail button.pd-block.on").first.click()
+    page.wait_for_selector(".intervention[data-state=ready]")
+    shooter.images_loaded()
+    page.wait_for_timeout(500)
+    shooter.shot("intervene-1280x800")
+
+    # Per-class analysis (block importance at the end) and training curves.
+    for width, height in SIZES:
+        page = shooter.open(f"model={model}&tab=classes", width, height)
+        shooter.ready("#chart-block-rate-0[data-state=ready]")
+        shooter.ready("#chart-importance-0[data-state=ready]")
+        shooter.shot(f"classes-{width}x{height}")
+        page = shooter.open(f"model={model}&tab=training", width, height)
+        shooter.ready("#training-losses[data-state=ready]")
+        shooter.shot(f"training-{width}x{height}")
     page = shooter.open(f"model={model}&tab=classes")
-    shooter.ready("#chart-block-rate-0[data-state=ready]")
-    shooter.shot("classes-1280x800")
+    shooter.ready("#chart-importance-0[data-state=ready]")
     shooter.shot("classes-full-1280", full_page=True)
 
     # An uploaded photo of a handwritten digit.
     digit, _ = digit_on_paper(7)
     photo = work / "digit-photo.png"
     photo.write_bytes(encode(digit, "PNG"))
-    page = shooter.open(f"model={model}&tab=upload")
-    page.wait_for_selector("#models-body tr[data-model]")
-    page.set_input_files("#file-input", str(photo))
-    shooter.ready(".result-card[data-state=ready] .mini-scatter[data-state=ready]")
-    shooter.images_loaded()
-    shooter.shot("upload-1280x800")
-    page.locator(".result-card").scroll_into_view_if_needed()
-    page.evaluate("() => window.scrollTo(0, document.querySelector('.result-card').offsetTop - 12)")
-    page.wait_for_timeout(300)
-    shooter.shot("upload-result-1280x800")
+    for width, height in SIZES:
+        page = upload(shooter, f"model={model}&tab=upload", photo, width, height)
+        shooter.shot(f"upload-{width}x{height}")
+        page.evaluate(
+            "() => window.scrollTo(0, document.querySelector('.result-card').offsetTop - 12)"
+        )
+        page.wait_for_timeout(300)
+        shooter.shot(f"upload-result-{width}x{height}")
 
     if not compare:
         return
     # Two checkpoints side by side.
-    for width, height in ((1280, 800), (1920, 1080)):
-        page = shooter.open(f"model={model}&compare={compare}", width, height)
-        shooter.ready("#scatter-0[data-state=ready]")
+    for width, height in SIZES:
+        page = shooter.open_detail(f"model={model}&compare={compare}", width, height)
         shooter.ready("#scatter-1[data-state=ready]")
-        page.wait_for_selector(".side-card .empty")
-        x, y = shooter.hover_largest()
-        page.mouse.click(x, y)
-        page.wait_for_selector(".side-card .detail")
-        page.mouse.move(5, 400)
-        page.wait_for_selector("#hover-card", state="hidden")
         shooter.images_loaded()
         page.wait_for_timeout(500)
         shooter.shot(f"compare-{width}x{height}")
-    shooter.open(f"model={model}&compare={compare}&tab=classes")
-    shooter.ready("#chart-block-rate-1[data-state=ready]")
-    shooter.shot("compare-classes-1280x800")
+    for width, height in SIZES:
+        shooter.open(f"model={model}&compare={compare}&tab=classes", width, height)
+        shooter.ready("#chart-block-rate-1[data-state=ready]")
+        shooter.ready("#chart-importance-1[data-state=ready]")
+        shooter.shot(f"compare-classes-{width}x{height}")
+        shooter.open(f"model={model}&compare={compare}&tab=training", width, height)
+        shooter.ready("#training-losses[data-state=ready]")
+        shooter.shot(f"compare-training-{width}x{height}")
+        page = upload(shooter, f"model={model}&compare={compare}&tab=upload", photo, width, height)
+        shooter.ready(".result-card[data-index='1'][data-state=ready]")
+        page.evaluate(
+            "() => window.scrollTo(0, document.querySelector('.result-card').offsetTop - 12)"
+        )
+        page.wait_for_timeout(300)
+        shooter.shot(f"compare-upload-{width}x{height}")
+
+
+def upload(shooter: Shooter, fragment: str, photo: Path, width: int, height: int):
+    page = shooter.open(fragment, width, height)
+    page.wait_for_selector("#models-body tr[data-model]")
+    page.set_input_files("#file-input", str(photo))
+    shooter.ready(".result-card[data-state=ready] .mini-scatter[data-state=ready]")
+    shooter.images_loaded()
+    return page
 
 
 def main() -> int:
