@@ -233,8 +233,9 @@ def test_hover_shows_thumbnails(ui, api):
     assert ui.errors == []
 
 
-def test_click_opens_detail_with_path_diagram(ui, api):
-    ui.open()
+def open_largest_marker(ui):
+    """Hover, then click, the map's largest marker; returns the detail panel and its
+    sample id."""
     selector = ui.scatter(0)
     ui.settled()
     trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
@@ -245,7 +246,13 @@ def test_click_opens_detail_with_path_diagram(ui, api):
     ui.page.mouse.click(x, y)
     detail = ui.page.locator(".side-card .detail")
     expect(detail).to_be_visible()
-    sample_id = int(detail.get_attribute("data-sample"))
+    return detail, int(detail.get_attribute("data-sample"))
+
+
+def test_click_opens_detail_with_path_diagram(ui, api):
+    ui.open()
+    detail, sample_id = open_largest_marker(ui)
+    selector = "#scatter-0"
     table = api.get(f"/api/models/{MODEL}/paths").json()
     path = table["paths"][table["sample_ids"].index(sample_id)]
     model = api.get(f"/api/models/{MODEL}").json()
@@ -280,20 +287,6 @@ def test_click_opens_detail_with_path_diagram(ui, api):
     tiles.nth(3).click()
     expect(detail).not_to_have_attribute("data-sample", str(sample_id))
     assert ui.errors == []
-
-
-def open_largest_marker(ui):
-    """Click the map's largest marker; returns the detail panel and its sample id."""
-    selector = ui.scatter(0)
-    ui.settled()
-    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
-    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
-    ui.page.mouse.move(x - 30, y - 30)
-    ui.page.mouse.move(x, y, steps=5)
-    ui.page.mouse.click(x, y)
-    detail = ui.page.locator(".side-card .detail")
-    expect(detail).to_be_visible()
-    return detail, int(detail.get_attribute("data-sample"))
 
 
 def flipped(path: str, block: int) -> str:
