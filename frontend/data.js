@@ -251,6 +251,19 @@ export function describeClasses(samples, indices, classNames, limit = 4) {
   return shown.join(", ");
 }
 
+const membersMemo = new WeakMap();
+
+/** The sample indices on each distinct path (by path id), computed once per samples. */
+export function pathMembers(samples) {
+  let members = membersMemo.get(samples);
+  if (!members) {
+    members = samples.paths.map(() => []);
+    for (let i = 0; i < samples.n; i += 1) members[samples.pathIds[i]].push(i);
+    membersMemo.set(samples, members);
+  }
+  return members;
+}
+
 /**
  * The `k` samples nearest to sample `index` by Hamming distance between paths, then by
  * id; with `otherPaths`, only samples on another path than its own.

@@ -18,7 +18,7 @@ export const state = {
   dragmode: "zoom",
   flip: "off", // block importance heatmap: blocks forced off, or on
   // interaction
-  selection: null, // {sampleIds: Set<number>, source: slot key, modelId} or null
+  selection: null, // {ids: Set<sample id>, modelId, method, version} of a box or lasso, or null
   detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
   upload: null, // {file, url, views, results: {modelId: {result|error|pending, forced}}}
   // server data

@@ -9,7 +9,7 @@ import { exportButtons } from "./export.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { STATIC_CONFIG, probabilityFigure, scatterFigure } from "./plots.js";
-import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./routingview.js";
+import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./mapdata.js";
 import { embeddingKey, shownModels, state, update } from "./state.js";
 import { hamming } from "./data.js";
 

@@ -1,0 +1,399 @@
+// The routing tab's side panel, one per shown model: the clicked sample (its image, its
+// path, which can be forced, the images on its path and the nearest on other paths) or a
+// summary of the selection, and the model's most common paths when nothing is chosen.
+
+import { routeSample } from "./api.js";
+import {
+  describeClasses,
+  indicesOfIds,
+  nearestPaths,
+  nearestSamples,
+  pathMembers,
+  summarize,
+} from "./data.js";
+import { el, fill, stat, thumbnail } from "./dom.js";
+import { exportButtons } from "./export.js";
+import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { flipBlock, interventionSummary } from "./intervention.js";
+import { ensurePaths } from "./loader.js";
+import { detailFor, modelSamples } from "./mapdata.js";
+import { miniPath, pathDiagram } from "./pathdiagram.js";
+import { sameSamples, state, update } from "./state.js";
+
+const sideViews = [];
+let sideTab = "sample";
+
+/** Which tab of the side panels shows: "sample" or "selection". */
+export function showSideTab(tab) {
+  sideTab = tab;
+}
+
+/** One side panel per shown model, in `root`. */
+export function renderSides(root, models, mode) {
+  while (sideViews.length < models.length) sideViews.push(createSideView(root, sideViews.length));
+  while (sideViews.length > models.length) sideViews.pop().card.remove();
+  models.forEach((model, i) => renderSide(sideViews[i], model, mode));
+}
+
+function createSideView(root, index) {
+  const title = el("h3", { class: "side-title" });
+  const tabSample = el("button", { type: "button", class: "subtab", dataset: { side: "sample" } }, "Sample");
+  const tabSelection = el("button", { type: "button", class: "subtab", dataset: { side: "selection" } }, "Selection");
+  for (const button of [tabSample, tabSelection]) {
+    button.addEventListener("click", () => {
+      sideTab = button.dataset.side;
+      sideViews.forEach((v) => (v.sig = null));
+      update({});
+    });
+  }
+  const body = el("div", { class: "side-body" });
+  const card = el(
+    "aside",
+    { class: "card side-card", style: { gridArea: `s${index}` }, dataset: { side: String(index) } },
+    el("div", { class: "side-head" }, title, el("div", { class: "subtabs" }, tabSample, tabSelection)),
+    body,
+  );
+  root.append(card);
+  return { card, title, body, tabSample, tabSelection, sig: null };
+}
+
+function renderSide(view, model, mode) {
+  ensurePaths(model.id);
+  const detail = detailFor(model.id);
+  const selection = state.selection && (state.selection.modelId === model.id || sameSamples(state.selection.modelId, model.id)) ? state.selection : null;
+  const pathsEntry = state.paths[model.id];
+  const sig = [
+    model.id,
+    mode,
+    sideTab,
+    detail ? `${detail.modelId}:${detail.sampleId}:${forcedSig(detail.forced)}` : "",
+    selection ? selection.version : 0,
+    pathsEntry?.data ? "data" : pathsEntry?.error ? "error" : "pending",
+  ].join("|");
+  if (sig === view.sig) return;
+  view.sig = sig;
+  view.title.textContent = mode === "compare" ? model.id : "Details";
+  view.title.className = `side-title${mode === "compare" ? ` model-${model.id === state.modelId ? "a" : "b"}` : ""}`;
+  view.tabSample.classList.toggle("active", sideTab === "sample");
+  view.tabSelection.classList.toggle("active", sideTab === "selection");
+  view.tabSelection.textContent = selection ? `Selection (${selection.ids.size})` : "Selection";
+  view.body.scrollTop = 0;
+  if (pathsEntry?.error) {
+    fill(view.body, el("p", { class: "error-box", text: `Could not load the paths: ${pathsEntry.error}` }));
+    return;
+  }
+  const samples = modelSamples(model.id);
+  if (!samples) {
+    fill(view.body, el("p", { class: "hint", text: "Loading the paths…" }));
+    return;
+  }
+  if (sideTab === "sample") {
+    if (detail) fill(view.body, sampleDetail(model, samples, detail));
+    else
+      fill(
+        view.body,
+        emptyState(
+          "No sample chosen",
+          "Click a marker on the map to see one of its images, its path through the network and its nearest neighbours in routing space.",
+        ),
+        commonPaths(model, samples),
+      );
+  } else if (selection) {
+    fill(view.body, selectionSummary(model, samples, selection));
+  } else {
+    fill(
+      view.body,
+      emptyState(
+        "Nothing selected",
+        "Choose Box select or Lasso in the toolbar and drag over the map to summarise a group of samples.",
+      ),
+    );
+  }
+}
+
+/** The model's most used paths, each with its classes; a click shows one of its images. */
+function commonPaths(model, samples) {
+  const all = Array.from({ length: samples.n }, (_, i) => i);
+  const summary = summarize(samples, all, { topPaths: 6 });
+  const members = pathMembers(samples);
+  return el(
+    "div",
+    { class: "common-paths" },
+    el("h4", {}, "Most common paths ", el("span", { class: "count", text: `${summary.distinctPaths} in all` })),
+    el(
+      "ul",
+      { class: "path-list" },
+      summary.paths.map((entry) => {
+        const onPath = members[entry.pathId];
+        return el(
+          "li",
+          {},
+          miniPath(entry.path, model.stage_blocks),
+          el("span", { class: "pl-dist", text: `${formatPercent(entry.count / samples.n, 0)} · ${entry.count}` }),
+          el("button", {
+            type: "button",
+            class: "link",
+            text: describeClasses(samples, onPath, model.class_names, 3),
+            title: "Show one of these images",
+            onclick: () => showSample(model.id, samples.sampleIds[onPath[0]]),
+          }),
+        );
+      }),
+    ),
+  );
+}
+
+function emptyState(title, text) {
+  return el("div", { class: "empty" }, el("p", { class: "empty-title", text: title }), el("p", { class: "hint", text }));
+}
+
+/** Show a sample in the side panel (its Sample tab). */
+export function showSample(modelId, sampleId) {
+  sideTab = "sample";
+  update({ detail: { modelId, sampleId } });
+}
+
+function forcedSig(forced) {
+  return forced ? `${forced.path}:${forced.pending ? "p" : forced.error ? "e" : "r"}` : "";
+}
+
+/** Route the shown sample through `path` (its own path: back to the network's choice). */
+function forceSample(modelId, sampleId, ownPath, path) {
+  if (path === ownPath) {
+    update({ detail: { modelId, sampleId, forced: null } });
+    return;
+  }
+  const previous = state.detail?.forced?.result ?? null;
+  const forced = { path, pending: true, result: previous };
+  update({ detail: { modelId, sampleId, forced } });
+  const settle = (patch) => {
+    // A later click (or another sample) wins over this answer.
+    if (state.detail?.forced !== forced) return;
+    update({ detail: { modelId, sampleId, forced: { path, ...patch } } });
+  };
+  routeSample(modelId, sampleId, path).then(
+    (result) => settle({ result }),
+    (error) => settle({ error: error.message || String(error) }),
+  );
+}
+
+function sampleDetail(model, samples, detail) {
+  const sampleId = detail.sampleId;
+  const i = samples.indexOf.get(sampleId);
+  if (i === undefined) return el("p", { class: "error-box", text: `Sample ${sampleId} is not in ${model.id}.` });
+  const names = model.class_names;
+  const path = samples.paths[samples.pathIds[i]];
+  const executed = samples.executedOfPath[samples.pathIds[i]];
+  const ok = samples.labels[i] === samples.predictions[i];
+  const macs = samples.macs[i];
+  const confidence = samples.confidences[i];
+  const head = el(
+    "div",
+    { class: "detail-head" },
+    el("img", {
+      class: "thumb large",
+      src: `/api/models/${encodeURIComponent(model.id)}/samples/${sampleId}/image?size=128`,
+      width: 112,
+      height: 112,
+      alt: `Sample ${sampleId}, class ${names[samples.labels[i]]}`,
+    }),
+    el(
+      "div",
+      { class: "stats" },
+      stat("Sample", `#${sampleId}`),
+      stat("True class", names[samples.labels[i]]),
+      stat(
+        "Predicted",
+        `${names[samples.predictions[i]]}${confidence !== null ? ` (${formatPercent(confidence)})` : ""}`,
+        { tone: ok ? "ok" : "bad", title: ok ? "correct" : "misclassified" },
+      ),
+      stat("Executed", `${executed} of ${path.length} blocks`),
+      stat("MACs", macs !== null ? `${formatMacs(macs)} · ${formatPercent(macs / model.full_macs, 0)}` : "–", {
+        title: "multiply-accumulates for this image; % of the full network",
+      }),
+    ),
+  );
+  const members = pathMembers(samples);
+  const onPath = members[samples.pathIds[i]].filter((j) => j !== i);
+  const near = nearestSamples(samples, i, 8, { otherPaths: true });
+  const otherPaths = nearestPaths(samples, path, 4);
+  const forced = detail.modelId === model.id ? detail.forced : null;
+  const shownPath = forced ? forced.path : path;
+  const force = (target) => forceSample(model.id, sampleId, path, target);
+  return el(
+    "div",
+    { class: "detail", dataset: { sample: String(sampleId), model: model.id } },
+    head,
+    forced ? interventionSummary(model, forced, () => force(path)) : null,
+    el("h4", { text: forced ? "Forced path through the network" : "Path through the network" }),
+    el("p", { class: "hint", text: "Click a block to force it on or off: the image is routed again through that path." }),
+    pathDiagram(shownPath, model.stage_blocks, {
+      compareTo: forced ? path : null,
+      differsLabel: "flipped from its own path",
+      onToggle: (index) => force(flipBlock(shownPath, index)),
+    }),
+    el("h4", {}, "Same path (distance 0) ", el("span", { class: "count", text: plural(onPath.length + 1, "image") })),
+    el(
+      "p",
+      { class: "hint same-path-note" },
+      onPath.length
+        ? `${plural(onPath.length, "other image")} share${onPath.length === 1 ? "s" : ""} its path exactly: ${describeClasses(samples, [i, ...onPath], names, 6)}.`
+        : "No other image takes its path.",
+    ),
+    thumbStrip(model, samples, onPath.slice(0, 10)),
+    el("h4", { text: "Nearest images on other paths" }),
+    el("p", { class: "hint", text: "Nearest first, by Hamming distance between paths: the number of blocks run by one image and not the other." }),
+    el(
+      "div",
+      { class: "neighbors" },
+      near.map(({ index, distance }) =>
+        neighborTile(model, samples, index, `d ${distance}`),
+      ),
+    ),
+    otherPaths.length ? el("h4", { text: "Nearest other paths" }) : null,
+    otherPaths.length
+      ? el(
+          "ul",
+          { class: "path-list" },
+          otherPaths.map((entry) =>
+            el(
+              "li",
+              {},
+              miniPath(entry.path, model.stage_blocks),
+              el("span", { class: "pl-dist", text: `${plural(entry.distance, "block")} apart` }),
+              el("button", {
+                type: "button",
+                class: "link",
+                text: `${plural(entry.count, "image")}: ${describeClasses(samples, members[entry.pathId], names, 3)}`,
+                onclick: () => showSample(model.id, samples.sampleIds[members[entry.pathId][0]]),
+              }),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+function neighborTile(model, samples, index, note) {
+  const names = model.class_names;
+  const ok = samples.labels[index] === samples.predictions[index];
+  const id = samples.sampleIds[index];
+  return el(
+    "button",
+    {
+      type: "button",
+      class: "tile",
+      title: `Sample #${id}: class ${names[samples.labels[index]]}, predicted ${names[samples.predictions[index]]}`,
+      onclick: () => showSample(model.id, id),
+    },
+    thumbnail(model.id, id, { size: 64, display: 52 }),
+    el("span", { class: "tile-caption" }, el("span", { text: note }), " · ", el("span", { class: ok ? "tone-ok" : "tone-bad", text: names[samples.labels[index]] })),
+  );
+}
+
+function thumbStrip(model, samples, indices) {
+  if (!indices.length) return el("p", { class: "hint", text: "No other image takes exactly this path." });
+  return el(
+    "div",
+    { class: "strip" },
+    indices.map((j) => {
+      const id = samples.sampleIds[j];
+      return el(
+        "button",
+        { type: "button", class: "strip-item", title: `Sample #${id}, class ${model.class_names[samples.labels[j]]}`, onclick: () => showSample(model.id, id) },
+        thumbnail(model.id, id, { size: 64, display: 40 }),
+      );
+    }),
+  );
+}
+
+/** The selected samples: id, class, prediction, path, blocks run and MACs. */
+function selectionCsv(model, samples, indices) {
+  const names = model.class_names;
+  return {
+    name: `${model.id}-selection-${indices.length}`,
+    columns: ["sample_id", "label", "prediction", "path", "executed_blocks", "macs"],
+    rows: indices.map((i) => [
+      samples.sampleIds[i],
+      names[samples.labels[i]],
+      names[samples.predictions[i]],
+      samples.paths[samples.pathIds[i]],
+      samples.executedOfPath[samples.pathIds[i]],
+      samples.macs[i],
+    ]),
+  };
+}
+
+function selectionSummary(model, samples, selection) {
+  const indices = indicesOfIds(samples, selection.ids);
+  const summary = summarize(samples, indices);
+  const names = model.class_names;
+  const numClasses = names.length;
+  const from =
+    selection.modelId === model.id
+      ? `on the ${METHOD_NAMES[selection.method]} map`
+      : `selected on ${selection.modelId}'s ${METHOD_NAMES[selection.method]} map`;
+  const maxCount = Math.max(1, ...summary.classes.map(([, k]) => k));
+  let classes = summary.classes;
+  if (classes.length <= 12) classes = [...classes].sort((a, b) => a[0] - b[0]);
+  else classes = classes.slice(0, 12);
+  return el(
+    "div",
+    { class: "selection", dataset: { count: String(summary.count) } },
+    el(
+      "div",
+      { class: "selection-head" },
+      el("p", {}, el("b", { text: plural(summary.count, "sample") }), ` ${from}`),
+      exportButtons({ csv: () => selectionCsv(model, samples, indices) }),
+      el("button", { type: "button", class: "button small", onclick: () => update({ selection: null }) }, "Clear"),
+    ),
+    el(
+      "div",
+      { class: "stats four" },
+      stat("Accuracy", formatPercent(summary.accuracy)),
+      stat("Mean blocks", `${formatNumber(summary.meanExecuted, 2)} of ${model.num_gates}`),
+      stat(
+        "Mean MACs",
+        summary.meanMacs !== null ? `${formatMacs(summary.meanMacs)} · ${formatPercent(summary.meanMacs / model.full_macs, 0)}` : "–",
+      ),
+      stat("Distinct paths", String(summary.distinctPaths)),
+    ),
+    el("h4", { text: "True classes" }),
+    el(
+      "ul",
+      { class: "histogram" },
+      classes.map(([c, k]) =>
+        el(
+          "li",
+          {},
+          el("span", { class: "h-label", text: names[c] ?? String(c) }),
+          el(
+            "span",
+            { class: "h-track" },
+            el("span", { class: "h-bar", style: { width: `${(100 * k) / maxCount}%`, background: classColor(c, numClasses) } }),
+          ),
+          el("span", { class: "h-count", text: String(k) }),
+        ),
+      ),
+    ),
+    summary.classes.length > classes.length
+      ? el("p", { class: "hint", text: `and ${summary.classes.length - classes.length} more classes` })
+      : null,
+    el("h4", { text: "Most common paths" }),
+    el(
+      "ul",
+      { class: "path-list" },
+      summary.paths.map((entry) =>
+        el(
+          "li",
+          {},
+          miniPath(entry.path, model.stage_blocks),
+          el("span", { class: "pl-dist", text: `${entry.count} · ${formatPercent(entry.count / summary.count, 0)}` }),
+          el("code", { class: "pl-code", text: entry.path }),
+        ),
+      ),
+    ),
+    el("h4", { text: "Examples" }),
+    thumbStrip(model, samples, indices.slice(0, 12)),
+  );
+}
