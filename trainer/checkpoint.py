@@ -42,6 +42,12 @@ def build_checkpoint(model, class_names, preprocessing, metrics, config, epoch) 
     }
 
 
+def epochs_trained(checkpoint: dict) -> int:
+    """How many epochs the saved weights were trained for: the checkpoint stores the
+    0-based index of its epoch (as ``metrics.jsonl`` does), absent in hand-made files."""
+    return checkpoint.get("epoch", 0) + 1
+
+
 def save_atomic(obj: dict, path: str | Path) -> None:
     """Write to a temporary file, then rename: readers never see half a checkpoint."""
     path = Path(path)

@@ -1,18 +1,16 @@
 from fastapi import APIRouter
 
-from backend.api.deps import ExplorerDep, SplitQuery
+from backend.api.deps import ExplorerDep, SplitQuery, errors
 from backend.schemas import MeasureInfo, Metrics
 from trainer.measures import measure_definitions
 
 router = APIRouter(prefix="/api/models", tags=["metrics"])
 
 
-@router.get("/{model_id}/metrics", response_model=Metrics)
+@router.get("/{model_id}/metrics", response_model=Metrics, responses=errors(404, 409, 422))
 def get_metrics(model_id: str, explorer: ExplorerDep, split: SplitQuery = "test") -> Metrics:
     """Overall and per-class routing measures, cost and execution rates."""
-    metrics = explorer.metrics(model_id, split)
-    class_names = explorer.store.get(model_id).class_names
-    return Metrics(model_id=model_id, split=split, class_names=class_names, **metrics)
+    return Metrics(**explorer.metrics(model_id, split))
 
 
 measures_router = APIRouter(prefix="/api", tags=["metrics"])
