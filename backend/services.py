@@ -31,7 +31,7 @@ from backend.errors import InvalidInput, UnknownItem
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
 from backend.groups import group_summaries
 from backend.ids import shown
-from backend.images import decode_image, needed_side, to_dataset_format
+from backend.images import decode_image, needed_side, thumbnail_png, to_dataset_format
 from backend.importance import cached_sums, compute_sums, importance_table
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
@@ -227,9 +227,9 @@ class Explorer:
         return group_summaries(models)
 
     # -- samples ------------------------------------------------------------------
-    def sample(self, model_id: str, split: str, sample_id: int):
-        """The raw image of a dataset sample."""
-        return self._sample(self.store.get(model_id), split, sample_id)[0]
+    def thumbnail(self, model_id: str, split: str, sample_id: int, size: int) -> bytes:
+        """A dataset sample's image as PNG, its longer side ``size`` pixels."""
+        return thumbnail_png(self._sample(self.store.get(model_id), split, sample_id)[0], size)
 
     def _sample(self, loaded: LoadedModel, split: str, sample_id: int):
         _check_split(split)

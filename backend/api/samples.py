@@ -4,7 +4,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from backend.api.deps import ExplorerDep, SplitQuery, errors
-from backend.images import thumbnail_png
 from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["samples"])
@@ -22,7 +21,7 @@ def sample_image(
     split: SplitQuery = "test",
     size: Annotated[int, Query(ge=8, le=512, description="longer side, pixels")] = 64,
 ) -> Response:
-    png = thumbnail_png(explorer.sample(model_id, split, sample_id), size)
+    png = explorer.thumbnail(model_id, split, sample_id, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 
