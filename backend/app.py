@@ -16,7 +16,17 @@ from backend.settings import Settings, get_settings
 from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
 
-FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
+
+def _frontend_dir() -> Path:
+    """The dashboard's files: package data beside this module once installed from a
+    wheel (``backend/frontend``), else the repository's ``frontend/`` (a source checkout
+    or an editable install)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "frontend"
+    return installed if installed.is_dir() else here.parent / "frontend"
+
+
+FRONTEND_DIR = _frontend_dir()
 
 
 async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
