@@ -10,15 +10,15 @@ editable install of the project found there is not activated).
 
 import shutil
 import site
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.backend_helpers import first_answer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +68,6 @@ def _fresh_environment(root: Path, wheel: Path) -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_installed_wheel_serves_the_dashboard(tmp_path):
     wheel = _build_wheel(tmp_path / "build")
     python = _fresh_environment(tmp_path / "env", wheel)
@@ -88,7 +82,7 @@ def test_an_installed_wheel_serves_the_dashboard(tmp_path):
     ).stdout.split()
     assert all(Path(p).is_relative_to(tmp_path / "env") for p in where), where
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(python), "-m", "backend", "--runs-dir", "runs", "--port", str(port), "--no-warmup"],
         cwd=elsewhere,
@@ -98,15 +92,7 @@ def test_an_installed_wheel_serves_the_dashboard(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                index = httpx.get(f"{base}/", timeout=5)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read()
-                assert time.monotonic() < deadline, "the installed server did not answer"
-                time.sleep(0.3)
+        index = first_answer(server, f"{base}/")
         assert index.status_code == 200 and "<html" in index.text.lower()
         module = httpx.get(f"{base}/static/main.js", timeout=5)
         assert module.status_code == 200 and "import" in module.text
