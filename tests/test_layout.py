@@ -133,3 +133,38 @@ def test_each_embedding_setting_is_declared_once():
         with pytest.raises(InvalidInput, match="must be from"):
             resolve_params(parameter.method, {parameter.name: parameter.high * 2 + 1})
     assert set(query) == {p.name for p in PARAMETERS} | {"split", "format"}
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        ("InvalidInput", 422),
+        ("UnknownItem", 404),
+        ("TooLarge", 413),
+        ("UnsupportedImage", 415),
+        ("ValueError", 500),  # a defect, not the client's bad input
+        ("KeyError", 500),
+    ],
+)
+def test_statuses_come_from_the_services_error_types(raised, status, tmp_path, monkeypatch):
+    import builtins
+
+    from fastapi.testclient import TestClient
+
+    import backend.errors
+    from backend.app import create_app
+    from backend.services import Explorer
+    from backend.settings import Settings
+
+    error_type = getattr(backend.errors, raised, None) or getattr(builtins, raised)
+
+    def failing(self, model_id):
+        raise error_type("what went wrong")
+
+    monkeypatch.setattr(Explorer, "model", failing)
+    app = create_app(Settings(runs_dir=tmp_path, warmup=False))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/models/digits")
+    assert response.status_code == status
+    if status < 500:
+        assert response.json() == {"detail": "what went wrong"}
