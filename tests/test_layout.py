@@ -90,6 +90,7 @@ def test_keys_tell_their_inputs_apart():
     assert umap != keys.embedding("ab" * 32, "test", "tsne", {"n_neighbors": 15})
 
 
+@pytest.mark.slow  # trains the session's digits model
 def test_a_new_paths_version_routes_the_split_again(digits_runs, tmp_path, monkeypatch):
     """Files of an earlier version stay on disk but are never read again."""
     import backend.services
