@@ -1,4 +1,4 @@
-# `make demo` and `make test` do all their own set-up: a virtual environment in .venv
+# `make demo`, `make check` and `make test` do all their own set-up: a virtual environment in .venv
 # with the project installed, re-installed only when pyproject.toml changes.
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_RUN := runs/digits-demo
 
-.PHONY: install demo train-demo serve test lint
+.PHONY: install demo train-demo serve check test lint
 
 install: $(INSTALLED)
 
@@ -42,9 +42,17 @@ $(SYSTEM_TOOLS):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium docker-compose wrk
 
-test: install $(SYSTEM_TOOLS)
-	$(PY) -m ruff check trainer backend tests bench docs
-	$(PY) -m pytest
+PY_SOURCES := trainer backend tests bench docs
 
 lint: install
-	$(PY) -m ruff check trainer backend tests bench docs
+	$(PY) -m ruff check $(PY_SOURCES)
+	$(PY) -m ruff format --check $(PY_SOURCES)
+
+# The fast loop: lint, then the tests marked neither slow nor browser.
+check: lint
+	$(PY) -m pytest -m "not slow and not browser"
+
+# Every test: browser, slow (training, subprocesses, the contract fuzzer) and GPU ones
+# (skipped without CUDA).
+test: lint $(SYSTEM_TOOLS)
+	$(PY) -m pytest

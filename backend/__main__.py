@@ -15,12 +15,29 @@ from backend.settings import Settings
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    parser.add_argument("--runs-dir", type=Path, help="default: $CODINET_RUNS_DIR or runs")
-    parser.add_argument("--data-dir", type=Path, help="default: $CODINET_DATA_DIR or data")
-    parser.add_argument("--cache-dir", type=Path, help="default: <runs-dir>/.cache")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-warmup", action="store_true", help="skip compiling UMAP at start")
+    for name, default in (
+        ("runs_dir", "$CODINET_RUNS_DIR or runs"),
+        ("data_dir", "$CODINET_DATA_DIR or data"),
+        ("cache_dir", "$CODINET_CACHE_DIR or <runs-dir>/.cache"),
+    ):
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=Path,
+            help=f"{Settings.model_fields[name].description} (default: {default})",
+        )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="TCP port to listen on (default: 8000)"
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip compiling the embedding code (UMAP's numba) at start-up",
+    )
     return parser
 
 

@@ -1,7 +1,5 @@
 """The app factory: wires settings, services, routers, error handlers and the page."""
 
-import logging
-import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,49 +10,32 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.api import api_router
 from backend.api.uploads import MULTIPART_SLACK
-from backend.images import ImageRejected
-from backend.jobs import QueueFull
-from backend.services import Explorer, UnknownItem
+from backend.errors import ServiceError
+from backend.services import Explorer
 from backend.settings import Settings, get_settings
-from backend.store import UnknownModel
 from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
 
-log = logging.getLogger(__name__)
 
-FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
-
-
-def _error(status: int):
-    async def handler(_request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=status)
-
-    return handler
+def _frontend_dir() -> Path:
+    """The dashboard's files: package data beside this module once installed from a
+    wheel (``backend/frontend``), else the repository's ``frontend/`` (a source checkout
+    or an editable install)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "frontend"
+    return installed if installed.is_dir() else here.parent / "frontend"
 
 
-async def _image_rejected(_request: Request, error: ImageRejected) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=error.status)
+FRONTEND_DIR = _frontend_dir()
 
 
-async def _queue_full(_request: Request, error: QueueFull) -> JSONResponse:
-    return JSONResponse(
-        {"detail": str(error)},
-        status_code=429,
-        headers={"Retry-After": str(error.retry_after)},
-    )
+async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=error.status, headers=error.headers)
 
 
-def _start_warmup(app: FastAPI, explorer: Explorer) -> None:
-    def run():
-        app.state.warmup = "running"
-        try:
-            explorer.warm_up()
-            app.state.warmup = "done"
-        except Exception:  # warm-up is an optimisation; a failure must not stop serving
-            log.exception("warm-up failed")
-            app.state.warmup = "failed"
-
-    threading.Thread(target=run, name="warmup", daemon=True).start()
+async def _unusable_file(_request: Request, error: Exception) -> JSONResponse:
+    """A checkpoint or dataset the server cannot use: the request is fine, the file not."""
+    return JSONResponse({"detail": str(error)}, status_code=409)
 
 
 class RefuseLargeBodies:
@@ -86,9 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resolved = settings or app.dependency_overrides.get(get_settings, get_settings)()
         explorer = Explorer(resolved)
         app.state.explorer = explorer
-        app.state.warmup = "off"
         if resolved.warmup:
-            _start_warmup(app, explorer)
+            explorer.start_warm_up()
         yield
         explorer.close()
 
@@ -99,19 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    app.add_middleware(
-        RefuseLargeBodies, limit=lambda: app.state.explorer.settings.max_upload_bytes
-    )
-    for error_type, status in (
-        (UnknownModel, 404),
-        (UnknownItem, 404),
-        (CheckpointError, 409),
-        (DatasetError, 409),
-        (ValueError, 422),
-    ):
-        app.add_exception_handler(error_type, _error(status))
-    app.add_exception_handler(ImageRejected, _image_rejected)
-    app.add_exception_handler(QueueFull, _queue_full)
+    app.add_middleware(RefuseLargeBodies, limit=lambda: app.state.explorer.max_upload_bytes)
+    app.add_exception_handler(ServiceError, _service_error)
+    for error_type in (CheckpointError, DatasetError):
+        app.add_exception_handler(error_type, _unusable_file)
     app.include_router(api_router)
     mount_frontend(app)
     return app

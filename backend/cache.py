@@ -5,8 +5,6 @@ new cache entry, so neither the folder nor the memory may grow with the requests
 drop their least recently used entries beyond a size.
 """
 
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -25,12 +23,6 @@ T = TypeVar("T")
 # What a cached array must be: numpy dtype kinds ("b" bool, "i"/"u" integers, "f"
 # floats, "U" text) and a shape whose named dimensions agree across the arrays of a file.
 ArraySpec = tuple[str, tuple[str | int, ...]]
-
-
-def cache_key(*parts) -> str:
-    """A short stable key for JSON-serialisable parts (hashes, names, parameters)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.cache import DiskCache
+from backend.errors import InvalidInput
 from backend.hamming import hamming_knn
 from trainer.paths import unique_paths
 
@@ -27,8 +28,6 @@ METHODS = ("umap", "tsne", "pca")
 SEED = 0
 # Below this many distinct paths, neighbour-graph methods have nothing to work with.
 MIN_PATHS_FOR_GRAPH = 5
-# Part of every cache key: a change to how layouts are computed must not serve old ones.
-LAYOUT_VERSION = 2
 # UMAP's epochs by default: a fixed budget of path-epochs (about a second on 2 cores),
 # so small path sets get umap-learn's 500 epochs and 10,000 distinct paths get 60. On
 # those the trustworthiness is 0.9866 against 0.9871 with 200 epochs and 0.9876 for
@@ -42,11 +41,64 @@ UMAP_EPOCHS_RANGE = (50, 500)
 # clusters, each costing more as the map grows.
 TSNE_ITERATIONS = 250
 _TSNE_JOBS = min(os.cpu_count() or 1, 4)  # the result does not depend on it
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A setting of one method that a request may choose, within ``[low, high]``."""
+
+    name: str
+    method: str
+    type: type  # int or float
+    default: int | float | None  # None: chosen from the number of distinct paths
+    low: int | float
+    high: int | float
+    description: str
+
+
+# The one declaration of the methods' settings: the API's query parameters, their
+# OpenAPI schema, the checks and the defaults all come from it.
+PARAMETERS = (
+    Parameter("n_neighbors", "umap", int, 15, 2, 200, "UMAP: neighbours per distinct path"),
+    Parameter("min_dist", "umap", float, 0.1, 0.0, 1.0, "UMAP: how closely points may pack"),
+    Parameter("n_epochs", "umap", int, None, 10, 2000, "UMAP: epochs; default by number of paths"),
+    Parameter(
+        "perplexity", "tsne", float, 30.0, 2.0, 100.0, "t-SNE: effective neighbours per path"
+    ),
+    Parameter(
+        "n_iter",
+        "tsne",
+        int,
+        TSNE_ITERATIONS,
+        50,
+        5000,
+        "t-SNE: iterations after early exaggeration (half as many)",
+    ),
+)
 DEFAULT_PARAMS = {
-    "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": None},  # None: by path count
-    "tsne": {"perplexity": 30.0, "n_iter": TSNE_ITERATIONS},
-    "pca": {},
+    method: {p.name: p.default for p in PARAMETERS if p.method == method} for method in METHODS
 }
+
+
+def resolve_params(method: str, given: dict) -> dict:
+    """The method's defaults, updated with the ``given`` settings; InvalidInput for an
+    unknown method, or a setting that is unknown, of another method or out of bounds."""
+    if method not in METHODS:
+        raise InvalidInput(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    declared = {p.name: p for p in PARAMETERS}
+    params = dict(DEFAULT_PARAMS[method])
+    for name, value in given.items():
+        parameter = declared.get(name)
+        if parameter is None:
+            raise InvalidInput(f"unknown parameter {name!r}; known: {', '.join(declared)}")
+        if parameter.method != method:
+            raise InvalidInput(f"{name} applies to {parameter.method}, not {method}")
+        if not parameter.low <= value <= parameter.high:
+            raise InvalidInput(
+                f"{name} must be from {parameter.low} to {parameter.high}, got {value}"
+            )
+        params[name] = parameter.type(value)
+    return params
 
 
 @dataclass
@@ -282,14 +334,14 @@ def place_path(embedding: Embedding, reducer, path: np.ndarray) -> tuple[list[fl
     return embedding.unique_xy[nearest].tolist(), "nearest known path"
 
 
-def save_embedding(cache: DiskCache, key: str, embedding: Embedding, reducer) -> None:
+def save_embedding(cache: DiskCache, name: str, embedding: Embedding, reducer) -> None:
     """Cache an embedding as plain arrays. Nothing is pickled: whatever lies in the cache
     folder is read as numbers only, and placement is rebuilt from them on load."""
     projection = {}
     if isinstance(reducer, LinearProjection):
         projection = {"projection_mean": reducer.mean, "projection_axes": reducer.axes}
     cache.save(
-        f"embeddings/{key}.npz",
+        name,
         unique_paths=embedding.unique_paths,
         counts=embedding.counts,
         inverse=embedding.inverse,
@@ -310,9 +362,8 @@ _EMBEDDING_SPEC = {
 }
 
 
-def load_embedding(cache: DiskCache, key: str):
+def load_embedding(cache: DiskCache, name: str):
     """A cached (Embedding, placement or None), or None when not cached or unreadable."""
-    name = f"embeddings/{key}.npz"
     arrays = cache.load(name, _EMBEDDING_SPEC)
     if arrays is None:
         return None

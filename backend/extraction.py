@@ -48,10 +48,15 @@ def _table_spec() -> dict:
 
 
 def extract_paths(
-    store: ModelStore, loaded: LoadedModel, split: str, cache: DiskCache, batch_size: int = 256
+    store: ModelStore,
+    loaded: LoadedModel,
+    split: str,
+    cache: DiskCache,
+    cache_file: str,
+    batch_size: int = 256,
 ) -> PathTable:
-    """Route a split through the model; cached on disk by checkpoint content and split."""
-    cache_file = f"paths/{loaded.content_hash[:32]}-{split}.npz"
+    """Route a split through the model; cached on disk as ``cache_file`` (see
+    ``backend.keys.paths``)."""
     cached = cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
         return PathTable(**{name: cached[name] for name in _table_spec()})
@@ -80,14 +85,14 @@ def augmented_view_paths(
     split: str,
     protocol: ViewProtocol,
     cache: DiskCache,
+    cache_file: str,
     batch_size: int = 256,
 ) -> dict[int, np.ndarray]:
     """Paths of the protocol's augmented views (the trainer measures them alike).
 
-    Returns class index -> (images, views, G). Seeded, and cached like the paths.
+    Returns class index -> (images, views, G). Seeded, and cached like the paths (see
+    ``backend.keys.views``).
     """
-    name = f"{loaded.content_hash[:32]}-{split}-{protocol.views}x{protocol.images_per_class}"
-    cache_file = f"views/{name}-s{protocol.seed}.npz"
     spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
     cached = cache.load(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
     if cached is None:

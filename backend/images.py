@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from backend.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
@@ -16,8 +18,9 @@ DIGIT_WORKING_SIZE = 128
 MIB = 2**20
 
 
-class ImageRejected(ValueError):
-    """An upload that is not a usable image; ``status`` is the HTTP status it deserves."""
+class ImageRejected(ServiceError):
+    """An upload that is not a usable image: empty (422), too large to decode (413) or
+    not decodable (415); ``status`` says which."""
 
     def __init__(self, status: int, detail: str):
         super().__init__(detail)

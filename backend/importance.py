@@ -53,17 +53,14 @@ def flip_block_sums(
     return sums
 
 
-def _cache_file(loaded: LoadedModel, split: str) -> str:
-    return f"importance/{loaded.content_hash[:32]}-{split}.npz"
-
-
 def _shape(loaded: LoadedModel) -> tuple[int, int, int, int]:
     return len(DIRECTIONS), len(SUMS), len(loaded.class_names), loaded.num_gates
 
 
-def cached_sums(cache: DiskCache, loaded: LoadedModel, split: str) -> np.ndarray | None:
-    """The split's sums (see ``flip_block_sums``) if computed before, else None."""
-    found = cache.load(_cache_file(loaded, split), {"sums": ("f", _shape(loaded))})
+def cached_sums(cache: DiskCache, cache_file: str, loaded: LoadedModel) -> np.ndarray | None:
+    """The sums (see ``flip_block_sums``) if computed before, else None; ``cache_file``
+    is ``backend.keys.importance`` of the model and split."""
+    found = cache.load(cache_file, {"sums": ("f", _shape(loaded))})
     return None if found is None else found["sums"]
 
 
@@ -72,10 +69,12 @@ def compute_sums(
     loaded: LoadedModel,
     split: str,
     cache: DiskCache,
+    cache_file: str,
     batch_size: int = 256,
     progress: Callable[[float], None] = lambda _fraction: None,
 ) -> np.ndarray:
-    """Route the split once per block with that block flipped; the sums go to the cache."""
+    """Route the split once per block with that block flipped; the sums go to the cache
+    as ``cache_file``."""
     data = ViewsDataset(
         split_of(store.dataset(loaded), split), build_transform(loaded.preprocessing, False), 1
     )
@@ -85,7 +84,7 @@ def compute_sums(
         for done, (images, labels) in enumerate(loader, start=1):
             sums += flip_block_sums(loaded.model, images[:, 0], labels, len(loaded.class_names))
             progress(done / len(loader))
-    cache.save(_cache_file(loaded, split), sums=sums)
+    cache.save(cache_file, sums=sums)
     return sums
 
 

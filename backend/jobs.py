@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from backend.errors import Busy
 from backend.ids import is_job_id
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,8 @@ class Job:
         return self.status in ("queued", "running")
 
 
-class QueueFull(RuntimeError):
+class QueueFull(Busy):
     """Too many jobs wait already (HTTP 429); ``retry_after`` is in seconds."""
-
-    def __init__(self, detail: str, retry_after: int):
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 # A client told to come back waits this long: jobs on real models take seconds to minutes.

@@ -3,6 +3,21 @@
 from pydantic import BaseModel, Field
 
 
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="where: the part of the request, then its name")
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer's body."""
+
+    detail: str | list[ValidationIssue] = Field(
+        description="what is wrong, in a sentence; for a request whose parameters do not "
+        "have their declared types or bounds, one issue per parameter"
+    )
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     models: int = Field(description="loadable checkpoints in the runs directory")

@@ -1,49 +1,68 @@
-"""The explorer's operations, free of HTTP: routers translate these to responses."""
+"""The explorer's operations, free of HTTP: routers translate these to responses.
+
+Routers call ``Explorer`` alone. Its operations refuse a request by raising the error
+types of ``backend.errors`` (and the trainer's ``CheckpointError`` and ``DatasetError``
+for files the server cannot use), which ``app.py`` maps to HTTP statuses.
+"""
 
 import base64
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
+from backend import keys
 from backend.analysis import class_metrics
 from backend.batching import MicroBatcher
-from backend.cache import ComputeOnce, DiskCache, LruCache, cache_key
+from backend.cache import ComputeOnce, DiskCache, LruCache
 from backend.embeddings import (
     DEFAULT_PARAMS,
-    LAYOUT_VERSION,
     METHODS,
     Embedding,
     embed_paths,
     load_embedding,
     place_path,
+    resolve_params,
     save_embedding,
 )
+from backend.errors import InvalidInput, UnknownItem
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
 from backend.groups import group_summaries
+from backend.ids import shown
 from backend.images import (
     decode_image,
     domain_warnings,
     needed_side,
     network_input_png,
+    thumbnail_png,
     to_dataset_format,
 )
 from backend.importance import cached_sums, compute_sums, importance_table
 from backend.jobs import Job, JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, LoadedModel, ModelStore, split_of
+from trainer.checkpoint import epochs_trained
 from trainer.data import DatasetError, build_transform
 from trainer.engine import ViewProtocol
+from trainer.measures import upgrade_metrics
 from trainer.models.codinet import EXECUTE
 from trainer.paths import mean_view_hamming, parse_path, path_strings
-from trainer.training_log import completed_epochs, read_training_log
+from trainer.training_log import read_training_log
 
 log = logging.getLogger(__name__)
 
+# What routers use. ``Job`` is what an operation that computes in the background returns
+# until its result is ready; routers answer it with 202.
+__all__ = ["Explorer", "Job", "PathsResult", "EmbeddingResult"]
 
-class UnknownItem(LookupError):
-    """An unknown sample or job (HTTP 404)."""
+
+@dataclass
+class PathsResult:
+    key: str  # identifies the model content, split and extraction (backend.keys)
+    table: PathTable
 
 
 @dataclass
@@ -63,19 +82,57 @@ class Explorer:
         # One memory budget for everything kept: path tables, embeddings and encoded
         # responses (their keys are hashes of distinct parts, so they never collide).
         self._memory = LruCache(settings.memory_cache_max_bytes)
-        self.payloads = ComputeOnce(self._memory)  # encoded responses of cached results
+        self._payloads = ComputeOnce(self._memory)  # encoded responses of cached results
         self._paths = ComputeOnce(self._memory)
+        self.warmup = "off"  # the embedding code's compilation: off, running, done, failed
+
+    # -- the server and its models ------------------------------------------------
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.settings.max_upload_bytes
+
+    def health(self) -> dict:
+        models, errors = self.store.load_all()
+        return {
+            "status": "ok",
+            "models": len(models),
+            "unloadable": errors,
+            "runs_dir": str(self.store.runs_dir),
+            "warmup": self.warmup,
+        }
+
+    def models(self) -> list[dict]:
+        """Every loadable model's description (the runs directory rescanned)."""
+        models, _ = self.store.load_all()
+        return [_description(m) for m in models]
+
+    def model(self, model_id: str) -> dict:
+        return _description(self.store.get(model_id))
+
+    def job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UnknownItem(f"no job {shown(job_id)}")
+        return job
+
+    def encoded(self, parts: tuple, encode: Callable[[], object]):
+        """A response encoded once and kept in memory: ``parts`` name the result's key
+        and whatever else the encoding depends on (model id, format)."""
+        return self._payloads.get_or_compute(keys.payload(*parts), encode)
 
     # -- routing of a split -------------------------------------------------------
-    def paths(self, model_id: str, split: str) -> tuple[LoadedModel, PathTable]:
+    def paths(self, model_id: str, split: str) -> PathsResult:
         loaded = self.store.get(model_id)
-        return loaded, self._paths_of(loaded, split)
+        return PathsResult(keys.paths(loaded.content_hash, split), self._paths_of(loaded, split))
 
     def _paths_of(self, loaded: LoadedModel, split: str) -> PathTable:
         _check_split(split)
+        name = keys.paths(loaded.content_hash, split)
         return self._paths.get_or_compute(
-            cache_key(loaded.content_hash, split),
-            lambda: extract_paths(self.store, loaded, split, self.cache, self.settings.batch_size),
+            name,
+            lambda: extract_paths(
+                self.store, loaded, split, self.cache, name, self.settings.batch_size
+            ),
         )
 
     # -- embeddings ---------------------------------------------------------------
@@ -85,10 +142,8 @@ class Explorer:
         """The embedding if computed (memory or disk), else the job computing it."""
         loaded = self.store.get(model_id)
         _check_split(split)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        params = {**DEFAULT_PARAMS[method], **params}
-        key = _embedding_key(loaded, split, method, params)
+        params = resolve_params(method, params)
+        key = keys.embedding(loaded.content_hash, split, method, params)
         found = self._cached_embedding(key)
         if found is not None:
             return found
@@ -96,7 +151,7 @@ class Explorer:
 
         def compute(progress):
             progress(0.02)
-            _, table = self.paths(model_id, split)
+            table = self._paths_of(loaded, split)
             progress(0.1)
             embedding, reducer = embed_paths(table.paths, method, params, progress)
             save_embedding(self.cache, key, embedding, reducer)
@@ -121,7 +176,7 @@ class Explorer:
         found = {}
         for method in METHODS:
             result = self._cached_embedding(
-                _embedding_key(loaded, split, method, DEFAULT_PARAMS[method])
+                keys.embedding(loaded.content_hash, split, method, DEFAULT_PARAMS[method])
             )
             if result is not None:
                 found[method] = result
@@ -129,18 +184,21 @@ class Explorer:
 
     # -- metrics ------------------------------------------------------------------
     def metrics(self, model_id: str, split: str) -> dict:
-        loaded, table = self.paths(model_id, split)
+        """Overall and per-class measures of a split, with the model's class names."""
+        loaded = self.store.get(model_id)
+        table = self._paths_of(loaded, split)
         protocol = ViewProtocol(self.settings.eval_views, self.settings.view_images_per_class)
+        name = keys.views(loaded.content_hash, split, asdict(protocol))
         views = self._paths.get_or_compute(
-            cache_key(loaded.content_hash, split, "views", asdict(protocol)),
+            name,
             lambda: augmented_view_paths(
-                self.store, loaded, split, protocol, self.cache, self.settings.batch_size
+                self.store, loaded, split, protocol, self.cache, name, self.settings.batch_size
             ),
         )
         result = class_metrics(table, loaded.class_names, views)
         result["overall"]["full_macs"] = int(loaded.macs.full)
         result["view_protocol"] = asdict(protocol)
-        return result
+        return {"model_id": model_id, "split": split, "class_names": loaded.class_names, **result}
 
     # -- training curves ----------------------------------------------------------
     def training(self, model_id: str) -> dict:
@@ -149,7 +207,7 @@ class Explorer:
         rows, skipped = read_training_log(loaded.path.parent / "metrics.jsonl")
         return {
             "model_id": model_id,
-            "checkpoint_epoch": completed_epochs(loaded.meta.get("epoch", 0)),
+            "checkpoint_epoch": epochs_trained(loaded.meta),
             "epochs": rows,
             "skipped_lines": skipped,
         }
@@ -160,10 +218,10 @@ class Explorer:
         ``backend.importance``); the job computing it when it is not computed yet."""
         loaded = self.store.get(model_id)
         _check_split(split)
-        key = cache_key(loaded.content_hash, split, "importance")
+        key = keys.importance(loaded.content_hash, split)
         sums = self._memory.get(key)
         if sums is None:
-            sums = cached_sums(self.cache, loaded, split)
+            sums = cached_sums(self.cache, key, loaded)
         if sums is not None:
             self._memory.put(key, sums)
             return {
@@ -177,7 +235,7 @@ class Explorer:
 
         def compute(progress):
             sums = compute_sums(
-                self.store, loaded, split, self.cache, self.settings.batch_size, progress
+                self.store, loaded, split, self.cache, key, self.settings.batch_size, progress
             )
             self._memory.put(key, sums)
             log.info("block importance of %s/%s ready", model_id, split)
@@ -190,9 +248,9 @@ class Explorer:
         return group_summaries(models)
 
     # -- samples ------------------------------------------------------------------
-    def sample(self, model_id: str, split: str, sample_id: int):
-        """The raw image of a dataset sample."""
-        return self._sample(self.store.get(model_id), split, sample_id)[0]
+    def thumbnail(self, model_id: str, split: str, sample_id: int, size: int) -> bytes:
+        """A dataset sample's image as PNG, its longer side ``size`` pixels."""
+        return thumbnail_png(self._sample(self.store.get(model_id), split, sample_id)[0], size)
 
     def _sample(self, loaded: LoadedModel, split: str, sample_id: int):
         _check_split(split)
@@ -216,7 +274,7 @@ class Explorer:
         loaded = self.store.get(model_id)
         forced = _forced_path(loaded, force_path)
         if forced is not None and views:
-            raise ValueError(
+            raise InvalidInput(
                 "augmented views are routed by the network's own gates: ask for "
                 "views without force_path"
             )
@@ -320,6 +378,20 @@ class Explorer:
             for i in order
         ]
 
+    def start_warm_up(self) -> None:
+        """Warm up in a background thread; ``warmup`` says how far it got."""
+
+        def run():
+            self.warmup = "running"
+            try:
+                self.warm_up()
+                self.warmup = "done"
+            except Exception:  # warm-up is an optimisation; a failure must not stop serving
+                log.exception("warm-up failed")
+                self.warmup = "failed"
+
+        threading.Thread(target=run, name="warmup", daemon=True).start()
+
     def warm_up(self) -> None:
         """Compile UMAP's numba code (seconds on first use) before anyone waits for it."""
         rng = np.random.default_rng(0)
@@ -342,7 +414,35 @@ def _kept(inputs: torch.Tensor, store: list) -> torch.Tensor:
 
 
 def _forced_path(loaded: LoadedModel, force_path: str | None) -> np.ndarray | None:
-    return None if force_path is None else parse_path(force_path, loaded.num_gates)
+    if force_path is None:
+        return None
+    try:
+        return parse_path(force_path, loaded.num_gates)
+    except ValueError as error:  # says what a path is
+        raise InvalidInput(str(error)) from None
+
+
+def _description(loaded: LoadedModel) -> dict:
+    """What a client is told about a model (``schemas.ModelInfo``)."""
+    meta, prep = loaded.meta, loaded.preprocessing
+    return {
+        "id": loaded.id,
+        "arch": meta["arch"],
+        "dataset": prep["dataset"],
+        "num_classes": len(loaded.class_names),
+        "class_names": loaded.class_names,
+        "num_gates": loaded.num_gates,
+        "stage_blocks": loaded.model.stage_blocks,
+        "image_size": prep["image_size"],
+        "channels": prep["channels"],
+        "full_macs": loaded.macs.full,
+        "epoch": epochs_trained(meta),
+        "metrics": upgrade_metrics(meta.get("metrics", {})),
+        "content_hash": loaded.content_hash,
+        "group": loaded.group,
+        "variant": loaded.variant,
+        "seed": loaded.seed,
+    }
 
 
 def _routing(loaded: LoadedModel, logits: torch.Tensor, path: np.ndarray) -> dict:
@@ -362,8 +462,4 @@ def _routing(loaded: LoadedModel, logits: torch.Tensor, path: np.ndarray) -> dic
 
 def _check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-
-
-def _embedding_key(loaded: LoadedModel, split: str, method: str, params: dict) -> str:
-    return cache_key(loaded.content_hash, split, method, params, LAYOUT_VERSION)
+        raise InvalidInput(f"split must be one of {', '.join(SPLITS)}, got {split!r}")

@@ -16,7 +16,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="datasets (CIFAR, SVHN, imagefolder trees) for every model"
     )
-    cache_dir: Path | None = Field(None, description="derived results; default: <runs_dir>/.cache")
+    cache_dir: Path | None = Field(
+        None, description="derived results (paths, views, embeddings); None: <runs_dir>/.cache"
+    )
     cache_max_bytes: int = Field(
         2 * 1024**3, gt=0, description="size of the cache folder; least recently used go first"
     )

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.errors import UnknownItem
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
 from trainer.ablation import parse_run_name
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("test", "train")
 
 
-class UnknownModel(LookupError):
-    pass
+class UnknownModel(UnknownItem):
+    """No loadable-or-not checkpoint by that id (HTTP 404)."""
 
 
 @dataclass

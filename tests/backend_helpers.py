@@ -1,8 +1,12 @@
-"""Shared set-up for the tests: quick digits training runs, images, embedding polling."""
+"""Shared set-up for the tests: quick digits training runs, images, embedding polling,
+servers started as processes."""
 
 import io
+import socket
+import subprocess
 import time
 
+import httpx
 from PIL import Image
 
 from bench.demo_model import digit_photo
@@ -47,6 +51,25 @@ def wait_for_result(client, url: str, timeout: float = 120.0):
         time.sleep(0.2)
         response = client.get(url)
     return first.status_code, response
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server started next."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def first_answer(server: subprocess.Popen, url: str, timeout: float = 120.0) -> httpx.Response:
+    """GET ``url`` until the server process answers it; fails if the process exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            assert server.poll() is None, f"the server exited: {server.stderr.read()}"
+            assert time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.3)
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

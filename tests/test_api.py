@@ -1,4 +1,4 @@
-"""The REST contract (design section 6) against a digits model trained in the session."""
+"""The REST contract (README, "REST API") against a digits model trained in the session."""
 
 import csv
 import io
@@ -88,6 +88,8 @@ def test_paths_json_and_csv(client):
     [
         "/api/models/digits/paths?split=validation",
         "/api/models/digits/paths?format=xml",
+        "/api/models/digits/metrics?format=xml",
+        "/api/models/digits/embeddings/pca?format=xml",
         "/api/models/digits/embeddings/isomap",
         "/api/models/digits/embeddings/umap?n_neighbors=1",
         "/api/models/digits/embeddings/umap?perplexity=30",
@@ -293,6 +295,48 @@ def test_metrics(client):
     rates = body["block_execution_rate"][3]
     members = [p for p, lbl in zip(paths["paths"], paths["labels"], strict=True) if lbl == 3]
     assert rates[0] == pytest.approx(sum(p[0] == "1" for p in members) / len(members), abs=1e-6)
+
+
+def test_metrics_csv_is_the_per_class_table(client):
+    body = client.get("/api/models/digits/metrics").json()
+    response = client.get("/api/models/digits/metrics?format=csv")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "digits-test-metrics.csv" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == list(body["per_class"][0])
+    assert [int(row["class_index"]) for row in rows] == list(range(10))
+    for row, expected in zip(rows, body["per_class"], strict=True):
+        assert row["class_name"] == expected["class_name"]
+        assert int(row["count"]) == expected["count"]
+        assert float(row["view_distance"]) == pytest.approx(expected["view_distance"])
+
+
+def test_every_format_an_endpoint_takes_is_served(client):
+    """An endpoint that takes ``format`` serves each value its schema lists, with the
+    media type the schema declares; one that does not take it declares no CSV."""
+    media_types = {"json": "application/json", "csv": "text/csv"}
+    spec = client.get("/openapi.json").json()
+    taking = []
+    for path, operations in spec["paths"].items():
+        for verb, operation in operations.items():
+            names = {p["name"]: p for p in operation.get("parameters", [])}
+            declared = operation["responses"]["200"]["content"]
+            if "format" not in names:
+                assert "text/csv" not in declared, (verb, path)
+                continue
+            taking.append(path)
+            url = path.format(model_id="digits", method="pca")
+            for value in names["format"]["schema"]["enum"]:
+                assert media_types[value] in declared, (path, value)
+                _, response = wait_for_result(client, f"{url}?format={value}")
+                assert response.status_code == 200, (path, value, response.text)
+                assert response.headers["content-type"].startswith(media_types[value])
+    assert sorted(taking) == [
+        "/api/models/{model_id}/embeddings/{method}",
+        "/api/models/{model_id}/metrics",
+        "/api/models/{model_id}/paths",
+    ]
 
 
 def test_measures_are_defined_once_and_match_the_trainers(digits_runs, tmp_path):

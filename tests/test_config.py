@@ -53,3 +53,42 @@ def test_every_shipped_recipe_resolves():
 def test_resume_and_overwrite_contradict_each_other():
     with pytest.raises(ValueError, match="--resume.*--overwrite"):
         parse(["--resume", "--overwrite"])
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _unexplained_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Flags whose help says no more than the default (three words at least)."""
+    import re
+
+    unexplained = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+            continue
+        words = re.sub(r"\(default: [^)]*\)", "", action.help or "").split()
+        if len(words) < 3:
+            unexplained.append("/".join(action.option_strings) or action.dest)
+    return unexplained
+
+
+def test_every_command_line_flag_explains_itself():
+    from backend.__main__ import get_args_parser as backend_parser
+    from trainer.__main__ import get_args_parser as trainer_parser
+
+    parsers = {f"trainer {name}": p for name, p in _subcommand_parsers(trainer_parser()).items()}
+    parsers["backend"] = backend_parser()
+    assert set(parsers) == {"trainer train", "trainer ablate", "trainer eval", "backend"}
+    unexplained = {name: _unexplained_flags(p) for name, p in parsers.items()}
+    assert unexplained == {name: [] for name in parsers}
+
+
+def test_a_settings_help_shows_its_default():
+    from trainer.__main__ import get_args_parser
+
+    text = _subcommand_parsers(get_args_parser())["train"].format_help()
+    assert "--lr LR" in text and "(default: 0.1)" in text

@@ -60,10 +60,10 @@ def test_cached_reducer_still_places_new_paths(method, tmp_path):
     paths = clustered_paths()
     embedding, reducer = embed_paths(paths, method, {})
     cache = DiskCache(tmp_path, max_bytes=10**9)
-    save_embedding(cache, "key", embedding, reducer)
+    save_embedding(cache, "embeddings/key.npz", embedding, reducer)
     saved = list(tmp_path.rglob("*"))
     assert [p.suffix for p in saved if p.is_file()] == [".npz"]  # arrays only, nothing pickled
-    cached, cached_reducer = load_embedding(cache, "key")
+    cached, cached_reducer = load_embedding(cache, "embeddings/key.npz")
     assert cached_reducer is not None
     assert np.array_equal(cached.unique_xy, embedding.unique_xy)
     # A path one bit away from a known one is placed by the reducer, near that path.

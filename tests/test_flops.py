@@ -31,7 +31,7 @@ def test_resnet20_full_and_per_path():
     model = create_model("codinet_resnet20", num_classes=10)
     full = count_macs(model, 32)
     assert full == always + sum(executed)
-    assert full == 40_555_936  # about 40.6 M, as the design says
+    assert full == 40_555_936  # about 40.6 M (README, "Cost accounting")
     paths = torch.tensor([[1] * 9, [0] * 9, [1, 0, 1, 0, 1, 0, 1, 0, 1]], dtype=torch.bool)
     per_sample = count_macs(model, 32, paths)
     # Zero-pad shortcuts cost nothing, so a skipped block costs nothing.

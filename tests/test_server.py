@@ -4,13 +4,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from backend.__main__ import port_is_free
+from tests.backend_helpers import first_answer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -43,22 +43,13 @@ def test_a_busy_port_is_a_clear_error(tmp_path):
 def test_no_checkpoints_says_how_to_train_one(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = serve(runs, port)
     try:
         lines = [server.stdout.readline() for _ in range(2)]
         assert "no checkpoints under" in lines[0] and "make train-demo" in lines[0]
         assert f"http://127.0.0.1:{port}/" in lines[1]
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                models = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not answer"
-                time.sleep(0.3)
+        models = first_answer(server, f"http://127.0.0.1:{port}/api/models", timeout=60)
         assert models.status_code == 200 and models.json() == []
         health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
         assert health["runs_dir"] == str(runs)  # the page names it in its how-to-train note

@@ -42,9 +42,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(ablate)
     evaluate = commands.add_parser("eval", help="print the metrics of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--checkpoint", required=True, help="the checkpoint.pt file to evaluate")
     evaluate.add_argument("--data-dir", help="where the dataset lies (default: as trained)")
-    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    evaluate.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where to run: auto (CUDA when present), cpu or cuda (default: auto)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -42,6 +42,18 @@ def build_checkpoint(model, class_names, preprocessing, metrics, config, epoch) 
     }
 
 
+def completed_epochs(epoch_index: int) -> int:
+    """The 0-based epoch index the training loop counts with, and stores in checkpoints
+    and ``metrics.jsonl`` -> the epochs completed, as shown everywhere ("epoch 20/20")."""
+    return epoch_index + 1
+
+
+def epochs_trained(checkpoint: dict) -> int:
+    """How many epochs the saved weights were trained for (the index is absent in
+    hand-made files)."""
+    return completed_epochs(checkpoint.get("epoch", 0))
+
+
 def save_atomic(obj: dict, path: str | Path) -> None:
     """Write to a temporary file, then rename: readers never see half a checkpoint."""
     path = Path(path)

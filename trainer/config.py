@@ -16,57 +16,95 @@ import yaml
 from trainer.models import list_models
 
 
+def setting(default=dataclasses.MISSING, *, help: str, factory=dataclasses.MISSING):
+    """A TrainConfig field with its help text: what it does and its unit, said once for
+    the command line (``--help``) and for readers of this file."""
+    return field(default=default, default_factory=factory, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     # data
-    dataset: str = "digits"
-    data_dir: str = "data"
-    download: bool = False
-    image_size: int | None = None  # None: the dataset's usual size
-    views: int = 2  # augmented views per image (R), adjacent in the batch
-    workers: int = 2
+    dataset: str = setting(
+        "digits", help="digits (bundled), cifar10, cifar100, svhn or imagefolder"
+    )
+    data_dir: str = setting("data", help="folder holding the datasets (torchvision's layout)")
+    download: bool = setting(False, help="fetch CIFAR or SVHN into --data-dir if missing")
+    image_size: int | None = setting(
+        None, help="side of the square input, in pixels (None: the dataset's usual size)"
+    )
+    views: int = setting(2, help="augmented views per image (R), adjacent in the batch")
+    workers: int = setting(2, help="data-loading worker processes (0: load in the main one)")
     # model
-    arch: str = "codinet_resnet20"
-    gate_type: str = "aig"  # aig: Linear-BN-ReLU-Linear | linear: the public code's Linear-Linear
-    gate_hidden: int = 16
-    gate_open_prob: float = 0.85
-    gumbel_tau: float = 1.0
-    hard_gumbel: bool = False
+    arch: str = setting("codinet_resnet20", help=f"architecture: {', '.join(list_models())}")
+    gate_type: str = setting(
+        "aig", help="aig: Linear-BN-ReLU-Linear | linear: the public code's Linear-Linear"
+    )
+    gate_hidden: int = setting(16, help="width of each gate's hidden layer, in units")
+    gate_open_prob: float = setting(
+        0.85, help="probability that a gate executes its block at the start of training"
+    )
+    gumbel_tau: float = setting(1.0, help="temperature of the gates' Gumbel-softmax in training")
+    hard_gumbel: bool = setting(
+        False, help="straight-through hard Gumbel-softmax: 0/1 gates in the forward pass"
+    )
     # optimisation
-    epochs: int = 30
-    batch_size: int = 128  # images per step and process; the batch holds batch_size * views samples
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    schedule: str = "cosine"  # cosine | step
-    milestones: list[int] = field(default_factory=lambda: [150, 225])
-    gamma: float = 0.1
+    epochs: int = setting(30, help="passes over the training split")
+    batch_size: int = setting(
+        128, help="images per step and process; the batch holds batch_size * views samples"
+    )
+    lr: float = setting(0.1, help="SGD learning rate at the start of the schedule")
+    momentum: float = setting(0.9, help="SGD momentum factor (0: plain SGD)")
+    weight_decay: float = setting(5e-4, help="L2 penalty on the weights, per step")
+    nesterov: bool = setting(False, help="use Nesterov momentum in SGD")
+    schedule: str = setting(
+        "cosine", help="learning-rate schedule: cosine (to 0 at the last epoch) | step"
+    )
+    milestones: list[int] = setting(
+        factory=lambda: [150, 225], help="epochs at which the step schedule multiplies by gamma"
+    )
+    gamma: float = setting(0.1, help="factor of the step schedule at each milestone")
     # CoDiNet losses
-    w_con: float = 0.1
-    w_div: float = 0.1
-    w_cost: float = 0.1
-    intra_margin: float = 0.25
-    inter_margin: float = 0.5
-    target_blocks: float | None = None  # None: 60% of the gated blocks
-    # ConvNet-AIG's target-rate loss (every gate pulled to rate target_blocks / gates)
-    w_aig: float = 0.0
+    w_con: float = setting(0.1, help="weight of the consistency loss (views of one image)")
+    w_div: float = setting(0.1, help="weight of the diversity loss (different images)")
+    w_cost: float = setting(0.1, help="weight of the cost loss (executed blocks vs target)")
+    intra_margin: float = setting(
+        0.25, help="consistency margin: distance of a view's path to its image's centre"
+    )
+    inter_margin: float = setting(
+        0.5, help="diversity margin: distance between two images' path centres"
+    )
+    target_blocks: float | None = setting(
+        None, help="executed blocks per image the cost loss aims at (None: 60% of the gates)"
+    )
+    w_aig: float = setting(
+        0.0,
+        help="weight of ConvNet-AIG's target-rate loss (each gate pulled to the rate "
+        "target_blocks / gates); 0: off",
+    )
     # evaluation
-    eval_batch_size: int = 256
-    eval_views: int = 4  # augmented views per image that measure the view distance
-    view_images_per_class: int = 32  # test images per class whose views are routed
+    eval_batch_size: int = setting(256, help="images per evaluation batch")
+    eval_views: int = setting(
+        4, help="augmented views per image that measure the view distance (at least 2)"
+    )
+    view_images_per_class: int = setting(32, help="test images per class whose views are routed")
     # run
-    out: str = "runs/digits-demo"
-    resume: bool = False
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
-    channels_last: bool = True  # on CUDA; ignored on the CPU
-    compile: bool = False  # torch.compile the training forward and backward; eval stays eager
-    # checkpoint.pt: best (the cost target met within a block first, then test accuracy)
-    # or last (the final epoch: what an ablation compares, free of selection on the test set)
-    checkpoint: str = "best"
-    overwrite: bool = False  # train an existing run (--out) again from the start
+    out: str = setting("runs/digits-demo", help="run folder: checkpoint, metrics, config")
+    resume: bool = setting(False, help="continue the run in --out from its last.pt")
+    seed: int = setting(0, help="seed of the weights, the data order and the augmentation")
+    device: str = setting("auto", help="auto (CUDA when present) | cpu | cuda")
+    amp: bool = setting(True, help="float16 autocast on CUDA; ignored on the CPU")
+    channels_last: bool = setting(True, help="channels-last memory on CUDA; ignored on the CPU")
+    compile: bool = setting(
+        False, help="torch.compile the training forward and backward; eval stays eager"
+    )
+    checkpoint: str = setting(
+        "best",
+        help="what checkpoint.pt holds: best (the cost target met within a block first, "
+        "then test accuracy) | last (the final epoch: what an ablation compares, free of "
+        "selection on the test set)",
+    )
+    overwrite: bool = setting(False, help="train an existing run (--out) again from the start")
 
     def validate(self) -> None:
         if self.arch not in list_models():
@@ -105,12 +143,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         tp, is_list = _field_type(hints[f.name])
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        # argparse formats help with %: a literal one is doubled.
+        text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")
         if tp is bool:
             parser.add_argument(
                 flag,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=f"(default: {default})",
+                help=text,
             )
         else:
             parser.add_argument(
@@ -118,7 +158,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                 type=tp,
                 nargs="+" if is_list else None,
                 default=argparse.SUPPRESS,
-                help=f"(default: {default})",
+                help=text,
             )
 
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import torch
 
-from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.checkpoint import epochs_trained, load_checkpoint, model_from_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import load_dataset
 from trainer.distributed import DistInfo
@@ -25,4 +25,4 @@ def evaluate_checkpoint(path, data_dir: str | None = None, device: str = "auto")
     model = model_from_checkpoint(checkpoint).to(runtime.device)
     macs = mac_table(model, prep["image_size"], prep["channels"])
     metrics = evaluate(model, bundle, config, runtime, DistInfo(), macs)
-    return {"epoch": checkpoint["epoch"] + 1, **metrics}
+    return {"epoch": epochs_trained(checkpoint), **metrics}

@@ -11,14 +11,10 @@ import json
 import math
 from pathlib import Path
 
+from trainer.checkpoint import completed_epochs
 from trainer.measures import upgrade_metrics
 
 MAX_BYTES = 16 * 2**20  # far above any real log: 10,000 epochs take about 8 MiB
-
-
-def completed_epochs(epoch_index: int) -> int:
-    """The 0-based epoch index of the files -> epochs completed, as shown."""
-    return epoch_index + 1
 
 
 def read_training_log(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[dict], int]:

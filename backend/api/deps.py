@@ -1,9 +1,10 @@
-"""Typed dependencies shared by the routers."""
+"""Typed dependencies and documented error answers shared by the routers."""
 
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 
+from backend.schemas import ErrorOut
 from backend.services import Explorer
 
 
@@ -16,3 +17,25 @@ async def get_explorer(request: Request) -> Explorer:
 ExplorerDep = Annotated[Explorer, Depends(get_explorer)]
 SplitQuery = Annotated[Literal["test", "train"], Query(description="dataset split")]
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+CSV = {200: {"content": {"text/csv": {}}, "description": "json, or csv with format=csv"}}
+
+_ERRORS = {
+    404: "unknown model, sample or job",
+    409: "a checkpoint or dataset the server cannot use",
+    413: "the upload is too large, or its image too large to decode",
+    415: "the upload is no decodable image",
+    422: "invalid parameters or body",
+    429: "too many jobs wait already; retry after Retry-After seconds",
+}
+
+
+def errors(*statuses: int) -> dict:
+    """The OpenAPI ``responses`` of an operation's error statuses, all ``ErrorOut``."""
+    documented = {}
+    for status in statuses:
+        documented[status] = {"model": ErrorOut, "description": _ERRORS[status]}
+        if status == 429:
+            documented[status]["headers"] = {
+                "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}
+            }
+    return documented

@@ -1,73 +1,69 @@
+import inspect
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
+from backend.api.deps import CSV, ExplorerDep, FormatQuery, SplitQuery, errors
 from backend.api.encoding import encode_csv, encode_json, respond
 from backend.api.jobs import ACCEPTED, accepted
-from backend.cache import cache_key
-from backend.jobs import Job
+from backend.embeddings import METHODS, PARAMETERS
 from backend.schemas import EmbeddingOut
+from backend.services import Job
 from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["embeddings"])
 
-APPLIES_TO = {
-    "n_neighbors": "umap",
-    "min_dist": "umap",
-    "n_epochs": "umap",
-    "perplexity": "tsne",
-    "n_iter": "tsne",
-}
+
+def _given_parameters(**values) -> dict:
+    """The methods' settings a request gives (one query parameter each)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _described(parameter) -> str:
+    if parameter.default is None:
+        return parameter.description
+    return f"{parameter.description} (default {parameter.default})"
+
+
+# The query parameters, their bounds and descriptions are those of
+# ``backend.embeddings.PARAMETERS``; the service checks which method each applies to.
+_given_parameters.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(
+            p.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                p.type | None,
+                Query(ge=p.low, le=p.high, description=_described(p)),
+            ],
+        )
+        for p in PARAMETERS
+    ]
+)
 
 
 @router.get(
     "/{model_id}/embeddings/{method}",
     response_model=EmbeddingOut,
-    responses={
-        **ACCEPTED,
-        200: {"content": {"text/csv": {}}},
-    },
+    responses={**ACCEPTED, **CSV, **errors(404, 409, 422, 429)},
 )
 def get_embedding(
     model_id: str,
-    method: Literal["umap", "tsne", "pca"],
+    method: Literal[METHODS],
     explorer: ExplorerDep,
     request: Request,
+    params: Annotated[dict, Depends(_given_parameters)],
     split: SplitQuery = "test",
     format: FormatQuery = "json",
-    n_neighbors: Annotated[int | None, Query(ge=2, le=200, description="UMAP")] = None,
-    min_dist: Annotated[float | None, Query(ge=0.0, le=1.0, description="UMAP")] = None,
-    n_epochs: Annotated[
-        int | None, Query(ge=10, le=2000, description="UMAP; default by number of paths")
-    ] = None,
-    perplexity: Annotated[float | None, Query(ge=2.0, le=100.0, description="t-SNE")] = None,
-    n_iter: Annotated[
-        int | None,
-        Query(ge=50, le=5000, description="t-SNE, after early exaggeration (half as many)"),
-    ] = None,
 ):
     """The 2-D embedding of the split's paths; 202 with a job while it is computed."""
-    given = {
-        "n_neighbors": n_neighbors,
-        "min_dist": min_dist,
-        "n_epochs": n_epochs,
-        "perplexity": perplexity,
-        "n_iter": n_iter,
-    }
-    params = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        if APPLIES_TO[name] != method:
-            raise ValueError(f"{name} applies to {APPLIES_TO[name]}, not {method}")
-        params[name] = value
     result = explorer.embedding(model_id, split, method, params)
     if isinstance(result, Job):
         return accepted(result)
 
     def encode():
-        embedding, (_, table) = result.embedding, explorer.paths(model_id, split)
+        embedding, table = result.embedding, explorer.paths(model_id, split).table
         xy = embedding.xy.round(5)
         columns = {
             "sample_ids": table.sample_ids.tolist(),
@@ -91,5 +87,4 @@ def get_embedding(
             )
         )
 
-    key = cache_key("embedding", result.key, model_id, format)
-    return respond(explorer.payloads.get_or_compute(key, encode), request)
+    return respond(explorer.encoded(("embedding", result.key, model_id, format), encode), request)

@@ -1,9 +1,9 @@
 from fastapi import APIRouter
 
-from backend.api.deps import ExplorerDep, SplitQuery
+from backend.api.deps import ExplorerDep, SplitQuery, errors
 from backend.api.jobs import ACCEPTED, accepted
-from backend.jobs import Job
 from backend.schemas import BlockImportance
+from backend.services import Job
 
 router = APIRouter(prefix="/api/models", tags=["importance"])
 
@@ -11,7 +11,7 @@ router = APIRouter(prefix="/api/models", tags=["importance"])
 @router.get(
     "/{model_id}/importance",
     response_model=BlockImportance,
-    responses=ACCEPTED,
+    responses={**ACCEPTED, **errors(404, 409, 422, 429)},
 )
 def get_importance(model_id: str, explorer: ExplorerDep, split: SplitQuery = "test"):
     """Per class and gated block: accuracy and mean probability of the true class when

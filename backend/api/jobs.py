@@ -1,11 +1,9 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import ExplorerDep
-from backend.ids import shown
-from backend.jobs import Job
+from backend.api.deps import ExplorerDep, errors
 from backend.schemas import JobInfo
-from backend.services import UnknownItem
+from backend.services import Job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -30,9 +28,6 @@ def accepted(job: Job) -> JSONResponse:
     )
 
 
-@router.get("/{job_id}", response_model=JobInfo)
+@router.get("/{job_id}", response_model=JobInfo, responses=errors(404, 422))
 def get_job(job_id: str, explorer: ExplorerDep) -> JobInfo:
-    job = explorer.jobs.get(job_id)
-    if job is None:
-        raise UnknownItem(f"no job {shown(job_id)}")
-    return job_info(job)
+    return job_info(explorer.job(job_id))

@@ -1,53 +1,25 @@
 from fastapi import APIRouter, Request
 
-from backend.api.deps import ExplorerDep, FormatQuery, SplitQuery
+from backend.api.deps import CSV, ExplorerDep, FormatQuery, SplitQuery, errors
 from backend.api.encoding import encode_csv, encode_json, respond
-from backend.cache import cache_key
 from backend.schemas import ModelInfo, Paths, SeedGroup
-from backend.store import LoadedModel
-from trainer.measures import upgrade_metrics
 from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
 
-def model_info(loaded: LoadedModel) -> ModelInfo:
-    meta, prep = loaded.meta, loaded.preprocessing
-    return ModelInfo(
-        id=loaded.id,
-        arch=meta["arch"],
-        dataset=prep["dataset"],
-        num_classes=len(loaded.class_names),
-        class_names=loaded.class_names,
-        num_gates=loaded.num_gates,
-        stage_blocks=loaded.model.stage_blocks,
-        image_size=prep["image_size"],
-        channels=prep["channels"],
-        full_macs=loaded.macs.full,
-        epoch=meta.get("epoch", 0) + 1,
-        metrics=upgrade_metrics(meta.get("metrics", {})),
-        content_hash=loaded.content_hash,
-        group=loaded.group,
-        variant=loaded.variant,
-        seed=loaded.seed,
-    )
-
-
 @router.get("", response_model=list[ModelInfo])
 def list_models(explorer: ExplorerDep) -> list[ModelInfo]:
     """Every loadable checkpoint under the runs directory (rescanned on each call)."""
-    models, _ = explorer.store.load_all()
-    return [model_info(m) for m in models]
+    return [ModelInfo(**model) for model in explorer.models()]
 
 
-@router.get("/{model_id}", response_model=ModelInfo)
+@router.get("/{model_id}", response_model=ModelInfo, responses=errors(404, 409, 422))
 def get_model(model_id: str, explorer: ExplorerDep) -> ModelInfo:
-    return model_info(explorer.store.get(model_id))
+    return ModelInfo(**explorer.model(model_id))
 
 
-@router.get(
-    "/{model_id}/paths", response_model=Paths, responses={200: {"content": {"text/csv": {}}}}
-)
+@router.get("/{model_id}/paths", response_model=Paths, responses={**CSV, **errors(404, 409, 422)})
 def get_paths(
     model_id: str,
     explorer: ExplorerDep,
@@ -56,9 +28,10 @@ def get_paths(
     format: FormatQuery = "json",
 ):
     """Every sample's routing path with its label, prediction and cost."""
-    loaded, table = explorer.paths(model_id, split)
+    result = explorer.paths(model_id, split)
 
     def encode():
+        table = result.table
         columns = {
             "sample_ids": table.sample_ids.tolist(),
             "labels": table.labels.tolist(),
@@ -72,8 +45,7 @@ def get_paths(
             return encode_csv(columns, f"{model_id}-{split}-paths.csv")
         return encode_json(Paths(model_id=model_id, split=split, **columns))
 
-    key = cache_key("paths", loaded.content_hash, model_id, split, format)
-    return respond(explorer.payloads.get_or_compute(key, encode), request)
+    return respond(explorer.encoded(("paths", result.key, model_id, format), encode), request)
 
 
 groups_router = APIRouter(prefix="/api/groups", tags=["models"])

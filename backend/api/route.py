@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from backend.api.deps import ExplorerDep
+from backend.api.deps import ExplorerDep, errors
 from backend.api.uploads import (
     FORCE_FIELD,
     MULTIPART_SLACK,
@@ -12,13 +12,18 @@ from backend.api.uploads import (
     form_from_multipart,
     read_body,
 )
-from backend.images import ImageRejected
+from backend.errors import TooLarge
 from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["route"])
 
 
-@router.post("/{model_id}/route", response_model=RouteResult, openapi_extra=OPENAPI_BODY)
+@router.post(
+    "/{model_id}/route",
+    response_model=RouteResult,
+    responses=errors(404, 409, 413, 415, 422),
+    openapi_extra=OPENAPI_BODY,
+)
 async def route_image(
     model_id: str,
     explorer: ExplorerDep,
@@ -28,14 +33,14 @@ async def route_image(
     """Route an uploaded image (multipart field ``file``): prediction, path, cost,
     neighbours, and its place in the computed embeddings. With the field ``force_path``
     the image takes that path instead, and ``unforced`` holds its own."""
-    limit = explorer.settings.max_upload_bytes
+    limit = explorer.max_upload_bytes
     body = await read_body(request, limit + MULTIPART_SLACK)
     content_type = request.headers.get("content-type", "")
 
     def route() -> Response:
         data, fields = form_from_multipart(content_type, body)
         if len(data) > limit:
-            raise ImageRejected(413, f"the upload is larger than {limit:,} bytes")
+            raise TooLarge(f"the upload is larger than {limit:,} bytes")
         force_path = fields.get(FORCE_FIELD)
         result = RouteResult(**explorer.route(model_id, data, views, force_path=force_path))
         # Serialised here, in the worker thread, not on the event loop.

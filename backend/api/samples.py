@@ -3,8 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from backend.api.deps import ExplorerDep, SplitQuery
-from backend.images import thumbnail_png
+from backend.api.deps import ExplorerDep, SplitQuery, errors
 from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["samples"])
@@ -13,7 +12,7 @@ router = APIRouter(prefix="/api/models", tags=["samples"])
 @router.get(
     "/{model_id}/samples/{sample_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}}, **errors(404, 409, 422)},
 )
 def sample_image(
     model_id: str,
@@ -22,11 +21,15 @@ def sample_image(
     split: SplitQuery = "test",
     size: Annotated[int, Query(ge=8, le=512, description="longer side, pixels")] = 64,
 ) -> Response:
-    png = thumbnail_png(explorer.sample(model_id, split, sample_id), size)
+    png = explorer.thumbnail(model_id, split, sample_id, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 
-@router.get("/{model_id}/samples/{sample_id}/route", response_model=RouteResult)
+@router.get(
+    "/{model_id}/samples/{sample_id}/route",
+    response_model=RouteResult,
+    responses=errors(404, 409, 422),
+)
 def route_sample(
     model_id: str,
     sample_id: Annotated[int, Path(ge=0)],

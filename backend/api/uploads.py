@@ -11,7 +11,7 @@ from fastapi import Request
 from python_multipart import parse_form
 from python_multipart.exceptions import FormParserError
 
-from backend.images import ImageRejected
+from backend.errors import InvalidInput, TooLarge
 
 FIELD = "file"
 FORCE_FIELD = "force_path"
@@ -50,7 +50,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ImageRejected(413, f"the upload is larger than {limit - MULTIPART_SLACK:,} bytes")
+            raise TooLarge(f"the upload is larger than {limit - MULTIPART_SLACK:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -62,7 +62,7 @@ def form_from_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str
     """The bytes of the form's ``file`` field and its other fields as text; 422 when the
     body holds no file."""
     if not content_type.startswith("multipart/form-data"):
-        raise ImageRejected(422, f"send the image as multipart/form-data field '{FIELD}'")
+        raise InvalidInput(f"send the image as multipart/form-data field '{FIELD}'")
     found: list[bytes] = []
     fields: dict[str, str] = {}
 
@@ -70,7 +70,7 @@ def form_from_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str
         try:
             fields[field.field_name.decode()] = (field.value or b"").decode()
         except UnicodeDecodeError:
-            raise ImageRejected(422, "form fields must be UTF-8 text") from None
+            raise InvalidInput("form fields must be UTF-8 text") from None
 
     def on_file(file) -> None:
         if file.field_name == FIELD.encode():
@@ -81,9 +81,7 @@ def form_from_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str
     try:
         parse_form(headers, io.BytesIO(body), on_field, on_file)
     except (FormParserError, ValueError) as error:
-        if isinstance(error, ImageRejected):
-            raise
-        raise ImageRejected(422, f"malformed multipart body: {error}") from None
+        raise InvalidInput(f"malformed multipart body: {error}") from None
     if not found:
-        raise ImageRejected(422, f"the form has no '{FIELD}' field with a file")
+        raise InvalidInput(f"the form has no '{FIELD}' field with a file")
     return found[0], fields

@@ -1,0 +1,171 @@
+"""How the backend's parts meet: routers reach the services only through ``Explorer``,
+cache keys come from one module with a version per kind, and each embedding setting is
+declared once."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from backend import keys
+
+API = Path(__file__).parents[1] / "backend" / "api"
+# What a router may not import: the services' internals, reached through Explorer.
+INTERNALS = {
+    "backend.store",
+    "backend.jobs",
+    "backend.cache",
+    "backend.keys",
+    "backend.extraction",
+    "backend.importance",
+    "backend.images",
+}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def test_routers_import_no_service_internals():
+    routers = sorted(API.glob("*.py"))
+    assert len(routers) >= 10
+    reaching_in = {
+        path.name: sorted(_imported_modules(path) & INTERNALS)
+        for path in routers
+        if _imported_modules(path) & INTERNALS
+    }
+    assert reaching_in == {}
+
+
+def test_routers_use_no_attribute_of_explorer_but_its_operations():
+    """``explorer.store``, ``.jobs``, ``.cache``, ``.settings``: internals of the service."""
+    internals = {"store", "jobs", "cache", "settings", "batcher"}
+    found = []
+    for path in sorted(API.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "explorer"
+                and (node.attr in internals or node.attr.startswith("_"))
+            ):
+                found.append(f"{path.name}:{node.lineno} explorer.{node.attr}")
+    assert found == []
+
+
+KEYS = {
+    "paths": lambda: keys.paths("ab" * 32, "test"),
+    "views": lambda: keys.views("ab" * 32, "test", {"views": 4, "images_per_class": 8}),
+    "embeddings": lambda: keys.embedding("ab" * 32, "test", "umap", {"n_neighbors": 15}),
+    "importance": lambda: keys.importance("ab" * 32, "test"),
+    "payloads": lambda: keys.payload("paths", "ab" * 12, "digits", "csv"),
+}
+
+
+def test_every_kind_of_cache_key_has_a_version():
+    assert set(KEYS) == set(keys.VERSIONS)
+
+
+@pytest.mark.parametrize("kind", sorted(KEYS))
+def test_a_kinds_version_changes_its_keys_alone(kind, monkeypatch):
+    before = {name: key() for name, key in KEYS.items()}
+    assert all(key.startswith(f"{name}/") for name, key in before.items())
+    monkeypatch.setitem(keys.VERSIONS, kind, keys.VERSIONS[kind] + 1)
+    after = {name: key() for name, key in KEYS.items()}
+    assert [name for name in KEYS if after[name] != before[name]] == [kind]
+
+
+def test_keys_tell_their_inputs_apart():
+    assert keys.paths("ab" * 32, "test") != keys.paths("ab" * 32, "train")
+    assert keys.paths("ab" * 32, "test") != keys.paths("cd" * 32, "test")
+    umap = keys.embedding("ab" * 32, "test", "umap", {"n_neighbors": 15})
+    assert umap != keys.embedding("ab" * 32, "test", "umap", {"n_neighbors": 16})
+    assert umap != keys.embedding("ab" * 32, "test", "tsne", {"n_neighbors": 15})
+
+
+@pytest.mark.slow  # trains the session's digits model
+def test_a_new_paths_version_routes_the_split_again(digits_runs, tmp_path, monkeypatch):
+    """Files of an earlier version stay on disk but are never read again."""
+    import backend.services
+    from backend.settings import Settings
+
+    settings = Settings(runs_dir=digits_runs, cache_dir=tmp_path / "cache", warmup=False)
+    first = backend.services.Explorer(settings).paths("digits", "test")
+    monkeypatch.setitem(keys.VERSIONS, "paths", keys.VERSIONS["paths"] + 1)
+    extract, routed = backend.services.extract_paths, []
+
+    def counted(*args, **kwargs):
+        routed.append(args[4])  # the cache file it is asked to write
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(backend.services, "extract_paths", counted)
+    second = backend.services.Explorer(settings).paths("digits", "test")
+    assert routed == [second.key] and second.key != first.key
+    assert sorted(p.name for p in (tmp_path / "cache" / "paths").iterdir()) == sorted(
+        Path(key).name for key in (first.key, second.key)
+    )
+    assert (second.table.paths == first.table.paths).all()
+
+
+def test_each_embedding_setting_is_declared_once():
+    """The query parameters, their bounds and defaults come from ``PARAMETERS``."""
+    from backend.app import create_app
+    from backend.embeddings import DEFAULT_PARAMS, PARAMETERS, resolve_params
+    from backend.errors import InvalidInput
+    from backend.settings import Settings
+
+    spec = create_app(Settings(warmup=False)).openapi()
+    operation = spec["paths"]["/api/models/{model_id}/embeddings/{method}"]["get"]
+    query = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+    for parameter in PARAMETERS:
+        bounds = query[parameter.name]["anyOf"][0]
+        assert (bounds["minimum"], bounds["maximum"]) == (parameter.low, parameter.high)
+        assert DEFAULT_PARAMS[parameter.method][parameter.name] == parameter.default
+        other = "tsne" if parameter.method == "umap" else "umap"
+        with pytest.raises(InvalidInput, match=f"applies to {parameter.method}"):
+            resolve_params(other, {parameter.name: parameter.low})
+        with pytest.raises(InvalidInput, match="must be from"):
+            resolve_params(parameter.method, {parameter.name: parameter.high * 2 + 1})
+    assert set(query) == {p.name for p in PARAMETERS} | {"split", "format"}
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        ("InvalidInput", 422),
+        ("UnknownItem", 404),
+        ("TooLarge", 413),
+        ("UnsupportedImage", 415),
+        ("ValueError", 500),  # a defect, not the client's bad input
+        ("KeyError", 500),
+    ],
+)
+def test_statuses_come_from_the_services_error_types(raised, status, tmp_path, monkeypatch):
+    import builtins
+
+    from fastapi.testclient import TestClient
+
+    import backend.errors
+    from backend.app import create_app
+    from backend.services import Explorer
+    from backend.settings import Settings
+
+    error_type = getattr(backend.errors, raised, None) or getattr(builtins, raised)
+
+    def failing(self, model_id):
+        raise error_type("what went wrong")
+
+    monkeypatch.setattr(Explorer, "model", failing)
+    app = create_app(Settings(runs_dir=tmp_path, warmup=False))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/models/digits")
+    assert response.status_code == status
+    if status < 500:
+        assert response.json() == {"detail": "what went wrong"}
