@@ -384,7 +384,14 @@ function placementSection(model, result, index, pending) {
     figure.layout.dragmode = false;
     const div = el("div", { class: "mini-scatter", id: `upload-scatter-${index}`, dataset: { upload: "1" } });
     pending.push({ div, figure, config: { ...STATIC_CONFIG, staticPlot: false } });
-    section.append(div);
+    section.append(
+      el(
+        "div",
+        { class: "cell-tools" },
+        exportButtons({ chart: () => div, title: `${state.upload.name} on the ${name} map · ${model.id}` }),
+      ),
+      div,
+    );
   }
   return section;
 }

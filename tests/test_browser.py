@@ -995,7 +995,8 @@ def test_map_and_charts_download_as_png_svg_and_csv(ui, api):
     assert ui.errors == []
 
 
-def test_an_upload_result_downloads_as_csv(ui, api, tmp_path):
+def test_an_upload_result_downloads_as_csv_and_its_charts_as_svg(ui, api, tmp_path):
+    embedding(api, "umap")  # computed, so the upload gets a place on the UMAP map
     digit, _ = digit_on_paper(4)
     upload = png_file(tmp_path, digit, "four.png")
     expected = api.post(f"/api/models/{MODEL}/route", files={"file": upload.open("rb")}).json()
@@ -1011,6 +1012,11 @@ def test_an_upload_result_downloads_as_csv(ui, api, tmp_path):
     assert {r["file"] for r in rows} == {"four.png"}
     name, svg = download_figure(ui, card.locator(".card-head [data-export=svg]"))
     assert "Class probabilities of four.png" in svg.decode()
+    expect(ui.page.locator("#upload-scatter-0[data-state=ready]")).to_have_count(
+        1, timeout=BUSY_TIMEOUT
+    )
+    name, svg = download_figure(ui, card.locator(".placement [data-export=svg]"))
+    assert f"four.png on the UMAP map · {MODEL}" in svg.decode()
     assert ui.errors == []
 
 
