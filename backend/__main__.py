@@ -1,4 +1,5 @@
-"""``python -m backend``: serve the API (and the dashboard) with uvicorn."""
+"""``python -m backend``: serve the API (and the dashboard) with uvicorn;
+``python -m backend extract MODEL``: route a split ahead of serving it (see extract.py)."""
 
 import argparse
 import errno
@@ -60,6 +61,11 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["extract"]:  # route a split ahead of serving it
+        from backend.extract import main as extract
+
+        return extract(argv[1:])
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {"runs_dir": args.runs_dir, "data_dir": args.data_dir, "cache_dir": args.cache_dir}

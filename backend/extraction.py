@@ -1,5 +1,6 @@
 """Routing extraction: every sample of a split, routed with conditional execution."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
+from trainer.distributed import SINGLE_PROCESS, DistInfo
 from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views
 
 CPU = Runtime(torch.device("cpu"))
@@ -54,9 +56,16 @@ def extract_paths(
     cache: DiskCache,
     cache_file: str,
     batch_size: int = 256,
+    progress: Callable[[float], None] | None = None,
+    runtime: Runtime = CPU,
+    dist_info: DistInfo = SINGLE_PROCESS,
 ) -> PathTable:
     """Route a split through the model; cached on disk as ``cache_file`` (see
-    ``backend.keys.paths``)."""
+    ``backend.keys.paths``). ``progress`` hears the fraction routed after each batch.
+
+    Under torchrun (``dist_info``) each process routes its shard of the split, every
+    process gets the whole table, and only rank 0 writes the file (atomically).
+    """
     cached = cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
         return PathTable(**{name: cached[name] for name in _table_spec()})
@@ -65,7 +74,13 @@ def extract_paths(
         split_of(bundle, split), build_transform(loaded.preprocessing, train=False), 1
     )
     result = route_dataset(
-        loaded.model, dataset, CPU, batch_size=batch_size, description=f"{loaded.id}/{split}"
+        loaded.model,
+        dataset,
+        runtime,
+        batch_size=batch_size,
+        dist_info=dist_info,
+        description=f"{loaded.id}/{split}",
+        progress=progress,
     )
     paths = result.paths[:, 0]
     table = PathTable(
@@ -75,7 +90,8 @@ def extract_paths(
         paths=paths,
         macs=loaded.macs.per_sample(paths).numpy(),
     )
-    cache.save(cache_file, **table.arrays())
+    if dist_info.is_main:
+        cache.save(cache_file, **table.arrays())
     return table
 
 

@@ -54,6 +54,11 @@ from trainer.training_log import read_training_log
 
 log = logging.getLogger(__name__)
 
+# Of an embedding job that must route the split first, the share of its progress bar
+# the routing takes: on the CPU it is most of the wait (15 of 18 s for 10,000 CIFAR
+# images through ResNet-56).
+ROUTING_SHARE = 0.6
+
 # What routers use. ``Job`` is what an operation that computes in the background returns
 # until its result is ready; routers answer it with 202.
 __all__ = ["Explorer", "Job", "PathsResult", "EmbeddingResult"]
@@ -125,13 +130,17 @@ class Explorer:
         loaded = self.store.get(model_id)
         return PathsResult(keys.paths(loaded.content_hash, split), self._paths_of(loaded, split))
 
-    def _paths_of(self, loaded: LoadedModel, split: str) -> PathTable:
+    def _paths_of(
+        self, loaded: LoadedModel, split: str, progress: Callable[[float], None] | None = None
+    ) -> PathTable:
+        """The split's routing: from memory, the disk cache (which ``python -m backend
+        extract`` fills too), or routed now, ``progress`` hearing each batch."""
         _check_split(split)
         name = keys.paths(loaded.content_hash, split)
         return self._paths.get_or_compute(
             name,
             lambda: extract_paths(
-                self.store, loaded, split, self.cache, name, self.settings.batch_size
+                self.store, loaded, split, self.cache, name, self.settings.batch_size, progress
             ),
         )
 
@@ -151,9 +160,22 @@ class Explorer:
 
         def compute(progress):
             progress(0.02)
-            table = self._paths_of(loaded, split)
-            progress(0.1)
-            embedding, reducer = embed_paths(table.paths, method, params, progress)
+            routed = []  # the fractions of the split routed, when it is routed now
+
+            def routing(fraction):
+                routed.append(fraction)
+                progress(0.02 + ROUTING_SHARE * fraction)
+
+            table = self._paths_of(loaded, split, routing)
+            # The embedding's own progress runs from 0.1 to 1; it takes what is left.
+            start = 0.02 + ROUTING_SHARE if routed else 0.1
+            progress(start)
+            embedding, reducer = embed_paths(
+                table.paths,
+                method,
+                params,
+                lambda f: progress(start + (1 - start) * (f - 0.1) / 0.9),
+            )
             save_embedding(self.cache, key, embedding, reducer)
             self._memory.put(key, EmbeddingResult(key, embedding, reducer))
             log.info("%s embedding of %s/%s ready", method, model_id, split)

@@ -1,5 +1,6 @@
 """One training epoch, and the routing of a dataset through a model."""
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -124,11 +125,13 @@ def route_dataset(
     workers: int = 0,
     dist_info: DistInfo = SINGLE_PROCESS,
     description: str = "eval",
+    progress: Callable[[float], None] | None = None,
 ) -> RoutingResult:
     """Evaluate ``model`` (conditional execution) on a dataset of view stacks.
 
     Under torchrun each rank routes every world_size-th sample; the shards are
-    gathered so every rank returns the whole result.
+    gathered so every rank returns the whole result. ``progress`` hears the fraction of
+    this rank's batches done after each batch.
     """
     model.eval()
     indices = np.arange(dist_info.rank, len(dataset), dist_info.world_size)
@@ -136,8 +139,8 @@ def route_dataset(
         Subset(dataset, indices.tolist()), batch_size=batch_size, num_workers=workers
     )
     labels, predictions, probabilities, paths = [], [], [], []
-    for images, batch_labels in tqdm(
-        loader, desc=description, leave=False, disable=not dist_info.is_main
+    for done, (images, batch_labels) in enumerate(
+        tqdm(loader, desc=description, leave=False, disable=not dist_info.is_main), start=1
     ):
         views = images.shape[1]
         images, _ = flatten_views(images, batch_labels)
@@ -148,6 +151,8 @@ def route_dataset(
         predictions.append(probs.argmax(dim=1).cpu().numpy())
         probabilities.append(probs.cpu().numpy())
         paths.append(gates[:, :, EXECUTE].bool().view(-1, views, gates.shape[1]).cpu().numpy())
+        if progress is not None:
+            progress(done / len(loader))
     shard = (
         indices,
         *(np.concatenate(parts) for parts in (labels, predictions, probabilities, paths)),
