@@ -6,26 +6,16 @@ import errno
 import logging
 import socket
 import sys
-from pathlib import Path
 
 import uvicorn
 
 from backend.app import create_app
-from backend.settings import Settings
+from backend.settings import Settings, add_folder_arguments, folder_overrides
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    for name, default in (
-        ("runs_dir", "$CODINET_RUNS_DIR or runs"),
-        ("data_dir", "$CODINET_DATA_DIR or data"),
-        ("cache_dir", "$CODINET_CACHE_DIR or <runs-dir>/.cache"),
-    ):
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=Path,
-            help=f"{Settings.model_fields[name].description} (default: {default})",
-        )
+    add_folder_arguments(parser)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -68,11 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return extract(argv[1:])
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = {"runs_dir": args.runs_dir, "data_dir": args.data_dir, "cache_dir": args.cache_dir}
-    settings = Settings(
-        **{k: v for k, v in overrides.items() if v is not None},
-        **({"warmup": False} if args.no_warmup else {}),
-    )
+    settings = Settings(**folder_overrides(args), **({"warmup": False} if args.no_warmup else {}))
     if not port_is_free(args.host, args.port):
         print(
             f"error: port {args.port} on {args.host} is in use; pick another with --port",

@@ -10,14 +10,13 @@ routes its shard of the split; rank 0 writes the file atomically.
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
 from backend import keys
 from backend.cache import DiskCache
 from backend.extraction import extract_paths
-from backend.settings import Settings
+from backend.settings import Settings, add_folder_arguments, folder_overrides
 from backend.store import SPLITS, ModelStore
 from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
@@ -31,17 +30,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--split", choices=SPLITS, default="test", help="which split to route (default: test)"
     )
-    for name, default in (
-        ("runs_dir", "$CODINET_RUNS_DIR or runs"),
-        ("data_dir", "$CODINET_DATA_DIR or data"),
-        ("cache_dir", "$CODINET_CACHE_DIR or <runs-dir>/.cache"),
-    ):
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=Path,
-            help=f"{Settings.model_fields[name].description} (default: {default}); "
-            "use the server's",
-        )
+    add_folder_arguments(parser)  # give the server's own
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -63,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if use_cuda and not torch.cuda.is_available():
         print("error: --device cuda, but PyTorch sees no CUDA device", file=sys.stderr)
         return 2
-    overrides = {"runs_dir": args.runs_dir, "data_dir": args.data_dir, "cache_dir": args.cache_dir}
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None}, warmup=False)
+    settings = Settings(**folder_overrides(args), warmup=False)
     dist_info = init_distributed(use_cuda)
     try:
         store = ModelStore(settings.runs_dir, settings.data_dir)

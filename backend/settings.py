@@ -54,3 +54,26 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_FOLDER_DEFAULTS = {
+    "runs_dir": "$CODINET_RUNS_DIR or runs",
+    "data_dir": "$CODINET_DATA_DIR or data",
+    "cache_dir": "$CODINET_CACHE_DIR or <runs-dir>/.cache",
+}
+
+
+def add_folder_arguments(parser) -> None:
+    """``--runs-dir``, ``--data-dir`` and ``--cache-dir`` on an argparse parser, each
+    described as the setting it overrides."""
+    for name, default in _FOLDER_DEFAULTS.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=Path,
+            help=f"{Settings.model_fields[name].description} (default: {default})",
+        )
+
+
+def folder_overrides(args) -> dict:
+    """The folders given on the command line, to override the settings with."""
+    return {name: getattr(args, name) for name in _FOLDER_DEFAULTS if getattr(args, name)}
