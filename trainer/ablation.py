@@ -23,6 +23,7 @@ from scipy import stats
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig
 from trainer.measures import MEASURES
+from trainer.training_log import read_training_log
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,12 @@ def run_ablation(
 
 def _finished(run: Path, epochs: int) -> bool:
     rows = _metrics_rows(run)
-    return (run / "checkpoint.pt").exists() and bool(rows) and rows[-1]["epoch"] >= epochs - 1
+    return (run / "checkpoint.pt").exists() and bool(rows) and rows[-1]["epoch"] >= epochs
 
 
 def _metrics_rows(run: Path) -> list[dict]:
-    path = run / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The run's epochs (counted from 1), a line the run did not finish writing skipped."""
+    return read_training_log(run / "metrics.jsonl")[0]
 
 
 def collect_runs(out: Path) -> dict[str, dict[int, dict]]:
