@@ -8,14 +8,16 @@ import socket
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from backend.app import create_app
-from backend.settings import Settings, add_folder_arguments, folder_overrides
+from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
+from trainer.execution import DeviceUnavailable
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    add_folder_arguments(parser)
+    add_setting_arguments(parser)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -58,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return extract(argv[1:])
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings(**folder_overrides(args), **({"warmup": False} if args.no_warmup else {}))
+    try:
+        settings = Settings(
+            **setting_overrides(args), **({"warmup": False} if args.no_warmup else {})
+        )
+        settings.runtime()  # a GPU asked for and missing is said now, not on the first request
+    except (ValidationError, DeviceUnavailable) as error:
+        print(f"error: {settings_error(error)}", file=sys.stderr)
+        return 2
     if not port_is_free(args.host, args.port):
         print(
             f"error: port {args.port} on {args.host} is in use; pick another with --port",

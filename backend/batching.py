@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from trainer.engine import Runtime
+
 
 @dataclass
 class _Pending:
@@ -34,7 +36,8 @@ class _Pending:
 
 
 class MicroBatcher:
-    def __init__(self, max_rows: int = 256):
+    def __init__(self, runtime: Runtime, max_rows: int = 256):
+        self.runtime = runtime  # where models live, and how a batch of a size runs
         self.max_rows = max_rows
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._held: list[_Pending] = []  # taken from the queue for a later batch
@@ -46,7 +49,8 @@ class MicroBatcher:
         prepare: Callable[[], torch.Tensor],
         force_path: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        """``model(prepare())``: each output's rows for these inputs, batched with others.
+        """``model(prepare())``: each output's rows for these inputs, batched with others,
+        as CPU tensors.
 
         ``prepare`` runs on the inference thread; what it raises is raised here. With
         ``force_path`` (G booleans) every row takes that path; such requests are batched
@@ -102,7 +106,9 @@ class MicroBatcher:
                 continue
             try:
                 with torch.inference_mode():
-                    outputs = batch[0].model(torch.cat([p.inputs for p in batch]), **_forced(batch))
+                    inputs = torch.cat([p.inputs for p in batch])
+                    outputs = self.runtime.evaluate(batch[0].model, inputs, _forced(batch))
+                    outputs = [o.cpu() for o in outputs]
                 start = 0
                 for p in batch:
                     rows = slice(start, start + len(p.inputs))
@@ -116,9 +122,8 @@ class MicroBatcher:
                     p.done.set()
 
 
-def _forced(batch: list[_Pending]) -> dict:
+def _forced(batch: list[_Pending]) -> torch.Tensor | None:
     """The model's ``force_path`` argument for a batch: each request's path on its rows."""
     if batch[0].force_path is None:
-        return {}
-    rows = [p.force_path.expand(len(p.inputs), -1) for p in batch]
-    return {"force_path": torch.cat(rows)}
+        return None
+    return torch.cat([p.force_path.expand(len(p.inputs), -1) for p in batch])

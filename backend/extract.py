@@ -11,17 +11,17 @@ routes its shard of the split; rank 0 writes the file atomically.
 import argparse
 import sys
 
-import torch
+from pydantic import ValidationError
 
 from backend import keys
 from backend.cache import DiskCache
 from backend.extraction import extract_paths
-from backend.settings import Settings, add_folder_arguments, folder_overrides
+from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
 from backend.store import SPLITS, ModelStore
 from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
 from trainer.distributed import init_distributed, shutdown
-from trainer.engine import Runtime
+from trainer.execution import DeviceUnavailable
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -30,13 +30,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--split", choices=SPLITS, default="test", help="which split to route (default: test)"
     )
-    add_folder_arguments(parser)  # give the server's own
-    parser.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to route: auto is CUDA when present, one GPU per process (default: auto)",
-    )
+    add_setting_arguments(parser)  # as the server's: folders, device (one GPU per process)
     parser.add_argument(
         "--batch-size", type=int, default=256, help="images per forward pass (default: 256)"
     )
@@ -48,17 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    if use_cuda and not torch.cuda.is_available():
-        print("error: --device cuda, but PyTorch sees no CUDA device", file=sys.stderr)
+    try:
+        settings = Settings(**setting_overrides(args), warmup=False)
+        use_cuda = settings.runtime().device.type == "cuda"
+    except (ValidationError, DeviceUnavailable) as error:
+        print(f"error: {settings_error(error)}", file=sys.stderr)
         return 2
-    settings = Settings(**folder_overrides(args), warmup=False)
     dist_info = init_distributed(use_cuda)
     try:
-        store = ModelStore(settings.runs_dir, settings.data_dir)
+        runtime = settings.runtime(dist_info.local_rank)
+        store = ModelStore(settings.runs_dir, settings.data_dir, runtime.device)
         loaded = store.get(args.model)
-        device = torch.device(f"cuda:{dist_info.local_rank}") if use_cuda else torch.device("cpu")
-        loaded.model.to(device)
         cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
         name = keys.paths(loaded.content_hash, args.split)
         table = extract_paths(
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             cache,
             name,
             args.batch_size,
-            runtime=Runtime(device),
+            runtime=runtime,
             dist_info=dist_info,
         )
     except (LookupError, CheckpointError, DatasetError) as error:
@@ -79,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if dist_info.is_main:
         print(
             f"{args.model}/{args.split}: {len(table.labels)} images routed by "
-            f"{dist_info.world_size} process(es) on {device.type}, "
+            f"{dist_info.world_size} process(es) on {runtime.device.type}, "
             f"{len(set(map(bytes, table.paths)))} distinct paths; "
             f"wrote {settings.resolved_cache_dir / name}"
         )

@@ -103,6 +103,7 @@ def augmented_view_paths(
     cache: DiskCache,
     cache_file: str,
     batch_size: int = 256,
+    runtime: Runtime = CPU,
 ) -> dict[int, np.ndarray]:
     """Paths of the protocol's augmented views (the trainer measures them alike).
 
@@ -114,7 +115,7 @@ def augmented_view_paths(
     if cached is None:
         data = split_of(store.dataset(loaded), split)
         labels, paths = route_views(
-            loaded.model, data, loaded.preprocessing, protocol, CPU, batch_size=batch_size
+            loaded.model, data, loaded.preprocessing, protocol, runtime, batch_size=batch_size
         )
         cached = {"labels": labels, "paths": paths}
         cache.save(cache_file, **cached)

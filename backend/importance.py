@@ -19,28 +19,30 @@ from torch.utils.data import DataLoader
 from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
+from trainer.engine import Runtime
 from trainer.models.codinet import EXECUTE
 
 DIRECTIONS = ("off", "on")  # forced off for images executing the block; on for skipping
 SUMS = ("count", "own_correct", "forced_correct", "own_confidence", "forced_confidence")
+CPU = Runtime(torch.device("cpu"))
 
 
 def flip_block_sums(
-    model, images: torch.Tensor, labels: torch.Tensor, num_classes: int
+    model, images: torch.Tensor, labels: torch.Tensor, num_classes: int, runtime: Runtime = CPU
 ) -> np.ndarray:
     """Sums over a batch, (directions, SUMS, classes, gates), for one flipped block at
-    a time; ``model`` must be in eval mode."""
+    a time; ``model`` must be in eval mode, on ``runtime``'s device."""
     gates = model.num_gates
     sums = np.zeros((len(DIRECTIONS), len(SUMS), num_classes, gates))
-    logits, gate_choices = model(images)
-    own_path = gate_choices[:, :, EXECUTE].bool()
-    own_probs = logits.float().softmax(dim=1)
+    logits, gate_choices = runtime.evaluate(model, images)
+    own_path = gate_choices[:, :, EXECUTE].bool().cpu()
+    own_probs = logits.float().softmax(dim=1).cpu()
     own_correct = (own_probs.argmax(dim=1) == labels).double()
     own_confidence = own_probs.gather(1, labels[:, None])[:, 0].double()
     for block in range(gates):
         flipped = own_path.clone()
         flipped[:, block] = ~flipped[:, block]
-        probs = model(images, force_path=flipped)[0].float().softmax(dim=1)
+        probs = runtime.evaluate(model, images, flipped)[0].float().softmax(dim=1).cpu()
         correct = (probs.argmax(dim=1) == labels).double()
         confidence = probs.gather(1, labels[:, None])[:, 0].double()
         values = (torch.ones_like(correct), own_correct, correct, own_confidence, confidence)
@@ -72,6 +74,7 @@ def compute_sums(
     cache_file: str,
     batch_size: int = 256,
     progress: Callable[[float], None] = lambda _fraction: None,
+    runtime: Runtime = CPU,
 ) -> np.ndarray:
     """Route the split once per block with that block flipped; the sums go to the cache
     as ``cache_file``."""
@@ -82,7 +85,9 @@ def compute_sums(
     sums = np.zeros(_shape(loaded))
     with torch.inference_mode():
         for done, (images, labels) in enumerate(loader, start=1):
-            sums += flip_block_sums(loaded.model, images[:, 0], labels, len(loaded.class_names))
+            sums += flip_block_sums(
+                loaded.model, images[:, 0], labels, len(loaded.class_names), runtime
+            )
             progress(done / len(loader))
     cache.save(cache_file, sums=sums)
     return sums

@@ -24,6 +24,12 @@ class Health(BaseModel):
     unloadable: dict[str, str] = Field(description="run name -> why its checkpoint is refused")
     runs_dir: str
     warmup: str = Field(description="embedding code compilation: running, done, failed or off")
+    device: str = Field(description="where models route", examples=["cpu", "cuda:0"])
+    execution: str = Field(description="the execution setting: auto, conditional or masked")
+    execution_by_batch_size: dict[str, str] = Field(
+        description="the mode a batch of one image and a full batch run in",
+        examples=[{"1": "conditional", "256": "conditional"}],
+    )
 
 
 class ModelInfo(BaseModel):

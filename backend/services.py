@@ -80,10 +80,12 @@ class EmbeddingResult:
 class Explorer:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Where every model lives and routes (uploads, splits, views, importance).
+        self.runtime = settings.runtime()
         self.cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
-        self.store = ModelStore(settings.runs_dir, settings.data_dir)
+        self.store = ModelStore(settings.runs_dir, settings.data_dir, self.runtime.device)
         self.jobs = JobManager(workers=1, max_queued=settings.max_queued_jobs)
-        self.batcher = MicroBatcher()
+        self.batcher = MicroBatcher(self.runtime)
         # One memory budget for everything kept: path tables, embeddings and encoded
         # responses (their keys are hashes of distinct parts, so they never collide).
         self._memory = LruCache(settings.memory_cache_max_bytes)
@@ -104,6 +106,11 @@ class Explorer:
             "unloadable": errors,
             "runs_dir": str(self.store.runs_dir),
             "warmup": self.warmup,
+            "device": str(self.runtime.device),
+            "execution": self.runtime.execution,
+            "execution_by_batch_size": {
+                str(size): self.runtime.mode_for(size) for size in (1, self.settings.batch_size)
+            },
         }
 
     def models(self) -> list[dict]:
@@ -140,7 +147,14 @@ class Explorer:
         return self._paths.get_or_compute(
             name,
             lambda: extract_paths(
-                self.store, loaded, split, self.cache, name, self.settings.batch_size, progress
+                self.store,
+                loaded,
+                split,
+                self.cache,
+                name,
+                self.settings.batch_size,
+                progress,
+                runtime=self.runtime,
             ),
         )
 
@@ -214,7 +228,14 @@ class Explorer:
         views = self._paths.get_or_compute(
             name,
             lambda: augmented_view_paths(
-                self.store, loaded, split, protocol, self.cache, name, self.settings.batch_size
+                self.store,
+                loaded,
+                split,
+                protocol,
+                self.cache,
+                name,
+                self.settings.batch_size,
+                self.runtime,
             ),
         )
         result = class_metrics(table, loaded.class_names, views)
@@ -257,7 +278,14 @@ class Explorer:
 
         def compute(progress):
             sums = compute_sums(
-                self.store, loaded, split, self.cache, key, self.settings.batch_size, progress
+                self.store,
+                loaded,
+                split,
+                self.cache,
+                key,
+                self.settings.batch_size,
+                progress,
+                self.runtime,
             )
             self._memory.put(key, sums)
             log.info("block importance of %s/%s ready", model_id, split)

@@ -2,11 +2,13 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trainer.engine import ViewProtocol
+from trainer.engine import Runtime, ViewProtocol
+from trainer.execution import resolve_device
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,14 @@ class Settings(BaseSettings):
         64 * 1024**2, gt=0, description="memory to decode an image's pixels; more is refused"
     )
     batch_size: int = Field(256, gt=0, description="inference batch size")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where models route: auto is the GPU when PyTorch sees one"
+    )
+    execution: Literal["auto", "conditional", "masked"] = Field(
+        "auto",
+        description="execution of skipped blocks; auto: the mode measured fastest "
+        "for the device and batch size (conditional on CPUs, masked on GPUs)",
+    )
     neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
     eval_views: int = Field(
         ViewProtocol.views, ge=2, le=32, description="augmented views per image (view distance)"
@@ -50,30 +60,52 @@ class Settings(BaseSettings):
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.runs_dir / ".cache"
 
+    def runtime(self, local_rank: int = 0) -> Runtime:
+        """Where and how models route (under torchrun, this process's GPU); raises
+        trainer.execution.DeviceUnavailable when ``device`` is cuda and there is no GPU."""
+        return Runtime(resolve_device(self.device, local_rank), execution=self.execution)
+
+
+def settings_error(error: Exception) -> str:
+    """A settings problem in a sentence: an environment variable or flag pydantic
+    refused (named as the variable), or a device that is not there."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"CODINET_{'_'.join(map(str, issue['loc'])).upper()}: {issue['msg']}"
+        for issue in error.errors()
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
 
 
-_FOLDER_DEFAULTS = {
+# The settings a command line may override, with what each defaults to when not given.
+_FLAG_DEFAULTS = {
     "runs_dir": "$CODINET_RUNS_DIR or runs",
     "data_dir": "$CODINET_DATA_DIR or data",
     "cache_dir": "$CODINET_CACHE_DIR or <runs-dir>/.cache",
+    "device": "$CODINET_DEVICE or auto",
+    "execution": "$CODINET_EXECUTION or auto",
 }
 
 
-def add_folder_arguments(parser) -> None:
-    """``--runs-dir``, ``--data-dir`` and ``--cache-dir`` on an argparse parser, each
-    described as the setting it overrides."""
-    for name, default in _FOLDER_DEFAULTS.items():
+def add_setting_arguments(parser) -> None:
+    """``--runs-dir``, ``--data-dir``, ``--cache-dir``, ``--device`` and ``--execution``
+    on an argparse parser, each described as the setting it overrides."""
+    for name, default in _FLAG_DEFAULTS.items():
+        field = Settings.model_fields[name]
+        choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
         parser.add_argument(
             "--" + name.replace("_", "-"),
-            type=Path,
-            help=f"{Settings.model_fields[name].description} (default: {default})",
+            type=str if choices else Path,
+            choices=choices,
+            help=f"{field.description} (default: {default})",
         )
 
 
-def folder_overrides(args) -> dict:
-    """The folders given on the command line, to override the settings with."""
-    return {name: getattr(args, name) for name in _FOLDER_DEFAULTS if getattr(args, name)}
+def setting_overrides(args) -> dict:
+    """The settings given on the command line, to override the environment's with."""
+    return {name: getattr(args, name) for name in _FLAG_DEFAULTS if getattr(args, name)}

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from backend.errors import UnknownItem
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
 from trainer.ablation import parse_run_name
@@ -57,14 +59,18 @@ class LoadedModel:
         return self.model.num_gates
 
 
+CPU = torch.device("cpu")
+
+
 def _file_signature(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 class ModelStore:
-    def __init__(self, runs_dir: Path, data_dir: Path):
+    def __init__(self, runs_dir: Path, data_dir: Path, device: torch.device = CPU):
         self.runs_dir = Path(runs_dir)
+        self.device = device  # where loaded models live
         # The server's own setting alone: a checkpoint never chooses where data is read.
         self.data_dir = Path(data_dir)
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
@@ -144,6 +150,7 @@ class ModelStore:
             model = model_from_checkpoint(checkpoint)
             prep = checkpoint["preprocessing"]
             macs = mac_table(model, prep["image_size"], prep["channels"])
+            model.to(self.device)
         except CheckpointError as error:
             log.warning("refused %s: %s", path, error)
             raise

@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from backend.batching import MicroBatcher
+from trainer.engine import Runtime
+
+CPU = Runtime(torch.device("cpu"))
 
 
 class TwoOutputs(torch.nn.Module):
@@ -15,7 +18,7 @@ class TwoOutputs(torch.nn.Module):
         super().__init__()
         self.calls = []
 
-    def forward(self, x):
+    def forward(self, x, force_path=None, execution=None):
         self.calls.append(len(x))
         return x * 2, x.sum(dim=1, keepdim=True)
 
@@ -40,7 +43,7 @@ def run_concurrently(batcher, model, prepares):
 
 
 def test_each_request_gets_its_rows_and_only_its_own_error():
-    batcher, model = MicroBatcher(), TwoOutputs()
+    batcher, model = MicroBatcher(CPU), TwoOutputs()
     inputs = [torch.full((1 + i % 3, 4), float(i)) for i in range(24)]
 
     def prepare(i):
@@ -65,16 +68,16 @@ def test_each_request_gets_its_rows_and_only_its_own_error():
 
 def test_a_failing_forward_reaches_every_request_of_its_batch():
     class Broken(torch.nn.Module):
-        def forward(self, x):
+        def forward(self, x, force_path=None, execution=None):
             raise RuntimeError("model failed")
 
-    results = run_concurrently(MicroBatcher(), Broken(), [lambda: torch.ones(1, 2)] * 4)
+    results = run_concurrently(MicroBatcher(CPU), Broken(), [lambda: torch.ones(1, 2)] * 4)
     assert all(isinstance(r, RuntimeError) for r in results)
 
 
 @pytest.mark.parametrize("max_rows", [1, 3])
 def test_batches_never_exceed_max_rows_unless_one_request_does(max_rows):
-    batcher, model = MicroBatcher(max_rows=max_rows), TwoOutputs()
+    batcher, model = MicroBatcher(CPU, max_rows=max_rows), TwoOutputs()
     results = run_concurrently(batcher, model, [lambda: torch.ones(2, 2)] * 8)
     assert all(isinstance(r, tuple) for r in results)
     assert max(model.calls) <= max(max_rows, 2)
@@ -95,7 +98,7 @@ def test_forced_and_free_requests_each_get_their_own_routing():
         None if i % 3 == 0 else torch.rand(model.num_gates, generator=generator) > 0.5
         for i in range(12)
     ]
-    batcher = MicroBatcher()
+    batcher = MicroBatcher(CPU)
     results = [None] * 12
     start = threading.Barrier(12)
 

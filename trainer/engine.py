@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from trainer.data import ViewsDataset, build_transform, first_of_each_class, labels_of
 from trainer.distributed import SINGLE_PROCESS, DistInfo, gather_objects, mean_across
+from trainer.execution import execution_mode
 from trainer.losses import LossWeights, codinet_loss
 from trainer.models.codinet import EXECUTE
 
@@ -33,6 +34,11 @@ class Runtime:
     device: torch.device
     amp: bool = False  # float16 autocast, CUDA only
     channels_last: bool = False
+    execution: str = "auto"  # in evaluation: conditional, masked, or auto (trainer.execution)
+
+    def mode_for(self, batch_size: int) -> str:
+        """The execution mode of an evaluation batch of this size."""
+        return execution_mode(self.execution, self.device, batch_size)
 
     def autocast(self):
         if self.amp:
@@ -44,6 +50,18 @@ class Runtime:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images
+
+    def evaluate(
+        self, model, images: torch.Tensor, force_path: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``model(images)`` in evaluation: on this device, in the mode picked for the
+        batch's size; logits and gates stay on the device."""
+        with self.autocast():
+            return model(
+                self.to_device(images),
+                force_path=force_path,
+                execution=self.mode_for(len(images)),
+            )
 
 
 def flatten_views(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,7 +145,8 @@ def route_dataset(
     description: str = "eval",
     progress: Callable[[float], None] | None = None,
 ) -> RoutingResult:
-    """Evaluate ``model`` (conditional execution) on a dataset of view stacks.
+    """Evaluate ``model`` on a dataset of view stacks, each batch in the execution mode
+    ``runtime`` picks for it (the same paths and logits either way).
 
     Under torchrun each rank routes every world_size-th sample; the shards are
     gathered so every rank returns the whole result. ``progress`` hears the fraction of
@@ -144,8 +163,7 @@ def route_dataset(
     ):
         views = images.shape[1]
         images, _ = flatten_views(images, batch_labels)
-        with runtime.autocast():
-            logits, gates = model(runtime.to_device(images))
+        logits, gates = runtime.evaluate(model, images)
         probs = logits.float().softmax(dim=1).view(-1, views, logits.shape[1])[:, 0]
         labels.append(batch_labels.numpy())
         predictions.append(probs.argmax(dim=1).cpu().numpy())

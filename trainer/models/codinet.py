@@ -248,17 +248,25 @@ class CoDiNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(
-        self, x: torch.Tensor, force_path: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        force_path: torch.Tensor | None = None,
+        execution: str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``force_path``: (B, G) booleans, True = execute, to route each sample through
-        instead of its gates' choice (evaluation only); the returned gates follow it."""
+        instead of its gates' choice (evaluation only); the returned gates follow it.
+        ``execution``: "conditional" or "masked" for this call (evaluation only; default
+        ``self.execution``), so that threads sharing a model need not change it."""
+        execution = execution or self.execution
+        if execution not in ("conditional", "masked"):
+            raise ValueError(f"execution must be 'conditional' or 'masked', got {execution!r}")
         if force_path is not None:
             force_path = self._check_forced(x, force_path)
         out = self.stem(x)
         gates = []
         for index, gated in enumerate(self.blocks):
             forced = None if force_path is None else force_path[:, index]
-            out, gate = gated(out, self.gumbel_tau, self.hard_gumbel, self.execution, forced)
+            out, gate = gated(out, self.gumbel_tau, self.hard_gumbel, execution, forced)
             gates.append(gate)
         logits = self.classifier(out.mean(dim=(2, 3)))
         return logits, torch.stack(gates, dim=1)
