@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The checks and benchmarks that need a GPU, in one run of a few minutes:
 #   the CUDA tests, a torchrun (DDP, one GPU) ResNet-110 training run on CIFAR-10 files
-#   with AMP and channels-last against one without them, and benchmarks 1 to 3 on CUDA.
+#   with AMP and channels-last against one without them, benchmarks 1 to 3 on CUDA,
+#   conditional vs masked at the server's batch sizes (the execution policy of
+#   trainer/execution.py), and `python -m backend extract` of the training split on the
+#   GPU against the CPU.
 # Run from the repository root, with a python3 that has PyTorch and the trainer's needs:
 #   bash bench/cuda.sh [LOG_DIR]
 # Each step's output is also written to LOG_DIR/<step>.log (default cuda-logs).
@@ -23,7 +26,8 @@ step() {
 
 step environment bash -c 'nvidia-smi -L; python3 -c "import torch, sys; \
 print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.get_device_name())"'
-step gpu-tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
+step gpu-tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py \
+    tests/test_execution.py
 
 python3 -c "from bench.cifar_files import write_cifar10; \
 write_cifar10('$work/data', per_batch=2000, test_size=2000)"
@@ -39,4 +43,11 @@ step inference-amp python3 -m bench.inference --device cuda --amp --channels-las
 step train-step-fp32 python3 -m bench.train_step --device cuda
 step train-step-amp python3 -m bench.train_step --device cuda --amp --channels-last
 step regularizer python3 -m bench.regularizer --device cuda --repeats 3
+for batch in 1 16 64 2048; do  # an upload alone, micro-batches, a split
+    step "policy-batch-$batch" python3 -m bench.inference --device cuda --batch "$batch"
+done
+extract=(-m backend extract ddp-amp --split train --runs-dir "$work/runs" --data-dir "$work/data")
+step extract-cuda bash -c "time torchrun --standalone --nproc_per_node=1 ${extract[*]} \
+    --cache-dir $work/cache-cuda --device cuda"
+step extract-cpu bash -c "time python3 ${extract[*]} --cache-dir $work/cache-cpu --device cpu"
 rm -rf "$work"

@@ -1,0 +1,169 @@
+"""Hover and wheel zoom on a 60,000-sample map in Chromium, against the same page on a
+1,000-sample split side by side.
+
+Runs on what ``python -m bench.large_maps --keep DIR`` left in DIR (its runs, data and
+server cache, so the maps are served from the cache). A server is started on DIR; one
+Chromium page opens the model's map on the training split (60,000 images) and one on
+the test split (1,000), and both are measured alike, taking turns:
+
+- **hover:** the mouse moves onto a marker (a different one each time); the time until
+  the hover card shows that marker;
+- **wheel zoom:** one wheel step over the map; the time until Plotly has redrawn the
+  zoomed map (``plotly_afterplot``).
+
+Headless Chromium here draws WebGL in software (SwiftShader), so absolute times are a
+pessimistic bound for a desktop browser with a GPU; the ratio to the small map is the
+figure to compare.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.api import free_port, wait_until_ready
+from bench.common import parse_args, pass_fail, print_table
+
+RATIO_TARGET = 2.0  # 60,000-sample map at most this much slower than the 1,000-sample one
+SMOOTH_MS = 100  # and under this, the time people begin to notice a lag
+
+# Time from a mouse move onto marker `i` (of the largest ones) to its hover card.
+HOVER = """async ([selector, i]) => {
+  const gd = document.querySelector(selector);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const points = [];
+  gd._fullData.forEach((t, c) => { if (t.hoverinfo !== 'skip') t.x.forEach((x, p) =>
+    points.push([t.marker.size[p], c, p])); });
+  points.sort((a, b) => b[0] - a[0]);
+  const [, c, p] = points[i % Math.min(points.length, 200)];
+  const t = gd._fullData[c];
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.d2p(t.x[p]), box.top + ya._offset + ya.d2p(t.y[p])];
+}"""
+
+# A promise, kept by the page, kept when Plotly next finishes drawing the map.
+NEXT_REDRAW = """(selector) => {
+  const gd = document.querySelector(selector);
+  window.nextRedraw = new Promise(resolve => gd.once('plotly_afterplot', resolve));
+}"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path, help="what bench.large_maps --keep left")
+    parser.add_argument("--model", default="cifar-resnet110")
+    parser.add_argument("--repeats", type=int, default=20)
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    cache = root / "cache-extracted"
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", "--runs-dir", str(root / "runs"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CODINET_CACHE_DIR": str(cache), "CODINET_DATA_DIR": str(root / "data")},
+    )
+
+
+def open_map(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(600_000)
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("#scatter-0[data-state=ready]")
+    loaded = time.perf_counter() - started
+    page.wait_for_selector(".side-card .empty, .side-card .detail")
+    return page, loaded
+
+
+def hover_ms(page, i: int) -> float:
+    page.mouse.move(5, 5)
+    page.wait_for_selector("#hover-card", state="hidden")
+    x, y = page.evaluate(HOVER, ["#scatter-0", i])
+    started = time.perf_counter()
+    page.mouse.move(x, y)
+    page.wait_for_selector("#hover-card", state="visible")
+    return (time.perf_counter() - started) * 1e3
+
+
+def zoom_ms(page, step: int) -> float:
+    box = page.locator("#scatter-0").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.evaluate(NEXT_REDRAW, "#scatter-0")
+    started = time.perf_counter()
+    page.mouse.wheel(0, -120 if step % 2 == 0 else 120)  # in, out, in, out...
+    page.evaluate("() => window.nextRedraw.then(() => true)")
+    return (time.perf_counter() - started) * 1e3
+
+
+def main(argv: Sequence[str] | None = None) -> list[list]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM, LAUNCH_ARGS
+
+    args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
+    port = free_port()
+    server = start_server(args.dir, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        with httpx.Client(base_url=base, timeout=600) as client:
+            wait_until_ready(client, "/api/health", 120)
+            for split in ("train", "test"):  # served from the cache; computed if missing
+                wait_until_ready(
+                    client, f"/api/models/{args.model}/embeddings/umap?split={split}", 3600
+                )
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            pages = {}
+            for split in ("train", "test"):
+                page, loaded = open_map(browser, f"{base}/#model={args.model}&split={split}")
+                samples = page.get_attribute("#scatter-0", "data-samples")
+                markers = page.get_attribute("#scatter-0", "data-markers")
+                pages[split] = {"page": page, "loaded": loaded, "samples": samples,
+                                "markers": markers, "hover": [], "zoom": []}  # fmt: skip
+            for repeat in range(args.repeats):
+                for split in ("train", "test") if repeat % 2 == 0 else ("test", "train"):
+                    entry = pages[split]
+                    entry["hover"].append(hover_ms(entry["page"], repeat))
+                    entry["zoom"].append(zoom_ms(entry["page"], repeat))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+    big, small = pages["train"], pages["test"]
+    rows = []
+    for action in ("hover", "zoom"):
+        ours, base_ms = statistics.median(big[action]), statistics.median(small[action])
+        ratio = ours / base_ms
+        rows.append(
+            [
+                action,
+                f"{big['samples']} ({big['markers']} markers)",
+                f"{small['samples']} ({small['markers']} markers)",
+                f"{ours:.0f} / {base_ms:.0f}",
+                f"{max(big[action]):.0f}",
+                f"{ratio:.2f}",
+                pass_fail(ratio <= RATIO_TARGET and ours <= SMOOTH_MS),
+            ]
+        )
+    print(
+        f"\nfirst draw from the server's cache: {big['loaded']:.1f} s (60,000-sample map), "
+        f"{small['loaded']:.1f} s (small map); {args.repeats} repeats each\n"
+        f"target: median at most {RATIO_TARGET:g}x the small map's and under {SMOOTH_MS} ms\n"
+    )
+    print_table(
+        ["action", "large map", "small map", "median ms large / small", "slowest large ms",
+         "ratio", "target"],
+        rows,
+    )  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    main()
