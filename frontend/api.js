@@ -110,13 +110,15 @@ export function getImportance(id, { split = "test", ...options } = {}) {
 
 /**
  * Route an uploaded image through a model, with `views` augmented views; with
- * `forcePath` (a string of 0/1, one per gated block) through that path instead.
+ * `forcePath` (a string of 0/1, one per gated block) through that path instead. Its
+ * nearest images and its place on the maps are among `split`'s.
  */
-export function routeImage(id, file, views = 0, forcePath = null) {
+export function routeImage(id, file, views = 0, forcePath = null, split = "test") {
   const form = new FormData();
   form.append("file", file, file.name || "upload");
   if (forcePath !== null) form.append("force_path", forcePath);
-  return fetchJSON(`${model(id)}/route?views=${views}`, { method: "POST", body: form });
+  const params = new URLSearchParams({ views, split });
+  return fetchJSON(`${model(id)}/route?${params}`, { method: "POST", body: form });
 }
 
 /** A dataset sample's routing: its own, or through `forcePath`. */

@@ -13,7 +13,7 @@ import {
   importanceFigure,
   uniquePathsFigure,
 } from "./plots.js";
-import { shownModels, state, update } from "./state.js";
+import { shownModels, splitName, state, update } from "./state.js";
 
 const CHARTS = [
   {
@@ -89,7 +89,7 @@ export function renderClasses(root) {
   const overview = el(
     "section",
     { class: "card overview-card" },
-    el("div", { class: "card-head" }, el("h3", { text: "Routing at a glance" }), el("p", { class: "hint", text: "Test split. Arrows give the better direction." })),
+    el("div", { class: "card-head" }, el("h3", { text: "Routing at a glance" }), el("p", { class: "hint", text: `${splitName()} split. Arrows give the better direction.` })),
     el(
       "div",
       { class: compare ? "pair" : "single" },
@@ -225,7 +225,7 @@ const METRICS_CELL = {
 const IMPORTANCE_CELL = {
   kind: "importance",
   what: "the block importance",
-  loading: "Routing the test split once per flipped block…",
+  loading: "Routing the split once per flipped block…",
 };
 
 /** One model's part of a card: its figure when its data is in, else why not yet. */

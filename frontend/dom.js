@@ -1,5 +1,7 @@
 // Small DOM helpers. Server data only ever goes in through textContent and attributes.
 
+import { state } from "./state.js";
+
 /**
  * Create an element: el("div", {class: "x", dataset: {a: 1}, onclick: fn}, child, "text").
  * Strings among the children become text nodes; null/false children are skipped.
@@ -49,11 +51,11 @@ export function sampleImageUrl(modelId, sampleId, size = 64, split = "test") {
   return `/api/models/${id}/samples/${sampleId}/image?size=${size}&split=${split}`;
 }
 
-/** A sample thumbnail; `label` is its accessible text. */
+/** A thumbnail of a sample of the chosen dataset split; `label` is its accessible text. */
 export function thumbnail(modelId, sampleId, { size = 64, display = 48, label = "" } = {}) {
   return el("img", {
     class: "thumb",
-    src: sampleImageUrl(modelId, sampleId, size),
+    src: sampleImageUrl(modelId, sampleId, size, state.datasetSplit),
     width: display,
     height: display,
     alt: label || `Sample ${sampleId}`,

@@ -1,5 +1,7 @@
 // Fetches server data once per model (and method) into the state's caches; views ask for
 // what they need and re-render when an entry changes: {pending, job} -> {data} or {error}.
+// Everything but the training curves is of the chosen dataset split; an answer for a
+// split no longer chosen is dropped (choosing a split empties the caches).
 
 import * as api from "./api.js";
 import { embeddingKey, state, update } from "./state.js";
@@ -10,26 +12,30 @@ function setEntry(kind, key, value) {
 
 function load(kind, key, fetcher) {
   if (state[kind][key]) return state[kind][key];
+  const split = state.datasetSplit;
   const entry = { pending: true, job: null };
   setEntry(kind, key, entry);
-  fetcher((job) => setEntry(kind, key, { pending: true, job })).then(
-    (data) => setEntry(kind, key, { data }),
-    (error) => setEntry(kind, key, { error: error.message || String(error) }),
+  const set = (value) => {
+    if (state.datasetSplit === split) setEntry(kind, key, value);
+  };
+  fetcher(split, (job) => set({ pending: true, job })).then(
+    (data) => set({ data }),
+    (error) => set({ error: error.message || String(error) }),
   );
   return entry;
 }
 
 export function ensurePaths(modelId) {
-  return load("paths", modelId, () => api.getPaths(modelId));
+  return load("paths", modelId, (split) => api.getPaths(modelId, split));
 }
 
 export function ensureMetrics(modelId) {
-  return load("metrics", modelId, () => api.getMetrics(modelId));
+  return load("metrics", modelId, (split) => api.getMetrics(modelId, split));
 }
 
 export function ensureEmbedding(modelId, method) {
-  return load("embeddings", embeddingKey(modelId, method), (onProgress) =>
-    api.getEmbedding(modelId, method, { onProgress }),
+  return load("embeddings", embeddingKey(modelId, method), (split, onProgress) =>
+    api.getEmbedding(modelId, method, { split, onProgress }),
   );
 }
 
@@ -38,7 +44,9 @@ export function ensureTraining(modelId) {
 }
 
 export function ensureImportance(modelId) {
-  return load("importance", modelId, (onProgress) => api.getImportance(modelId, { onProgress }));
+  return load("importance", modelId, (split, onProgress) =>
+    api.getImportance(modelId, { split, onProgress }),
+  );
 }
 
 /** The seed groups (ablations) and their summaries, fetched once. */

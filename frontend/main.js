@@ -184,6 +184,7 @@ function renderTabs() {
 
 function renderToolbar() {
   for (const [id, value] of [
+    ["#dataset-split-switch", state.datasetSplit],
     ["#method-switch", state.method],
     ["#color-switch", state.color],
     ["#drag-switch", state.dragmode],
@@ -208,6 +209,25 @@ function renderToolbar() {
     : "Show a second map of the same model; selections are linked";
 }
 
+/**
+ * Choosing another dataset split: every per-split result is fetched again for it (the
+ * server keeps both), and a selection, a shown sample or an upload's neighbours, which
+ * belong to the old split's images, are dropped or routed again.
+ */
+function datasetSplitPatch(split) {
+  if (split === state.datasetSplit) return {};
+  return {
+    datasetSplit: split,
+    paths: {},
+    metrics: {},
+    importance: {},
+    embeddings: {},
+    selection: null,
+    detail: null,
+    upload: state.upload && { ...state.upload, results: {} },
+  };
+}
+
 function otherMethod(method) {
   return method === "pca" ? "umap" : "pca";
 }
@@ -229,6 +249,7 @@ function initControls() {
     });
   }
   const segmented = [
+    ["#dataset-split-switch", datasetSplitPatch],
     ["#method-switch", (value) => ({ method: value, splitMethod: state.splitMethod === value ? otherMethod(value) : state.splitMethod })],
     ["#color-switch", (value) => ({ color: value })],
     ["#drag-switch", (value) => ({ dragmode: value })],
@@ -276,6 +297,7 @@ async function start() {
   initUpload();
   const wanted = readHash();
   update({
+    datasetSplit: wanted.datasetSplit,
     tab: wanted.tab,
     method: wanted.method,
     splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,

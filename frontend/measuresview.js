@@ -7,7 +7,7 @@ import { exportButtons } from "./export.js";
 import { formatNumber, formatPercent } from "./format.js";
 import { ensureGroups, ensureMetrics } from "./loader.js";
 import { STATIC_CONFIG, seedSpreadFigure } from "./plots.js";
-import { shownModels, state } from "./state.js";
+import { shownModels, splitName, state } from "./state.js";
 
 // Shown first and charted over seeds: the measures that can rank two models.
 const HEADLINE = ["accuracy", "mean_executed_blocks"];
@@ -81,7 +81,8 @@ function sideBySide(a, b) {
     el("p", {
       class: "explain",
       text:
-        "Test split. Normalised measures can rank two models; raw distances (in blocks) shrink whenever a model uses fewer paths. " +
+        `${splitName()} split. ` +
+        "Normalised measures can rank two models; raw distances (in blocks) shrink whenever a model uses fewer paths. " +
         "A difference between two single runs includes the noise between seeds: read it against the spread over seeds below when the runs come from an ablation.",
     }),
   );

@@ -19,6 +19,50 @@ const SEQUENTIAL = [
 
 export const PLOT_CONFIG = { responsive: true, displayModeBar: false, doubleClick: "reset" };
 
+/** The routing map's: the mouse wheel zooms too. */
+export const MAP_CONFIG = { ...PLOT_CONFIG, scrollZoom: true };
+
+// Draw order of a map's markers. Plotly draws trace after trace, so with one trace per
+// class the last class would cover every other in a dense map. Instead each class is cut
+// into layers, drawn layer by layer across the classes: the largest markers (common
+// paths) first, under the rest; the others in a seeded random order, so every class has
+// markers on top everywhere. Layers are traces: at most MAP_TRACE_BUDGET of them.
+const MAP_LAYERS = 8;
+const MAP_TRACE_BUDGET = 80;
+
+/** A marker's place in the random part of the draw order: a hash of path and group. */
+function shuffleKey(pathId, groupId) {
+  let h = Math.imul(pathId + 1, 0x9e3779b1) ^ Math.imul(groupId + 1, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/**
+ * The map's traces in draw order: [{group (index), layer, markers (indices into the
+ * group's markers)}], the non-empty (group, layer) cells, layer by layer.
+ */
+export function mapLayers(grouped) {
+  const layers = Math.max(1, Math.min(MAP_LAYERS, Math.floor(MAP_TRACE_BUDGET / Math.max(1, grouped.groups.length))));
+  const all = [];
+  grouped.groups.forEach((group, g) =>
+    group.markers.forEach((marker, m) => all.push([g, m, marker.samples.length, shuffleKey(marker.pathId, group.id)])),
+  );
+  all.sort((a, b) => b[2] - a[2] || a[3] - b[3]);
+  const cells = new Map(); // layer * groups + group -> marker indices
+  all.forEach(([g, m], rank) => {
+    const key = Math.floor((rank * layers) / all.length) * grouped.groups.length + g;
+    if (!cells.has(key)) cells.set(key, []);
+    cells.get(key).push(m);
+  });
+  return [...cells.keys()]
+    .sort((a, b) => a - b)
+    .map((key) => ({
+      group: key % grouped.groups.length,
+      layer: Math.floor(key / grouped.groups.length),
+      markers: cells.get(key).sort((a, b) => a - b),
+    }));
+}
+
 export const STATIC_CONFIG = { responsive: true, displayModeBar: false };
 
 function baseLayout(extra = {}) {
@@ -57,7 +101,8 @@ export function plotText(value) {
 
 /**
  * The routing-space scatter: one trace per colour group (so the legend hides or isolates a
- * group), one marker per (distinct path, group) with its area growing with the count.
+ * group, in layers: see mapLayers), one marker per (distinct path, group) with its area
+ * growing with the count; `traces` says which group's markers each sample trace holds.
  * `ring` circles a clicked sample's marker; `upload` stars an uploaded image.
  */
 export function scatterFigure(grouped, options) {
@@ -73,25 +118,33 @@ export function scatterFigure(grouped, options) {
     showLegend = true,
   } = options;
   const type = webgl ? "scattergl" : "scatter";
-  const data = grouped.groups.map((group) => {
+  const traces = mapLayers(grouped);
+  const inLegend = new Set();
+  const data = traces.map(({ group: g, markers: indices }) => {
+    const group = grouped.groups[g];
+    const markers = indices.map((m) => group.markers[m]);
     const trace = {
       type,
       mode: "markers",
       name: `${plotText(group.name)} (${group.size})`,
+      // One legend entry per group, which hides or isolates all of the group's layers.
       legendgroup: String(group.id),
-      x: group.markers.map((m) => m.x),
-      y: group.markers.map((m) => m.y),
+      showlegend: !inLegend.has(g),
+      legendrank: 1000 + g, // the legend in group order, whichever layer holds a group first
+      x: markers.map((m) => m.x),
+      y: markers.map((m) => m.y),
       marker: {
         color: group.color,
-        size: group.markers.map((m) => markerSize(m.samples.length, grouped.maxCount)),
+        size: markers.map((m) => markerSize(m.samples.length, grouped.maxCount)),
         sizemode: "diameter",
         opacity: 0.82,
         line: { color: "#ffffff", width: 1 },
       },
       hoverinfo: "none",
     };
+    inLegend.add(g);
     if (selected) {
-      trace.selectedpoints = group.markers
+      trace.selectedpoints = markers
         .map((m, i) => (m.samples.some((s) => selected.has(s)) ? i : -1))
         .filter((i) => i >= 0);
       trace.selected = { marker: { opacity: 0.95 } };
@@ -149,7 +202,7 @@ export function scatterFigure(grouped, options) {
       tracegroupgap: 2,
     },
   });
-  return { data, layout };
+  return { data, layout, traces };
 }
 
 /** Same-class distance and view distance per class (lower is better). */

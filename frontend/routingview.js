@@ -8,7 +8,7 @@ import { COLOR_MODE_NAMES, METHOD_NAMES, plural } from "./format.js";
 import { hideHoverCard, showHoverCard } from "./hovercard.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
 import { WEBGL, detailFor, legendTitle, markerOf, selectionFor, slotMarkers, slotSamples } from "./mapdata.js";
-import { PLOT_CONFIG, scatterFigure } from "./plots.js";
+import { MAP_CONFIG, scatterFigure } from "./plots.js";
 import { renderSides, showSample, showSideTab } from "./sidepanel.js";
 import { embeddingKey, modelById, scatterSlots, shownModels, state, update } from "./state.js";
 
@@ -140,7 +140,7 @@ function renderSlot(view, slot, mode) {
     state.paths[slot.modelId]?.data ? 1 : 0,
     grouped.groups.map((g) => g.color).join(","),
   ].join("|");
-  view.ctx = { slot, samples, grouped, model };
+  view.ctx = { slot, samples, grouped, model, traces: view.ctx?.traces ?? [] };
   fill(
     view.foot,
     fallback
@@ -167,14 +167,16 @@ function renderSlot(view, slot, mode) {
     upload: star,
     webgl: WEBGL,
   });
+  view.ctx.traces = figure.traces;
   // Traces keep their legend visibility across redraws only within one colour mode.
   figure.data.forEach((trace, i) => {
-    trace.uid = `${state.color}-${grouped.groups[i]?.id ?? `extra${i}`}`;
+    const drawn = figure.traces[i];
+    trace.uid = drawn ? `${state.color}-${grouped.groups[drawn.group].id}-${drawn.layer}` : `${state.color}-extra${i}`;
   });
   const seq = ++view.seq;
   const drawn = view.plotted
-    ? window.Plotly.react(view.plot, figure.data, figure.layout, PLOT_CONFIG)
-    : window.Plotly.newPlot(view.plot, figure.data, figure.layout, PLOT_CONFIG).then((gd) => {
+    ? window.Plotly.react(view.plot, figure.data, figure.layout, MAP_CONFIG)
+    : window.Plotly.newPlot(view.plot, figure.data, figure.layout, MAP_CONFIG).then((gd) => {
         attachPlotEvents(view);
         return gd;
       });
@@ -240,11 +242,12 @@ function starFor(modelId, method) {
   return placed ? { x: placed.x, y: placed.y, name: "Your image", kind: "upload" } : null;
 }
 
+/** The group and marker a Plotly point of a sample trace is, or null. */
 function pointMarker(view, point) {
-  const ctx = view.ctx;
-  if (!ctx || !point || point.curveNumber >= ctx.grouped.groups.length) return null;
-  const group = ctx.grouped.groups[point.curveNumber];
-  const marker = group.markers[point.pointIndex ?? point.pointNumber];
+  const drawn = point && view.ctx?.traces[point.curveNumber];
+  if (!drawn) return null;
+  const group = view.ctx.grouped.groups[drawn.group];
+  const marker = group.markers[drawn.markers[point.pointIndex ?? point.pointNumber]];
   return marker ? { group, marker } : null;
 }
 
@@ -265,12 +268,11 @@ function attachPlotEvents(view) {
   });
   plot.on("plotly_selected", (event) => {
     if (!event || !event.points) return;
-    const { samples, slot, grouped } = view.ctx;
+    const { samples, slot } = view.ctx;
     const ids = new Set();
     for (const point of event.points) {
-      if (point.curveNumber >= grouped.groups.length) continue;
-      const marker = grouped.groups[point.curveNumber].markers[point.pointIndex ?? point.pointNumber];
-      if (marker) for (const i of marker.samples) ids.add(samples.sampleIds[i]);
+      const found = pointMarker(view, point);
+      if (found) for (const i of found.marker.samples) ids.add(samples.sampleIds[i]);
     }
     showSideTab("selection");
     update({
@@ -293,7 +295,7 @@ function mapCsv(view) {
     rows.push([samples.sampleIds[i], names[samples.labels[i]], names[samples.predictions[i]], samples.paths[p], samples.px[p], samples.py[p]]);
   }
   return {
-    name: `${model.id}-test-${slot.method}`,
+    name: `${model.id}-${state.datasetSplit}-${slot.method}`,
     columns: ["sample_id", "label", "prediction", "path", `${slot.method}_x`, `${slot.method}_y`],
     rows,
   };

@@ -11,7 +11,7 @@ import {
   pathMembers,
   summarize,
 } from "./data.js";
-import { el, fill, stat, thumbnail } from "./dom.js";
+import { el, fill, sampleImageUrl, stat, thumbnail } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
@@ -171,7 +171,7 @@ function forceSample(modelId, sampleId, ownPath, path) {
     if (state.detail?.forced !== forced) return;
     update({ detail: { modelId, sampleId, forced: { path, ...patch } } });
   };
-  routeSample(modelId, sampleId, path).then(
+  routeSample(modelId, sampleId, path, state.datasetSplit).then(
     (result) => settle({ result }),
     (error) => settle({ error: error.message || String(error) }),
   );
@@ -192,7 +192,7 @@ function sampleDetail(model, samples, detail) {
     { class: "detail-head" },
     el("img", {
       class: "thumb large",
-      src: `/api/models/${encodeURIComponent(model.id)}/samples/${sampleId}/image?size=128`,
+      src: sampleImageUrl(model.id, sampleId, 128, state.datasetSplit),
       width: 112,
       height: 112,
       alt: `Sample ${sampleId}, class ${names[samples.labels[i]]}`,

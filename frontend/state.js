@@ -6,11 +6,13 @@ const COLORS = ["label", "prediction", "correct", "cost"];
 const TABS = ["routing", "classes", "training", "upload"];
 const DRAGS = ["zoom", "pan", "select", "lasso"];
 const FLIPS = ["off", "on"];
+export const DATASET_SPLITS = ["test", "train"];
 
 export const state = {
   // choices
   modelId: null,
   compareId: null,
+  datasetSplit: "test", // whose images are mapped, measured and shown: test or train
   tab: "routing",
   method: "umap",
   splitMethod: null, // second map of the same model, or null
@@ -26,12 +28,12 @@ export const state = {
   models: [],
   measures: [], // definitions of the routing measures: name, label, unit, better, description
   modelsError: null,
-  // per model / method caches
+  // per model / method caches, of the dataset split chosen (emptied when it changes)
   paths: {}, // modelId -> {data|error|pending}
   metrics: {}, // modelId -> {data|error|pending}
   importance: {}, // modelId -> {data|error|pending, job}: block importance per class
   training: {}, // modelId -> {data|error|pending}: the run's metrics per epoch
-  embeddings: {}, // "modelId|method" -> {data|error|pending, job}
+  embeddings: {}, // embeddingKey -> {data|error|pending, job}
   groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };
 
@@ -50,7 +52,12 @@ export function subscribe(listener) {
   return () => listeners.delete(listener);
 }
 
-export const embeddingKey = (modelId, method) => `${modelId}|${method}`;
+/** A map's key: its model, method and dataset split (a map of another split is another
+ * map: its memos, redraws and zoom state are its own). */
+export const embeddingKey = (modelId, method) => `${modelId}|${state.datasetSplit}|${method}`;
+
+/** The chosen dataset split, as a reader names it. */
+export const splitName = () => (state.datasetSplit === "train" ? "Training" : "Test");
 
 export function modelById(id) {
   return state.models.find((m) => m.id === id) || null;
@@ -97,6 +104,7 @@ function writeHash() {
   const params = new URLSearchParams();
   if (state.modelId) params.set("model", state.modelId);
   if (state.compareId) params.set("compare", state.compareId);
+  if (state.datasetSplit !== "test") params.set("split", state.datasetSplit);
   if (state.tab !== "routing") params.set("tab", state.tab);
   if (state.method !== "umap") params.set("method", state.method);
   if (state.splitMethod) params.set("second", state.splitMethod);
@@ -117,6 +125,7 @@ export function readHash() {
   return {
     modelId: params.get("model"),
     compareId: params.get("compare"),
+    datasetSplit: pick("split", DATASET_SPLITS, "test"),
     tab: pick("tab", TABS, "routing"),
     method: pick("method", METHODS, "umap"),
     splitMethod: pick("second", METHODS, null),

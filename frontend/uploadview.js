@@ -87,7 +87,7 @@ function route(modelId, forced = state.upload.results[modelId]?.forced ?? null) 
   const settle = (entry) => {
     if (state.upload?.results?.[modelId] === request) setResult(modelId, { ...entry, forced }, upload.version);
   };
-  routeImage(modelId, upload.file, forced ? 0 : upload.views, forced).then(
+  routeImage(modelId, upload.file, forced ? 0 : upload.views, forced, state.datasetSplit).then(
     (result) => settle({ result }),
     (error) => settle({ error: error.message || String(error) }),
   );

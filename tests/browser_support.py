@@ -28,16 +28,20 @@ MARKER_POSITION = """([selector, trace, point]) => {
   return [box.left + xa._offset + xa.d2p(t.x[point]), box.top + ya._offset + ya.d2p(t.y[point])];
 }"""
 
-# The largest marker of the sample traces: [trace, point].
-LARGEST_MARKER = """(selector) => {
+# The `count` largest markers of the sample traces, largest first: [[trace, point], ...].
+LARGEST_MARKERS = """([selector, count]) => {
   const gd = document.querySelector(selector);
-  let best = [0, 0, -1];
+  const markers = [];
   gd._fullData.forEach((t, c) => {
     if (t.hoverinfo === 'skip') return;
-    t.marker.size.forEach((size, i) => { if (size > best[2]) best = [c, i, size]; });
+    t.marker.size.forEach((size, i) => markers.push([c, i, size]));
   });
-  return best.slice(0, 2);
+  markers.sort((a, b) => b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
+  return markers.slice(0, count).map(m => m.slice(0, 2));
 }"""
+
+# The largest marker of the sample traces: [trace, point].
+LARGEST_MARKER = f"(selector) => ({LARGEST_MARKERS})([selector, 1])[0]"
 
 
 class LiveServer:

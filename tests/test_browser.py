@@ -41,6 +41,7 @@ DRAWN = """(selector) => {
   const samples = gd.data.filter(t => t.hoverinfo !== 'skip');
   return {
     traces: samples.length,
+    legend: samples.filter(t => t.showlegend !== false).length,
     markers: samples.reduce((n, t) => n + t.x.length, 0),
     types: [...new Set(gd.data.map(t => t.type))],
     extra: gd.data.filter(t => t.hoverinfo === 'skip')
@@ -49,6 +50,11 @@ DRAWN = """(selector) => {
   };
 }"""
 
+# The width of a map's x range.
+X_RANGE_WIDTH = """(selector) => {
+  const range = document.querySelector(selector)._fullLayout.xaxis.range;
+  return range[1] - range[0];
+}"""
 
 # -- the live server and the browser ---------------------------------------------------
 
@@ -103,6 +109,24 @@ class UI:
         )
         self.page.wait_for_selector(selector, timeout=BUSY_TIMEOUT)
         return f"#scatter-{index}"
+
+    def hover_largest_marker(self, selector: str) -> tuple[float, float]:
+        """Move the mouse onto the map's largest marker, from a little away; returns
+        where the marker is on the page."""
+        trace, point = self.page.evaluate(LARGEST_MARKER, selector)
+        x, y = self.page.evaluate(MARKER_POSITION, [selector, trace, point])
+        self.page.mouse.move(x - 40, y - 40)
+        self.page.mouse.move(x, y, steps=5)
+        return x, y
+
+    def wheel_zooms_in(self, selector: str) -> None:
+        """One wheel step up over the map's centre; waits until the x range narrowed."""
+        before = self.page.evaluate(X_RANGE_WIDTH, selector)
+        box = self.page.locator(selector).bounding_box()
+        self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        # Plotly zooms by at most exp(-20/200) = 0.905 per wheel event, whatever its size.
+        self.page.mouse.wheel(0, -600)
+        self.page.wait_for_function(f"() => ({X_RANGE_WIDTH})('{selector}') < 0.95 * {before}")
 
     def settled(self) -> None:
         """Wait for the side panel to load, so nothing moves under the mouse."""
@@ -190,7 +214,8 @@ def test_scatter_markers_for_each_method_and_colour(ui, api):
         assert plot.get_attribute("data-samples") == str(len(emb["sample_ids"]))
         drawn = ui.page.evaluate(DRAWN, selector)
         assert drawn["markers"] == want and drawn["types"] == ["scattergl"]
-        assert drawn["traces"] == len(set(emb["labels"]))  # one legend entry per class
+        assert drawn["legend"] == len(set(emb["labels"]))  # one legend entry per class
+        assert drawn["traces"] >= drawn["legend"]  # each class drawn in layers
         assert want < len(emb["sample_ids"])  # duplicate paths are drawn once
     emb = embedding(api, "pca")
     for mode in ("prediction", "correct", "cost", "label"):
@@ -214,10 +239,7 @@ def test_hover_shows_thumbnails(ui, api):
     ui.settled()
     card = ui.page.locator("#hover-card")
     expect(card).to_be_hidden()
-    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
-    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
-    ui.page.mouse.move(x - 40, y - 40)
-    ui.page.mouse.move(x, y, steps=5)
+    ui.hover_largest_marker(selector)
     expect(card).to_be_visible()
     images = card.locator("img")
     assert images.count() >= 1
@@ -233,15 +255,20 @@ def test_hover_shows_thumbnails(ui, api):
     assert ui.errors == []
 
 
+def test_the_mouse_wheel_zooms_the_map_around_the_pointer(ui):
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    ui.wheel_zooms_in(selector)
+    assert ui.errors == []
+
+
 def open_largest_marker(ui):
     """Hover, then click, the map's largest marker; returns the detail panel and its
     sample id."""
     selector = ui.scatter(0)
     ui.settled()
-    trace, point = ui.page.evaluate(LARGEST_MARKER, selector)
-    x, y = ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
-    ui.page.mouse.move(x - 30, y - 30)
-    ui.page.mouse.move(x, y, steps=5)
+    x, y = ui.hover_largest_marker(selector)
     expect(ui.page.locator("#hover-card")).to_be_visible()
     ui.page.mouse.click(x, y)
     detail = ui.page.locator(".side-card .detail")
@@ -850,10 +877,7 @@ def test_a_path_of_27_blocks_stays_inside_the_hover_card(odd_ui):
     odd_ui.open("model=deep")
     selector = odd_ui.scatter(0)
     odd_ui.settled()
-    trace, point = odd_ui.page.evaluate(LARGEST_MARKER, selector)
-    x, y = odd_ui.page.evaluate(MARKER_POSITION, [selector, trace, point])
-    odd_ui.page.mouse.move(x - 30, y - 30)
-    odd_ui.page.mouse.move(x, y, steps=5)
+    odd_ui.hover_largest_marker(selector)
     card = odd_ui.page.locator("#hover-card")
     expect(card).to_be_visible()
     assert len(card.locator("code").inner_text()) == 27
