@@ -5,7 +5,7 @@ Only completion and output are checked: timings on a shared test machine mean no
 
 import pytest
 
-from bench import api, embeddings, inference, regularizer, train_step
+from bench import api, browser_map, embeddings, inference, large_maps, regularizer, train_step
 
 
 def last_table(output: str) -> list[str]:
@@ -41,3 +41,17 @@ def test_train_step_profile_runs_tiny(capsys):
     train_step.main(["--tiny", "--profile"])
     output = capsys.readouterr().out
     assert "| all operators" in output
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_large_maps_and_the_browser_on_them_run_tiny(tmp_path, capsys):
+    """bench.large_maps at its tiny size, kept, then bench.browser_map on what it kept."""
+    assert large_maps.main(["--tiny", "--keep", str(tmp_path)])
+    table = last_table(capsys.readouterr().out)
+    assert len(table) == 2 + 4  # 2 inputs x (UMAP, t-SNE)
+    assert "trustworthiness" in table[0]
+    rows = browser_map.main(["--tiny", str(tmp_path), "--model", "cifar-tiny"])
+    table = last_table(capsys.readouterr().out)
+    assert len(rows) == 2 and len(table) == 2 + 2  # hover, zoom
+    assert all("PASS" in row or "FAIL" in row for row in table[2:])
