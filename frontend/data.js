@@ -231,9 +231,33 @@ function spanOf(samples) {
   return Math.max(x1 - x0, y1 - y0) || 1;
 }
 
-/** Marker diameter in pixels: area grows with the count. */
-export function markerSize(count, maxCount, { min = 7, max = 34 } = {}) {
-  return min + (max - min) * Math.sqrt(count / Math.max(1, maxCount));
+// Marker diameters: up to SPARSE_MARKERS markers, 7 to 34 pixels. A denser map shrinks
+// them with the square root of the count, down to 3 to 16 pixels, so that the markers
+// cover about the same area: at 37,000 markers the full sizes would paint the plot over
+// many times (one blob, and a redraw several times slower in a software-rendered browser).
+const SPARSE_MARKERS = 2000;
+const FULL_SIZES = { min: 7, max: 34 };
+const SMALLEST_SIZES = { min: 3, max: 16 };
+
+/** The diameters, {min, max}, of a map of `markers` markers. */
+function markerSizes(markers) {
+  const scale = Math.min(1, Math.sqrt(SPARSE_MARKERS / Math.max(1, markers)));
+  return {
+    min: Math.max(SMALLEST_SIZES.min, FULL_SIZES.min * scale),
+    max: Math.max(SMALLEST_SIZES.max, FULL_SIZES.max * scale),
+  };
+}
+
+/** Diameter in pixels of a marker of `count` samples on the map of `grouped` (markersFor):
+ * area grows with the count. */
+export function markerSize(count, grouped) {
+  const sizes = markerSizes(grouped.markerCount);
+  return sizes.min + (sizes.max - sizes.min) * Math.sqrt(count / Math.max(1, grouped.maxCount));
+}
+
+/** Width of the white outline: thinner round the small markers of a dense map. */
+export function markerOutline(grouped) {
+  return markerSizes(grouped.markerCount).min < FULL_SIZES.min ? 0.5 : 1;
 }
 
 /** [[class, count], ...] of some samples, most frequent first. */

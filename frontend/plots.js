@@ -1,6 +1,6 @@
 // Pure functions building Plotly {data, layout} from API data. No DOM, no Plotly calls.
 
-import { markerSize } from "./data.js";
+import { markerOutline, markerSize } from "./data.js";
 import { CORRECT_COLOR, METHOD_NAMES, classColor } from "./format.js";
 
 export const FONT_FAMILY =
@@ -135,10 +135,10 @@ export function scatterFigure(grouped, options) {
       y: markers.map((m) => m.y),
       marker: {
         color: group.color,
-        size: markers.map((m) => markerSize(m.samples.length, grouped.maxCount)),
+        size: markers.map((m) => markerSize(m.samples.length, grouped)),
         sizemode: "diameter",
         opacity: 0.82,
-        line: { color: "#ffffff", width: 1 },
+        line: { color: "#ffffff", width: markerOutline(grouped) },
       },
       hoverinfo: "none",
     };

@@ -229,7 +229,7 @@ function ringFor(modelId, samples, grouped) {
   const where = markerOf(grouped, i);
   if (!where) return null;
   const marker = grouped.groups[where[0]].markers[where[1]];
-  return { x: marker.x, y: marker.y, size: markerSize(marker.samples.length, grouped.maxCount) };
+  return { x: marker.x, y: marker.y, size: markerSize(marker.samples.length, grouped) };
 }
 
 /** The star on a map: the shown sample on its forced path, else the uploaded image. */

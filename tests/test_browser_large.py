@@ -26,10 +26,11 @@ LAYERS = """(selector) => document.querySelector(selector).data
 
 @pytest.fixture(scope="module")
 def large_server(tmp_path_factory):
-    """60,000 training images (five CIFAR batches of 12,000) and a CIFAR ResNet-20."""
+    """60,000 training images (five CIFAR batches of 12,000) and a CIFAR ResNet-56, whose
+    27 gates spread them over thousands of paths (ResNet-20's 9 gates give about 100)."""
     root = tmp_path_factory.mktemp("large")
     write_cifar10(root / "data", per_batch=TRAIN_IMAGES // 5, test_size=500, images=varied_images)
-    write_varied_model(root / "runs" / MODEL, root / "data", "codinet_resnet20")
+    write_varied_model(root / "runs" / MODEL, root / "data", "codinet_resnet56")
     settings = Settings(
         runs_dir=root / "runs", data_dir=root / "data", cache_dir=root / "cache", warmup=False
     )
@@ -98,6 +99,25 @@ def test_every_class_is_drawn_on_top_somewhere_and_large_markers_underneath(ui):
     largest_above = [max(s for t in layer for s in t["sizes"]) for layer in layers]
     for lower, upper in zip(smallest_below, largest_above[1:], strict=False):
         assert upper <= lower
+    assert ui.errors == []
+
+
+# Painted area of the sample markers (disks) over the area of the plot.
+COVERAGE = """(selector) => {
+  const gd = document.querySelector(selector);
+  const painted = gd._fullData.filter(t => t.hoverinfo !== 'skip')
+    .reduce((sum, t) => sum + t.marker.size.reduce((a, d) => a + Math.PI * d * d / 4, 0), 0);
+  return painted / (gd._fullLayout._size.w * gd._fullLayout._size.h);
+}"""
+
+
+def test_a_dense_map_shrinks_its_markers_to_stay_legible(ui):
+    """At full size (7 to 34 pixels) the disks of a map this dense would paint its plot
+    over about twice; shrunk, about half of it shows between them."""
+    ui.open(f"model={MODEL}&split=train")
+    selector = ui.scatter(0, samples=str(TRAIN_IMAGES))
+    assert int(ui.page.get_attribute(selector, "data-markers")) > 5_000
+    assert ui.page.evaluate(COVERAGE, selector) < 1.5
     assert ui.errors == []
 
 
