@@ -41,20 +41,25 @@ def extracted(cache_dir: Path, runs: Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def test_two_torchrun_processes_write_what_one_process_writes_bit_for_bit(runs, tmp_path, capsys):
-    assert extract(runs, "--cache-dir", str(tmp_path / "one"), "--device", "cpu") == 0
-    assert "360 images routed by 1 process(es) on cpu" in capsys.readouterr().out
+def test_two_torchrun_processes_write_what_one_process_writes_bit_for_bit(runs, tmp_path):
+    # Both runs use one thread per process and the same batch size: oneDNN's kernels may
+    # sum in another order with other threads or shapes (seen: confidences differing in
+    # their last bits against a run in this process), and what is tested is that sharding
+    # the split changes nothing.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-        "-m", "backend", "extract", "digits", "--runs-dir", str(runs),
-        "--cache-dir", str(tmp_path / "two"), "--device", "cpu", "--batch-size", "64",
-    ]  # fmt: skip
-    result = subprocess.run(
-        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "360 images routed by 2 process(es) on cpu" in result.stdout
+    extract_options = ["-m", "backend", "extract", "digits", "--runs-dir", str(runs),
+                       "--device", "cpu", "--batch-size", "64"]  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    outputs = {}
+    for name, launcher in (("one", [sys.executable]), ("two", torchrun)):
+        command = [*launcher, *extract_options, "--cache-dir", str(tmp_path / name)]
+        result = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[name] = result.stdout
+    assert "360 images routed by 1 process(es) on cpu" in outputs["one"]
+    assert "360 images routed by 2 process(es) on cpu" in outputs["two"]
     one, two = extracted(tmp_path / "one", runs), extracted(tmp_path / "two", runs)
     assert one.keys() == two.keys() == {"labels", "predictions", "confidences", "paths", "macs"}
     for name in one:

@@ -148,12 +148,19 @@ def route_dataset(
     """Evaluate ``model`` on a dataset of view stacks, each batch in the execution mode
     ``runtime`` picks for it (the same paths and logits either way).
 
-    Under torchrun each rank routes every world_size-th sample; the shards are
-    gathered so every rank returns the whole result. ``progress`` hears the fraction of
+    Under torchrun each rank routes every world_size-th batch of the one-process
+    batching, so every forward pass sees the very batch it would see in one process
+    (conditional execution runs each block on a sub-batch, and oneDNN's results can
+    change in their last bits with its shape); the shards are gathered so every rank
+    returns the whole result. ``progress`` hears the fraction of
     this rank's batches done after each batch.
     """
     model.eval()
-    indices = np.arange(dist_info.rank, len(dataset), dist_info.world_size)
+    starts = range(dist_info.rank * batch_size, len(dataset), dist_info.world_size * batch_size)
+    indices = np.concatenate(
+        [np.arange(start, min(start + batch_size, len(dataset))) for start in starts]
+        or [np.zeros(0, dtype=np.int64)]
+    )
     loader = DataLoader(
         Subset(dataset, indices.tolist()), batch_size=batch_size, num_workers=workers
     )
