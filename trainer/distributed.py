@@ -52,6 +52,17 @@ def gather_objects(obj, info: DistInfo) -> list:
     return gathered
 
 
+def broadcast_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm's running statistics). DDP sends them
+    at the start of each training forward, so after the last step each rank holds
+    statistics updated by its own batch; an evaluation sharded over ranks must use the
+    one model that rank 0 saves."""
+    if not info.enabled:
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def mean_across(values: dict[str, float], info: DistInfo) -> dict[str, float]:
     if not info.enabled:
         return values

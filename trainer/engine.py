@@ -178,11 +178,13 @@ def route_dataset(
         paths.append(gates[:, :, EXECUTE].bool().view(-1, views, gates.shape[1]).cpu().numpy())
         if progress is not None:
             progress(done / len(loader))
+    # A rank with no batch (fewer batches than ranks) sends nothing.
     shard = (
-        indices,
-        *(np.concatenate(parts) for parts in (labels, predictions, probabilities, paths)),
+        (indices, *(np.concatenate(p) for p in (labels, predictions, probabilities, paths)))
+        if labels
+        else None
     )
-    shards = gather_objects(shard, dist_info)
+    shards = [s for s in gather_objects(shard, dist_info) if s is not None]
     order = np.argsort(np.concatenate([s[0] for s in shards]))
     columns = [np.concatenate([s[i] for s in shards])[order] for i in range(1, 5)]
     return RoutingResult(*columns)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from trainer.checkpoint import CheckpointError, build_checkpoint, load_checkpoint, save_atomic
 from trainer.config import TrainConfig, save_config
 from trainer.data import DataBundle, ViewsDataset, build_transform, load_dataset
-from trainer.distributed import DistInfo, init_distributed, shutdown
+from trainer.distributed import DistInfo, broadcast_buffers, init_distributed, shutdown
 from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views, train_one_epoch
 from trainer.flops import MacTable, mac_table
 from trainer.losses import LossWeights
@@ -202,6 +202,7 @@ def main(config: TrainConfig) -> dict:
             f"epoch {epoch + 1}/{config.epochs}",
         )
         scheduler.step()
+        broadcast_buffers(model, dist_info)
         metrics = evaluate(model, bundle, config, runtime, dist_info, macs)
         if not dist_info.is_main:
             continue
