@@ -36,6 +36,12 @@ class QueueFull(Busy):
     """Too many jobs wait already (HTTP 429); ``retry_after`` is in seconds."""
 
 
+class ServerStopped(Exception):
+    """Raised inside a job's work, at its next progress report, once the server stops."""
+
+
+STOPPED = "the server stopped before this job finished"
+
 # A client told to come back waits this long: jobs on real models take seconds to minutes.
 RETRY_AFTER_S = 10
 
@@ -48,6 +54,9 @@ class JobManager:
         self._lock = threading.Lock()
         self._max_queued = max_queued
         self._keep = keep
+        # Set by shutdown: running work ends at its next progress report, since an
+        # exiting interpreter joins the pool's threads and would wait for all of it.
+        self._stopping = threading.Event()
 
     def submit(self, key: str, description: str, work: Callable[[ProgressFn], None]) -> Job:
         """Start ``work`` unless a job for ``key`` is already queued or running.
@@ -68,6 +77,9 @@ class JobManager:
                 )
             job = Job(id=uuid.uuid4().hex, key=key, description=description)
             self._jobs[job.id] = job
+            if self._stopping.is_set():
+                job.status, job.error = "failed", STOPPED
+                return job
             self._active_by_key[key] = job
             while len(self._jobs) > self._keep:
                 self._jobs.popitem(last=False)
@@ -81,11 +93,17 @@ class JobManager:
         job.status = "running"
 
         def report(fraction: float) -> None:
+            if self._stopping.is_set():
+                raise ServerStopped(STOPPED)
             job.progress = min(max(float(fraction), job.progress), 1.0)
 
         try:
+            report(0.0)
             work(report)
             job.progress, job.status = 1.0, "done"
+        except ServerStopped:
+            log.info("job %s (%s) stopped with the server", job.id, job.description)
+            job.error, job.status = STOPPED, "failed"
         except Exception as error:  # a job's failure is reported, never raised into the pool
             log.exception("job %s (%s) failed", job.id, job.description)
             job.error, job.status = f"{type(error).__name__}: {error}", "failed"
@@ -94,4 +112,10 @@ class JobManager:
                 self._active_by_key.pop(job.key, None)
 
     def shutdown(self) -> None:
+        """Stop: queued jobs never start, running ones end at their next progress report."""
+        self._stopping.set()
+        with self._lock:
+            for job in self._active_by_key.values():
+                if job.status == "queued":
+                    job.status, job.error = "failed", STOPPED
         self._executor.shutdown(wait=False, cancel_futures=True)
