@@ -8,13 +8,18 @@ in their reaction). One forward pass of the split per block covers both, since e
 image either executes or skips it. Per class and block this gives, for each direction,
 how many images it applies to and their accuracy and mean probability of the true
 class, on their own path and on the flipped one.
+
+That is one routing of the split per block: a split of more than ``MAX_IMAGES`` images
+(a 50,000-image training split through ResNet-110's 54 blocks would keep a CPU busy for
+hours, and every other job waits behind it) is measured on a seeded random sample of
+``MAX_IMAGES`` of them, and the result says how many it counted.
 """
 
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
@@ -25,6 +30,10 @@ from trainer.models.codinet import EXECUTE
 DIRECTIONS = ("off", "on")  # forced off for images executing the block; on for skipping
 SUMS = ("count", "own_correct", "forced_correct", "own_confidence", "forced_confidence")
 CPU = Runtime(torch.device("cpu"))
+# Every image of a CIFAR-sized test split; a sample beyond. A change to either constant
+# changes results: bump "importance" in backend.keys.VERSIONS with it.
+MAX_IMAGES = 10_000
+SAMPLE_SEED = 0
 
 
 def flip_block_sums(
@@ -59,11 +68,24 @@ def _shape(loaded: LoadedModel) -> tuple[int, int, int, int]:
     return len(DIRECTIONS), len(SUMS), len(loaded.class_names), loaded.num_gates
 
 
-def cached_sums(cache: DiskCache, cache_file: str, loaded: LoadedModel) -> np.ndarray | None:
-    """The sums (see ``flip_block_sums``) if computed before, else None; ``cache_file``
-    is ``backend.keys.importance`` of the model and split."""
-    found = cache.load(cache_file, {"sums": ("f", _shape(loaded))})
-    return None if found is None else found["sums"]
+def sample_of(size: int, max_images: int | None = None) -> np.ndarray:
+    """The indices of a split of ``size`` images that block importance routes: all of
+    them, or a seeded random ``max_images`` (default ``MAX_IMAGES``) of them in dataset
+    order."""
+    max_images = MAX_IMAGES if max_images is None else max_images
+    if size <= max_images:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(SAMPLE_SEED).permutation(size)[:max_images])
+
+
+def cached_sums(
+    cache: DiskCache, cache_file: str, loaded: LoadedModel
+) -> tuple[np.ndarray, int] | None:
+    """The sums (see ``flip_block_sums``) and the split's size in images, if computed
+    before, else None; ``cache_file`` is ``backend.keys.importance`` of the model and
+    split."""
+    found = cache.load(cache_file, {"sums": ("f", _shape(loaded)), "split_images": ("i", (1,))})
+    return None if found is None else (found["sums"], int(found["split_images"][0]))
 
 
 def compute_sums(
@@ -75,13 +97,14 @@ def compute_sums(
     batch_size: int = 256,
     progress: Callable[[float], None] = lambda _fraction: None,
     runtime: Runtime = CPU,
-) -> np.ndarray:
-    """Route the split once per block with that block flipped; the sums go to the cache
-    as ``cache_file``."""
+) -> tuple[np.ndarray, int]:
+    """Route the split (or its ``sample_of``) once per block with that block flipped;
+    the sums and the split's size go to the cache as ``cache_file``."""
     data = ViewsDataset(
         split_of(store.dataset(loaded), split), build_transform(loaded.preprocessing, False), 1
     )
-    loader = DataLoader(data, batch_size=batch_size)
+    sample = sample_of(len(data))
+    loader = DataLoader(Subset(data, sample.tolist()), batch_size=batch_size)
     sums = np.zeros(_shape(loaded))
     with torch.inference_mode():
         for done, (images, labels) in enumerate(loader, start=1):
@@ -89,14 +112,16 @@ def compute_sums(
                 loaded.model, images[:, 0], labels, len(loaded.class_names), runtime
             )
             progress(done / len(loader))
-    cache.save(cache_file, sums=sums)
-    return sums
+    cache.save(cache_file, sums=sums, split_images=np.array([len(data)]))
+    return sums, len(data)
 
 
-def importance_table(sums: np.ndarray) -> dict:
-    """Sums -> per direction: images counted, and their accuracy and mean true-class
-    probability on their own and on the flipped path (None where no image counts)."""
-    table = {}
+def importance_table(sums: np.ndarray, split_images: int) -> dict:
+    """Sums -> the images counted (of ``split_images``) and, per direction, the images
+    counted per class and block, and their accuracy and mean true-class probability on
+    their own and on the flipped path (None where no image counts)."""
+    counted = int(sums[:, 0, :, 0].sum())  # each image is counted once per block
+    table = {"images": counted, "split_images": split_images, "sampled": counted < split_images}
     for d, direction in enumerate(DIRECTIONS):
         count = sums[d, 0]
         with np.errstate(invalid="ignore", divide="ignore"):

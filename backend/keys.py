@@ -15,7 +15,7 @@ VERSIONS = {
     "paths": 1,  # backend.extraction.extract_paths, the eval preprocessing
     "views": 1,  # backend.extraction.augmented_view_paths, the train augmentation
     "embeddings": 3,  # backend.embeddings: the layouts and their saved arrays
-    "importance": 1,  # backend.importance
+    "importance": 2,  # backend.importance
     "payloads": 1,  # the encoded JSON and CSV responses (backend.api.encoding)
 }
 

@@ -245,6 +245,12 @@ class BlockImportance(BaseModel):
     split: str
     class_names: list[str]
     gates: int
+    images: int = Field(description="images measured: the whole split, or a sample of it")
+    split_images: int = Field(description="images in the split")
+    sampled: bool = Field(
+        description="true when the split is larger than the server measures (10,000 "
+        "images) and a seeded random sample of that many stands for it"
+    )
     off: FlippedBlock = Field(description="images that execute the block, forced to skip it")
     on: FlippedBlock = Field(description="images that skip the block, forced to execute it")
 

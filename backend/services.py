@@ -262,22 +262,22 @@ class Explorer:
         loaded = self.store.get(model_id)
         _check_split(split)
         key = keys.importance(loaded.content_hash, split)
-        sums = self._memory.get(key)
-        if sums is None:
-            sums = cached_sums(self.cache, key, loaded)
-        if sums is not None:
-            self._memory.put(key, sums)
+        found = self._memory.get(key)
+        if found is None:
+            found = cached_sums(self.cache, key, loaded)
+        if found is not None:
+            self._memory.put(key, found)
             return {
                 "model_id": model_id,
                 "split": split,
                 "class_names": loaded.class_names,
                 "gates": loaded.num_gates,
-                **importance_table(sums),
+                **importance_table(*found),
             }
         self.store.dataset(loaded)  # a missing dataset is the caller's error now, not the job's
 
         def compute(progress):
-            sums = compute_sums(
+            found = compute_sums(
                 self.store,
                 loaded,
                 split,
@@ -287,7 +287,7 @@ class Explorer:
                 progress,
                 self.runtime,
             )
-            self._memory.put(key, sums)
+            self._memory.put(key, found)
             log.info("block importance of %s/%s ready", model_id, split)
 
         return self.jobs.submit(key, f"block importance of {model_id}/{split}", compute)

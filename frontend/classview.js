@@ -187,7 +187,19 @@ function importanceCell(model, entry, compare, index, zMax, pending) {
       const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
       pending.push({ div, figure: importanceFigure(data, model, state.flip, { zMax }) });
       const direction = IMPORTANCE_DIRECTIONS[state.flip].label.toLowerCase();
-      return chartWithExports(div, `Block importance per class (${direction})`, model);
+      const chart = chartWithExports(div, `Block importance per class (${direction})`, model);
+      if (!data.sampled) return chart;
+      // A large split is measured on a sample (one routing of it per block): say so.
+      const count = (n) => n.toLocaleString("en-US");
+      return el(
+        "div",
+        {},
+        el("p", {
+          class: "explain sample-note",
+          text: `Measured on ${count(data.images)} of the split's ${count(data.split_images)} images, a seeded random sample.`,
+        }),
+        chart,
+      );
     },
     IMPORTANCE_CELL,
   );

@@ -636,6 +636,31 @@ def test_block_importance_heatmap_shows_the_change_in_accuracy_each_way(ui, api)
     assert ui.errors == []
 
 
+
+def test_block_importance_of_a_sampled_split_says_how_many_images_it_counted(
+    ui, api, monkeypatch
+):
+    # The server runs in this process: a bound of 100 images makes digits' training
+    # split (1,437) a sampled one.
+    monkeypatch.setattr("backend.importance.MAX_IMAGES", 100)
+    wait_for_result(api, f"/api/models/{MODEL}/importance?split=train")
+    ui.open("split=train")
+    ui.page.click("#tab-btn-classes")
+    ui.page.wait_for_selector("#chart-importance-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    note = ui.page.locator(".chart-card[data-chart=importance] .sample-note")
+    expect(note).to_have_text(
+        "Measured on 100 of the split's 1,437 images, a seeded random sample."
+    )
+    # A split measured whole (the test split's 360 images, under the real bound) has no note.
+    monkeypatch.undo()
+    wait_for_result(api, f"/api/models/{MODEL}/importance")
+    ui.open("split=test")
+    ui.page.reload()
+    ui.page.click("#tab-btn-classes")
+    ui.page.wait_for_selector("#chart-importance-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    expect(note).to_have_count(0)
+    assert ui.errors == []
+
 def test_compare_two_checkpoints(ui, api):
     ui.open()
     ui.scatter(0)

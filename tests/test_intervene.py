@@ -6,6 +6,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from backend import importance
 from backend.app import create_app
 from backend.importance import DIRECTIONS, flip_block_sums
 from backend.settings import Settings
@@ -212,3 +213,24 @@ def test_block_importance_errors_are_4xx(client):
     assert client.get("/api/models/nothing/importance").status_code == 404
     response = client.get("/api/models/digits/importance", params={"split": "val"})
     assert response.status_code == 422
+
+
+def test_block_importance_of_a_large_split_is_measured_on_a_seeded_sample(client, monkeypatch):
+    # A split past the bound is sampled (here a bound of 100 on digits' 1,437 training
+    # images): the same images every time, every image counted once per block.
+    monkeypatch.setattr("backend.importance.MAX_IMAGES", 100)
+    status, response = wait_for_result(client, "/api/models/digits/importance?split=train")
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["images"], result["split_images"], result["sampled"]) == (100, 1437, True)
+    counted = np.array(result["off"]["count"]) + np.array(result["on"]["count"])
+    assert (counted.sum(axis=0) == 100).all()
+    sample = importance.sample_of(1437, 100)
+    assert len(set(sample)) == 100 and (np.diff(sample) > 0).all()
+    assert (importance.sample_of(1437, 100) == sample).all()
+    labels = np.array(client.get("/api/models/digits/paths?split=train").json()["labels"])
+    per_class = np.bincount(labels[sample], minlength=len(result["class_names"]))
+    assert (counted[:, 0] == per_class).all()
+    # The test split (360 images) is measured whole.
+    status, response = wait_for_result(client, "/api/models/digits/importance")
+    assert response.json()["sampled"] is False and response.json()["images"] == 360
