@@ -636,10 +636,7 @@ def test_block_importance_heatmap_shows_the_change_in_accuracy_each_way(ui, api)
     assert ui.errors == []
 
 
-
-def test_block_importance_of_a_sampled_split_says_how_many_images_it_counted(
-    ui, api, monkeypatch
-):
+def test_block_importance_of_a_sampled_split_says_how_many_images_it_counted(ui, api, monkeypatch):
     # The server runs in this process: a bound of 100 images makes digits' training
     # split (1,437) a sampled one.
     monkeypatch.setattr("backend.importance.MAX_IMAGES", 100)
@@ -660,6 +657,7 @@ def test_block_importance_of_a_sampled_split_says_how_many_images_it_counted(
     ui.page.wait_for_selector("#chart-importance-0[data-state=ready]", timeout=BUSY_TIMEOUT)
     expect(note).to_have_count(0)
     assert ui.errors == []
+
 
 def test_compare_two_checkpoints(ui, api):
     ui.open()
