@@ -53,5 +53,5 @@ def test_large_maps_and_the_browser_on_them_run_tiny(tmp_path, capsys):
     assert "trustworthiness" in table[0]
     rows = browser_map.main(["--tiny", str(tmp_path), "--model", "cifar-tiny"])
     table = last_table(capsys.readouterr().out)
-    assert len(rows) == 2 and len(table) == 2 + 2  # hover, zoom
+    assert len(rows) == 3 and len(table) == 2 + 3  # hover, zoom to the first and last frame
     assert all("PASS" in row or "FAIL" in row for row in table[2:])
