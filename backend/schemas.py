@@ -248,8 +248,8 @@ class BlockImportance(BaseModel):
     images: int = Field(description="images measured: the whole split, or a sample of it")
     split_images: int = Field(description="images in the split")
     sampled: bool = Field(
-        description="true when the split is larger than the server measures (10,000 "
-        "images) and a seeded random sample of that many stands for it"
+        description="true when the split is larger than the server measures and a "
+        "seeded random sample of `images` images stands for it"
     )
     off: FlippedBlock = Field(description="images that execute the block, forced to skip it")
     on: FlippedBlock = Field(description="images that skip the block, forced to execute it")
