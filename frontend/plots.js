@@ -22,6 +22,15 @@ export const PLOT_CONFIG = { responsive: true, displayModeBar: false, doubleClic
 /** The routing map's: the mouse wheel zooms too. */
 export const MAP_CONFIG = { ...PLOT_CONFIG, scrollZoom: true };
 
+/**
+ * `config` for a WebGL chart drawn at the screen's pixel ratio. Plotly draws WebGL at
+ * twice the CSS size by default: on a screen of ratio 1 that is four times the pixels
+ * the screen shows, and a 60,000-sample map zoomed at half the frame rate.
+ */
+export function webglConfig(config, pixelRatio) {
+  return { ...config, plotGlPixelRatio: Math.min(4, Math.max(1, pixelRatio || 1)) };
+}
+
 // Draw order of a map's markers. Plotly draws trace after trace, so with one trace per
 // class the last class would cover every other in a dense map. Instead each class is cut
 // into layers, drawn layer by layer across the classes: the largest markers (common

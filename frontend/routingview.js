@@ -8,7 +8,7 @@ import { COLOR_MODE_NAMES, METHOD_NAMES, plural } from "./format.js";
 import { hideHoverCard, showHoverCard } from "./hovercard.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
 import { WEBGL, detailFor, legendTitle, markerOf, selectionFor, slotMarkers, slotSamples } from "./mapdata.js";
-import { MAP_CONFIG, scatterFigure } from "./plots.js";
+import { MAP_CONFIG, scatterFigure, webglConfig } from "./plots.js";
 import { renderSides, showSample, showSideTab } from "./sidepanel.js";
 import { embeddingKey, modelById, scatterSlots, shownModels, state, update } from "./state.js";
 
@@ -174,9 +174,10 @@ function renderSlot(view, slot, mode) {
     trace.uid = drawn ? `${state.color}-${grouped.groups[drawn.group].id}-${drawn.layer}` : `${state.color}-extra${i}`;
   });
   const seq = ++view.seq;
+  const config = webglConfig(MAP_CONFIG, window.devicePixelRatio);
   const drawn = view.plotted
-    ? window.Plotly.react(view.plot, figure.data, figure.layout, MAP_CONFIG)
-    : window.Plotly.newPlot(view.plot, figure.data, figure.layout, MAP_CONFIG).then((gd) => {
+    ? window.Plotly.react(view.plot, figure.data, figure.layout, config)
+    : window.Plotly.newPlot(view.plot, figure.data, figure.layout, config).then((gd) => {
         attachPlotEvents(view);
         return gd;
       });

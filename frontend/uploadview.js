@@ -8,7 +8,7 @@ import { ensureEmbedding } from "./loader.js";
 import { exportButtons } from "./export.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
-import { STATIC_CONFIG, probabilityFigure, scatterFigure } from "./plots.js";
+import { STATIC_CONFIG, probabilityFigure, scatterFigure, webglConfig } from "./plots.js";
 import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./mapdata.js";
 import { embeddingKey, shownModels, state, update } from "./state.js";
 import { hamming } from "./data.js";
@@ -383,7 +383,7 @@ function placementSection(model, result, index, pending) {
     figure.layout.hovermode = false;
     figure.layout.dragmode = false;
     const div = el("div", { class: "mini-scatter", id: `upload-scatter-${index}`, dataset: { upload: "1" } });
-    pending.push({ div, figure, config: { ...STATIC_CONFIG, staticPlot: false } });
+    pending.push({ div, figure, config: webglConfig({ ...STATIC_CONFIG, staticPlot: false }, window.devicePixelRatio) });
     section.append(
       el(
         "div",

@@ -263,6 +263,27 @@ def test_the_mouse_wheel_zooms_the_map_around_the_pointer(ui):
     assert ui.errors == []
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_map_draws_its_webgl_at_the_screens_pixel_ratio(browser, server, scale):
+    # Plotly draws WebGL at twice the CSS size by default: on a screen of ratio 1 that
+    # is four times the pixels the screen shows, and it halves the zoom's frame rate.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=scale)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("#scatter-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+        sizes = page.evaluate(
+            """() => { const gd = document.querySelector('#scatter-0');
+              return [...gd.querySelectorAll('canvas.gl-canvas')].map(c =>
+                [c.width, c.height, gd._fullLayout.width, gd._fullLayout.height]); }"""
+        )
+    finally:
+        context.close()
+    assert sizes, "the map has no WebGL canvas"
+    for width, height, css_width, css_height in sizes:
+        assert (width, height) == (css_width * scale, css_height * scale)
+
+
 def open_largest_marker(ui):
     """Hover, then click, the map's largest marker; returns the detail panel and its
     sample id."""
