@@ -267,7 +267,9 @@ def test_the_mouse_wheel_zooms_the_map_around_the_pointer(ui):
 def test_the_map_draws_its_webgl_at_the_screens_pixel_ratio(browser, server, scale):
     # Plotly draws WebGL at twice the CSS size by default: on a screen of ratio 1 that
     # is four times the pixels the screen shows, and it halves the zoom's frame rate.
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=scale)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, device_scale_factor=scale
+    )
     try:
         page = context.new_page()
         page.goto(f"{server.url}/")
