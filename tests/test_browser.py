@@ -135,9 +135,11 @@ class UI:
 
 
 @contextmanager
-def page_session(browser, base: str):
+def page_session(browser, base: str, device_scale_factor: float = 1):
     """A fresh 1280x800 page on ``base`` that records console and page errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, device_scale_factor=device_scale_factor
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     session = UI(page, base)
@@ -267,20 +269,16 @@ def test_the_mouse_wheel_zooms_the_map_around_the_pointer(ui):
 def test_the_map_draws_its_webgl_at_the_screens_pixel_ratio(browser, server, scale):
     # Plotly draws WebGL at twice the CSS size by default: on a screen of ratio 1 that
     # is four times the pixels the screen shows, and it halves the zoom's frame rate.
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, device_scale_factor=scale
-    )
-    try:
-        page = context.new_page()
-        page.goto(f"{server.url}/")
-        page.wait_for_selector("#scatter-0[data-state=ready]", timeout=BUSY_TIMEOUT)
-        sizes = page.evaluate(
-            """() => { const gd = document.querySelector('#scatter-0');
+    with page_session(browser, server.url, device_scale_factor=scale) as ui:
+        ui.open()
+        selector = ui.scatter(0)
+        sizes = ui.page.evaluate(
+            """(selector) => { const gd = document.querySelector(selector);
               return [...gd.querySelectorAll('canvas.gl-canvas')].map(c =>
-                [c.width, c.height, gd._fullLayout.width, gd._fullLayout.height]); }"""
+                [c.width, c.height, gd._fullLayout.width, gd._fullLayout.height]); }""",
+            selector,
         )
-    finally:
-        context.close()
+        assert ui.errors == []
     assert sizes, "the map has no WebGL canvas"
     for width, height, css_width, css_height in sizes:
         assert (width, height) == (css_width * scale, css_height * scale)
