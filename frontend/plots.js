@@ -23,6 +23,14 @@ export const PLOT_CONFIG = { responsive: true, displayModeBar: false, doubleClic
 export const MAP_CONFIG = { ...PLOT_CONFIG, scrollZoom: true };
 
 /**
+ * The routing map's config for its renderer. A WebGL map is zoomed by wheelzoom.js, so
+ * Plotly's own wheel zoom is off there; the SVG renderer keeps Plotly's.
+ */
+export function mapConfig(webgl, pixelRatio) {
+  return webgl ? { ...webglConfig(MAP_CONFIG, pixelRatio), scrollZoom: false } : MAP_CONFIG;
+}
+
+/**
  * `config` for a WebGL chart drawn at the screen's pixel ratio. Plotly draws WebGL at
  * twice the CSS size by default: on a screen of ratio 1 that is four times the pixels
  * the screen shows, and a 60,000-sample map zoomed at half the frame rate.

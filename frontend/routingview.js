@@ -8,9 +8,10 @@ import { COLOR_MODE_NAMES, METHOD_NAMES, plural } from "./format.js";
 import { hideHoverCard, showHoverCard } from "./hovercard.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
 import { WEBGL, detailFor, legendTitle, markerOf, selectionFor, slotMarkers, slotSamples } from "./mapdata.js";
-import { MAP_CONFIG, scatterFigure, webglConfig } from "./plots.js";
+import { mapConfig, scatterFigure } from "./plots.js";
 import { renderSides, showSample, showSideTab } from "./sidepanel.js";
 import { embeddingKey, modelById, scatterSlots, shownModels, state, update } from "./state.js";
+import { attachWheelZoom, zooming } from "./wheelzoom.js";
 
 // -- the view --------------------------------------------------------------------------
 
@@ -174,7 +175,7 @@ function renderSlot(view, slot, mode) {
     trace.uid = drawn ? `${state.color}-${grouped.groups[drawn.group].id}-${drawn.layer}` : `${state.color}-extra${i}`;
   });
   const seq = ++view.seq;
-  const config = webglConfig(MAP_CONFIG, window.devicePixelRatio);
+  const config = mapConfig(WEBGL, window.devicePixelRatio);
   const drawn = view.plotted
     ? window.Plotly.react(view.plot, figure.data, figure.layout, config)
     : window.Plotly.newPlot(view.plot, figure.data, figure.layout, config).then((gd) => {
@@ -254,7 +255,13 @@ function pointMarker(view, point) {
 
 function attachPlotEvents(view) {
   const plot = view.plot;
+  if (WEBGL) {
+    attachWheelZoom(plot);
+    // While the wheel zooms, the drawn map is scaled and Plotly's hover positions are stale.
+    plot.addEventListener("wheelzoomstart", hideHoverCard);
+  }
   plot.on("plotly_hover", (event) => {
+    if (zooming(plot)) return;
     const point = event?.points?.[0];
     const found = pointMarker(view, point);
     if (found) showHoverCard(view, point, found.group, found.marker, event.event);

@@ -265,6 +265,65 @@ def test_the_mouse_wheel_zooms_the_map_around_the_pointer(ui):
     assert ui.errors == []
 
 
+# Counts the clears of the map's WebGL canvas: Plotly clears it once per redraw.
+COUNT_WEBGL_REDRAWS = """() => {
+  window.webglRedraws = 0;
+  for (const Context of [WebGLRenderingContext, WebGL2RenderingContext]) {
+    const clear = Context.prototype.clear;
+    Context.prototype.clear = function (...args) {
+      if (this.canvas.classList.contains('gl-canvas-context')) window.webglRedraws += 1;
+      return clear.apply(this, args);
+    };
+  }
+}"""
+
+# The data coordinates under a page position, from the map's axes.
+DATA_AT = """([selector, x, y]) => {
+  const gd = document.querySelector(selector);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return [xa.p2d(x - box.left - xa._offset), ya.p2d(y - box.top - ya._offset)];
+}"""
+
+
+def test_a_wheel_gesture_scales_the_drawn_map_and_redraws_it_once_when_the_wheel_rests(ui):
+    # Plotly's own wheel zoom redraws every marker at each wheel event and twice more
+    # when the wheel stops: on a 60,000-sample map in a software renderer each redraw
+    # takes a tenth of a second. The map is scaled while the wheel turns instead.
+    ui.page.add_init_script(f"({COUNT_WEBGL_REDRAWS})()")
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    box = ui.page.locator(selector).bounding_box()
+    # Off the centre, so that a zoom about the wrong point shows.
+    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6
+    ui.page.mouse.move(x, y)
+    under_pointer = ui.page.evaluate(DATA_AT, [selector, x, y])
+    before = ui.page.evaluate(X_RANGE_WIDTH, selector)
+    redraws = ui.page.evaluate("() => window.webglRedraws")
+    for _ in range(3):
+        ui.page.mouse.wheel(0, -120)
+    # While the wheel turns the drawn map is scaled, not redrawn.
+    transform = ui.page.evaluate(
+        f"() => document.querySelector('{selector} canvas.gl-canvas-context').style.transform"
+    )
+    assert "scale" in transform
+    ui.page.wait_for_function(f"() => ({X_RANGE_WIDTH})('{selector}') < 0.8 * {before}")
+    ui.page.wait_for_timeout(500)  # no later redraw either
+    assert ui.page.evaluate("() => window.webglRedraws") - redraws == 1
+    transforms = ui.page.evaluate(
+        f"""() => [...document.querySelectorAll('{selector} canvas')]
+          .map(c => c.style.transform + c.style.clipPath)"""
+    )
+    assert set(transforms) == {""}  # redrawn at the new ranges, no longer scaled
+    # Three steps of exp(-20/200) each, about the pointer: what was under it still is.
+    width = ui.page.evaluate(X_RANGE_WIDTH, selector)
+    assert width == pytest.approx(before * 0.905**3, rel=0.01)
+    after = ui.page.evaluate(DATA_AT, [selector, x, y])
+    assert after == pytest.approx(under_pointer, abs=0.002 * before)
+    assert ui.errors == []
+
+
 @pytest.mark.parametrize("scale", [1, 2])
 def test_the_map_draws_its_webgl_at_the_screens_pixel_ratio(browser, server, scale):
     # Plotly draws WebGL at twice the CSS size by default: on a screen of ratio 1 that
