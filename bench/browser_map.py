@@ -9,9 +9,10 @@ the test split (1,000), and both are measured alike, taking turns:
 - **hover:** the mouse moves onto a marker (a different one each time); the time until
   the hover card shows that marker;
 - **wheel zoom:** one wheel step over the map; the time until the first frame shows it
-  zoomed (Plotly redraws the WebGL at once, ``plotly_relayouting``, then the next
-  animation frame), and the time until Plotly has finished redrawing the zoomed map
-  (the full relayout it runs 50 ms after the last wheel event, ``plotly_afterplot``).
+  zoomed (the page scales the drawn map at once, ``plotly_relayouting``), and the time
+  until a frame shows the map redrawn at the new ranges (the relayout the page runs when
+  the wheel has rested 100 ms, ``plotly_afterplot``). Both wait for the frame holding
+  the change to be committed, not only begun.
 
 Headless Chromium here draws WebGL in software (SwiftShader), so absolute times are a
 pessimistic bound for a desktop browser with a GPU; the ratio to the small map is the
@@ -36,13 +37,15 @@ SMOOTH_MS = 100  # and under this, the time people begin to notice a lag
 
 HOVERED = 200  # the hovers go round the largest markers, a different one each time
 
-# Promises, kept by the page: the first frame after Plotly's immediate redraw of a
-# zoom, and Plotly's finished redraw of the map.
+# Promises, kept by the page: the first frame that shows a wheel step's zoom, and the
+# first frame that shows the map redrawn at the new ranges. Each waits two animation
+# frames: the first begins the frame holding the change, the second runs once that frame
+# has been committed (with a software compositor, after the WebGL canvas was read back).
 NEXT_REDRAW = """(selector) => {
   const gd = document.querySelector(selector);
-  window.firstFrame = new Promise(resolve => gd.once('plotly_relayouting',
-    () => requestAnimationFrame(resolve)));
-  window.nextRedraw = new Promise(resolve => gd.once('plotly_afterplot', resolve));
+  const painted = resolve => requestAnimationFrame(() => requestAnimationFrame(resolve));
+  window.firstFrame = new Promise(resolve => gd.once('plotly_relayouting', () => painted(resolve)));
+  window.nextRedraw = new Promise(resolve => gd.once('plotly_afterplot', () => painted(resolve)));
 }"""
 
 
