@@ -1,6 +1,10 @@
 """Response models of the REST API; OpenAPI is generated from them."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+Split = Literal["test", "train"]  # the dataset splits a model is explored on
 
 
 class ValidationIssue(BaseModel):
@@ -183,6 +187,7 @@ class SampleRef(BaseModel):
 
 class RouteResult(Routing):
     model_id: str
+    split: Split = Field(description="the dataset split the neighbours and map places come from")
     forced: bool = Field(description="whether the path was forced instead of the gates' choice")
     unforced: Routing | None = Field(
         None, description="with a forced path: the network's own prediction and path"

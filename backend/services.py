@@ -363,6 +363,7 @@ class Explorer:
         own = _routing(loaded, logits[0], paths[0])
         response = {
             "model_id": loaded.id,
+            "split": split,
             **own,
             "forced": False,
             "input_image": _data_url(network_input_png(prepared[0][0], loaded.preprocessing)),

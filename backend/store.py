@@ -14,11 +14,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import torch
 
 from backend.errors import UnknownItem
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
+from backend.schemas import Split
 from trainer.ablation import parse_run_name
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.data import DataBundle, load_dataset
@@ -27,7 +29,7 @@ from trainer.models.codinet import CoDiNet
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("test", "train")
+SPLITS = get_args(Split)
 
 
 class UnknownModel(UnknownItem):

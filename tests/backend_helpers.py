@@ -5,12 +5,17 @@ import io
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
+import torch
 from PIL import Image
 
 from bench.demo_model import digit_photo
+from trainer.checkpoint import build_checkpoint, save_atomic
 from trainer.config import TrainConfig
+from trainer.data import load_dataset
+from trainer.models import create_model
 from trainer.train import main as train
 
 
@@ -37,6 +42,24 @@ def quick_config(out, **overrides) -> TrainConfig:
 
 def train_digits_run(run_dir, epochs: int = 3, seed: int = 0) -> None:
     train(quick_config(run_dir, epochs=epochs, seed=seed))
+
+
+def save_untrained_run(run_dir, seed: int = 0) -> None:
+    """A digits ResNet-20 checkpoint with initial weights and gates seeded to mix
+    executed and skipped blocks, saved as the trainer saves one (no training)."""
+    from tests.conftest import randomize_gates
+
+    config = quick_config(run_dir, seed=seed)
+    bundle = load_dataset("digits", Path("data"), config.image_size)
+    torch.manual_seed(seed)
+    model = create_model(config.arch, num_classes=len(bundle.class_names), in_channels=1).eval()
+    randomize_gates(model, seed=seed)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = build_checkpoint(
+        model, bundle.class_names, bundle.preprocessing, {}, {"seed": seed}, epoch=0
+    )
+    save_atomic(checkpoint, run_dir / "checkpoint.pt")
 
 
 def wait_for_result(client, url: str, timeout: float = 120.0):

@@ -17,6 +17,34 @@ def digits_runs(tmp_path_factory):
     return runs
 
 
+@pytest.fixture(scope="session")
+def untrained_runs(tmp_path_factory):
+    """A runs directory holding one untrained digits model (``untrained``) whose gates
+    are seeded to route images along varied paths: what the HTTP tests need, in a
+    second, without training. Tests that assert what training produces use
+    ``digits_runs``."""
+    from tests.backend_helpers import save_untrained_run
+
+    runs = tmp_path_factory.mktemp("untrained") / "runs"
+    save_untrained_run(runs / "untrained")
+    return runs
+
+
+@pytest.fixture(scope="module")
+def untrained_client(untrained_runs, tmp_path_factory):
+    """A client of a server of ``untrained_runs`` (lifespan run, no warm-up)."""
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    settings = Settings(
+        runs_dir=untrained_runs, cache_dir=tmp_path_factory.mktemp("cache"), warmup=False
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
 def randomize_gates(model, seed: int = 0, open_prob: float = 0.5) -> None:
     """Give every gate a random bias so that eval paths mix executed and skipped blocks."""
     generator = torch.Generator().manual_seed(seed)

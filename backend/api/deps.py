@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 
-from backend.schemas import ErrorOut
+from backend.schemas import ErrorOut, Split
 from backend.services import Explorer
 
 
@@ -15,7 +15,7 @@ async def get_explorer(request: Request) -> Explorer:
 
 
 ExplorerDep = Annotated[Explorer, Depends(get_explorer)]
-SplitQuery = Annotated[Literal["test", "train"], Query(description="dataset split")]
+SplitQuery = Annotated[Split, Query(description="dataset split")]
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 CSV = {200: {"content": {"text/csv": {}}, "description": "json, or csv with format=csv"}}
 

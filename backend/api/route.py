@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from backend.api.deps import ExplorerDep, errors
+from backend.api.deps import ExplorerDep, SplitQuery, errors
 from backend.api.uploads import (
     FORCE_FIELD,
     MULTIPART_SLACK,
@@ -29,10 +29,12 @@ async def route_image(
     explorer: ExplorerDep,
     request: Request,
     views: Annotated[int, Query(ge=0, le=32, description="augmented views to route too")] = 0,
+    split: SplitQuery = "test",
 ) -> Response:
-    """Route an uploaded image (multipart field ``file``): prediction, path, cost,
-    neighbours, and its place in the computed embeddings. With the field ``force_path``
-    the image takes that path instead, and ``unforced`` holds its own."""
+    """Route an uploaded image (multipart field ``file``): prediction, path, cost, its
+    neighbours in ``split`` and its place in that split's computed embeddings. With the
+    field ``force_path`` the image takes that path instead, and ``unforced`` holds its
+    own."""
     limit = explorer.max_upload_bytes
     body = await read_body(request, limit + MULTIPART_SLACK)
     content_type = request.headers.get("content-type", "")
@@ -42,7 +44,7 @@ async def route_image(
         if len(data) > limit:
             raise TooLarge(f"the upload is larger than {limit:,} bytes")
         force_path = fields.get(FORCE_FIELD)
-        result = RouteResult(**explorer.route(model_id, data, views, force_path=force_path))
+        result = RouteResult(**explorer.route(model_id, data, views, split, force_path))
         # Serialised here, in the worker thread, not on the event loop.
         return Response(result.model_dump_json(), media_type="application/json")
 
