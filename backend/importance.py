@@ -25,7 +25,6 @@ from backend.cache import DiskCache
 from backend.store import LoadedModel, ModelStore, split_of
 from trainer.data import ViewsDataset, build_transform
 from trainer.engine import Runtime
-from trainer.models.codinet import EXECUTE
 
 DIRECTIONS = ("off", "on")  # forced off for images executing the block; on for skipping
 SUMS = ("count", "own_correct", "forced_correct", "own_confidence", "forced_confidence")
@@ -43,8 +42,8 @@ def flip_block_sums(
     a time; ``model`` must be in eval mode, on ``runtime``'s device."""
     gates = model.num_gates
     sums = np.zeros((len(DIRECTIONS), len(SUMS), num_classes, gates))
-    logits, gate_choices = runtime.evaluate(model, images)
-    own_path = gate_choices[:, :, EXECUTE].bool().cpu()
+    logits, own_path = runtime.evaluate(model, images)
+    own_path = own_path.cpu()
     own_probs = logits.float().softmax(dim=1).cpu()
     own_correct = (own_probs.argmax(dim=1) == labels).double()
     own_confidence = own_probs.gather(1, labels[:, None])[:, 0].double()

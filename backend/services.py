@@ -48,7 +48,6 @@ from trainer.checkpoint import epochs_trained
 from trainer.data import DatasetError, build_transform
 from trainer.engine import ViewProtocol
 from trainer.measures import upgrade_metrics
-from trainer.models.codinet import EXECUTE
 from trainer.paths import mean_view_hamming, parse_path, path_strings
 from trainer.training_log import read_training_log
 
@@ -358,8 +357,8 @@ class Explorer:
         """Route the image ``prepare`` makes (then its views, if it makes any): the result
         for its own path, or for the forced path with its own prediction and path beside."""
         prepared = []
-        logits, gates = self.batcher.run(loaded.model, lambda: _kept(prepare(), prepared))
-        paths = gates[:, :, EXECUTE].bool().numpy()
+        logits, paths = self.batcher.run(loaded.model, lambda: _kept(prepare(), prepared))
+        paths = paths.numpy()
         own = _routing(loaded, logits[0], paths[0])
         response = {
             "model_id": loaded.id,

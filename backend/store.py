@@ -25,7 +25,7 @@ from trainer.ablation import parse_run_name
 from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from trainer.data import DataBundle, load_dataset
 from trainer.flops import MacTable, mac_table
-from trainer.models.codinet import CoDiNet
+from trainer.routing import RoutedNetwork
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class LoadedModel:
     path: Path
     content_hash: str
     meta: dict  # the checkpoint without its weights
-    model: CoDiNet = field(repr=False)
+    model: RoutedNetwork = field(repr=False)
     macs: MacTable = field(repr=False)
     group: str | None = None  # the ablation folder holding the run, if any
     variant: str | None = None  # from a grouped run named <variant>-s<seed>

@@ -12,13 +12,13 @@ CPU = Runtime(torch.device("cpu"))
 
 
 class TwoOutputs(torch.nn.Module):
-    """Stands in for a CoDiNet: a tuple of outputs, each with a row per input."""
+    """Stands in for a routed network: a tuple of outputs, each with a row per input."""
 
     def __init__(self):
         super().__init__()
         self.calls = []
 
-    def forward(self, x, force_path=None, execution=None):
+    def route(self, x, force_path=None, execution=None):
         self.calls.append(len(x))
         return x * 2, x.sum(dim=1, keepdim=True)
 
@@ -68,7 +68,7 @@ def test_each_request_gets_its_rows_and_only_its_own_error():
 
 def test_a_failing_forward_reaches_every_request_of_its_batch():
     class Broken(torch.nn.Module):
-        def forward(self, x, force_path=None, execution=None):
+        def route(self, x, force_path=None, execution=None):
             raise RuntimeError("model failed")
 
     results = run_concurrently(MicroBatcher(CPU), Broken(), [lambda: torch.ones(1, 2)] * 4)
@@ -112,8 +112,8 @@ def test_forced_and_free_requests_each_get_their_own_routing():
     for thread in threads:
         thread.join(timeout=30)
     with torch.no_grad():
-        for i, (logits, gates) in enumerate(results):
+        for i, (logits, routed) in enumerate(results):
             expected_path = None if paths[i] is None else paths[i][None]
-            alone_logits, alone_gates = model(images[i : i + 1], force_path=expected_path)
-            assert torch.equal(gates, alone_gates)
+            alone_logits, alone_paths = model.route(images[i : i + 1], force_path=expected_path)
+            assert torch.equal(routed, alone_paths)
             torch.testing.assert_close(logits, alone_logits, atol=1e-5, rtol=1e-5)

@@ -74,7 +74,7 @@ def test_the_macs_of_a_forced_path_are_what_running_it_costs():
     expected = count_macs(model, 16, paths)
     counted: list[int] = []
     hooks = [
-        m.register_forward_hook(lambda m, _i, o: counted.append(_layer_macs(m, o)))
+        m.register_forward_hook(lambda m, _i, o: counted.append(_layer_macs(m, _i, o)))
         for m in model.modules()
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
     ]

@@ -7,12 +7,13 @@ missing image size would otherwise fail later, far from the file, or build a mod
 absurd size. Bounds are generous for any real model.
 """
 
+import inspect
 import math
 
 import torch
 
 from trainer.data import DATASETS
-from trainer.models.codinet import variant_arguments
+from trainer.models.registry import model_arguments
 
 MAX_IMAGE_SIZE = 512  # the model's cost is measured at this size when it is loaded
 MAX_CLASSES = 100_000
@@ -48,7 +49,7 @@ def schema_problem(checkpoint: dict) -> str | None:
     args = checkpoint["model_args"]
     if not isinstance(args, dict):
         return f"model_args must be a dict, not {type(args).__name__}"
-    accepted = variant_arguments()
+    accepted = model_arguments(checkpoint["arch"])
     unknown = sorted(repr(k) for k in args if k not in accepted)
     if unknown:
         return (
@@ -60,9 +61,12 @@ def schema_problem(checkpoint: dict) -> str | None:
         if not _has_type(value, expected):
             return f"model_args.{name} must be {expected.__name__}, not {value!r}"
     model = {name: args.get(name, p.default) for name, p in accepted.items()}
-    if not 1 <= model["num_classes"] <= MAX_CLASSES:
+    missing = sorted(name for name, value in model.items() if value is inspect.Parameter.empty)
+    if missing:
+        return f"model_args lacks {', '.join(missing)}, which {checkpoint['arch']} requires"
+    if not 1 <= model.get("num_classes", 1) <= MAX_CLASSES:
         return f"model_args.num_classes must be from 1 to {MAX_CLASSES:,}"
-    if not 1 <= model["gate_hidden"] <= MAX_GATE_HIDDEN:
+    if not 1 <= model.get("gate_hidden", 1) <= MAX_GATE_HIDDEN:
         return f"model_args.gate_hidden must be from 1 to {MAX_GATE_HIDDEN}"
 
     names = checkpoint["class_names"]
@@ -74,9 +78,14 @@ def schema_problem(checkpoint: dict) -> str | None:
     problem = _preprocessing_problem(checkpoint["preprocessing"])
     if problem:
         return f"preprocessing.{problem}"
-    if model["in_channels"] != checkpoint["preprocessing"]["channels"]:
+    if model.get("in_channels", 3) != checkpoint["preprocessing"]["channels"]:
         return "model_args.in_channels differs from preprocessing.channels"
 
+    origin = checkpoint.get("origin", {})
+    if not isinstance(origin, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in origin.items()
+    ):
+        return "origin must map names to strings"
     for key in ("metrics", "config"):
         if key in checkpoint and not isinstance(checkpoint[key], dict):
             return f"{key} must be a dict, not {type(checkpoint[key]).__name__}"

@@ -54,10 +54,11 @@ class Runtime:
     def evaluate(
         self, model, images: torch.Tensor, force_path: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``model(images)`` in evaluation: on this device, in the mode picked for the
-        batch's size; logits and gates stay on the device."""
+        """``model.route(images)`` in evaluation (trainer.routing.RoutedNetwork): on this
+        device, in the mode picked for the batch's size; logits and (B, G) boolean paths
+        stay on the device."""
         with self.autocast():
-            return model(
+            return model.route(
                 self.to_device(images),
                 force_path=force_path,
                 execution=self.mode_for(len(images)),
@@ -170,12 +171,12 @@ def route_dataset(
     ):
         views = images.shape[1]
         images, _ = flatten_views(images, batch_labels)
-        logits, gates = runtime.evaluate(model, images)
+        logits, routed = runtime.evaluate(model, images)
         probs = logits.float().softmax(dim=1).view(-1, views, logits.shape[1])[:, 0]
         labels.append(batch_labels.numpy())
         predictions.append(probs.argmax(dim=1).cpu().numpy())
         probabilities.append(probs.cpu().numpy())
-        paths.append(gates[:, :, EXECUTE].bool().view(-1, views, gates.shape[1]).cpu().numpy())
+        paths.append(routed.view(-1, views, routed.shape[1]).cpu().numpy())
         if progress is not None:
             progress(done / len(loader))
     # A rank with no batch (fewer batches than ranks) sends nothing.

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainer.models.registry import register_model
+from trainer.routing import RoutedNetwork, run_block
 
 EXECUTE, SKIP = 0, 1
 
@@ -159,28 +160,14 @@ class GatedBlock(nn.Module):
 
         execute = logits[:, EXECUTE] >= logits[:, SKIP] if forced is None else forced
         gate = torch.stack([execute, ~execute], dim=1).to(x.dtype)
-        if execution == "masked":
-            out = torch.where(execute.view(-1, 1, 1, 1), self.block(x), self.skip(x))
-            return out, gate
-        return self._run_conditionally(x, execute), gate
-
-    def _run_conditionally(self, x: torch.Tensor, execute: torch.Tensor) -> torch.Tensor:
-        # Counting the executing samples is a CPU-GPU sync point; it decides how much
-        # work the block does, so it cannot be avoided.
-        n_exec = int(execute.sum())
-        if n_exec == x.shape[0]:
-            return self.block(x)
-        skipped = self.skip(x)
-        if n_exec == 0:
-            return skipped
-        # Eval-mode BatchNorm is per sample, so running the body on the subset gives
-        # exactly what the full batch would have given for those samples.
-        index = execute.nonzero().squeeze(1)
-        return skipped.index_copy(0, index, self.block(x.index_select(0, index)))
+        return run_block(x, execute, self.block, self.skip, execution), gate
 
 
-class CoDiNet(nn.Module):
+class CoDiNet(RoutedNetwork):
     """A gated ResNet. ``forward`` returns ``(logits, gates)``, gates of shape (B, G, 2)."""
+
+    family = "codinet"
+    conditional = True
 
     def __init__(
         self,
@@ -235,10 +222,6 @@ class CoDiNet(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self._init_weights()
 
-    @property
-    def num_gates(self) -> int:
-        return len(self.blocks)
-
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -257,11 +240,8 @@ class CoDiNet(nn.Module):
         instead of its gates' choice (evaluation only); the returned gates follow it.
         ``execution``: "conditional" or "masked" for this call (evaluation only; default
         ``self.execution``), so that threads sharing a model need not change it."""
-        execution = execution or self.execution
-        if execution not in ("conditional", "masked"):
-            raise ValueError(f"execution must be 'conditional' or 'masked', got {execution!r}")
-        if force_path is not None:
-            force_path = self._check_forced(x, force_path)
+        execution = self.mode(execution)
+        force_path = self.checked_path(x, force_path)
         out = self.stem(x)
         gates = []
         for index, gated in enumerate(self.blocks):
@@ -271,16 +251,12 @@ class CoDiNet(nn.Module):
         logits = self.classifier(out.mean(dim=(2, 3)))
         return logits, torch.stack(gates, dim=1)
 
-    def _check_forced(self, x: torch.Tensor, force_path: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            raise ValueError("a path can only be forced in evaluation (model.eval())")
-        expected = (x.shape[0], self.num_gates)
-        if tuple(force_path.shape) != expected:
-            raise ValueError(
-                f"force_path must have shape {expected} (samples, gates), "
-                f"got {tuple(force_path.shape)}"
-            )
-        return force_path.to(device=x.device, dtype=torch.bool)
+    def route(self, x, force_path=None, execution=None) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, gates = self(x, force_path=force_path, execution=execution)
+        return logits, gates[:, :, EXECUTE].bool()
+
+    def routed_parts(self) -> list[tuple[nn.Module, nn.Module | None]]:
+        return [(gated.block, gated.block.shortcut) for gated in self.blocks]
 
 
 def _cifar_resnet(depth: int, **kwargs) -> CoDiNet:
@@ -330,3 +306,14 @@ def codinet_resnet50(**kwargs) -> CoDiNet:
 @register_model
 def codinet_resnet101(**kwargs) -> CoDiNet:
     return _imagenet_resnet([3, 4, 23, 3], **kwargs)
+
+
+for _variant in (
+    codinet_resnet20,
+    codinet_resnet32,
+    codinet_resnet56,
+    codinet_resnet110,
+    codinet_resnet50,
+    codinet_resnet101,
+):
+    _variant.accepts = variant_arguments

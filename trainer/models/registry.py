@@ -1,5 +1,6 @@
 """A small model registry: one decorator to register, one factory to build."""
 
+import inspect
 from collections.abc import Callable
 
 import torch.nn as nn
@@ -18,6 +19,17 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
+
+
+def model_arguments(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a registered model accepts, with their types and defaults:
+    the factory's own, or, for a factory that passes ``**kwargs`` on, those its
+    ``accepts()`` attribute lists."""
+    factory = _MODELS[name]
+    parameters = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return factory.accepts()
+    return dict(parameters)
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
