@@ -1,5 +1,5 @@
-"""Command line: ``python -m trainer train ...``, ``python -m trainer ablate ...`` and
-``python -m trainer eval ...``."""
+"""Command line: ``python -m trainer train ...``, ``python -m trainer ablate ...``,
+``python -m trainer eval ...`` and ``python -m trainer import ...``."""
 
 import argparse
 import json
@@ -51,6 +51,30 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="where to run: auto (CUDA when present), cpu or cuda (default: auto)",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    imported = commands.add_parser(
+        "import",
+        help="make a run folder of a checkpoint written by SkipNet, BlockDrop, ConvNet-AIG "
+        "or CoDiNet's public code",
+    )
+    imported.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="the codebase that wrote the file: skipnet, blockdrop, convnet-aig, codinet-public",
+    )
+    imported.add_argument("checkpoint", help="the original file (.pth.tar, .t7, ckpt.pth)")
+    imported.add_argument(
+        "--dataset",
+        required=True,
+        help="what it was trained on: cifar10, cifar100, svhn, or imagenet (imagefolder)",
+    )
+    imported.add_argument("--out", required=True, help="the run folder to write (runs/NAME)")
+    imported.add_argument(
+        "--arch", help="the architecture, where the file alone does not say (default: inferred)"
+    )
+    imported.add_argument(
+        "--data-dir", default="data", help="where the dataset lies, for its class names"
+    )
     return parser
 
 
@@ -73,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
             command = "python -m trainer " + shlex.join(sys.argv[1:] if argv is None else argv)
             report = run_ablation(resolve_config(args), variants, seeds, command, aig_weight)
             print(f"report: {report['config']['out']}/REPORT.md")
+        elif args.command == "import":
+            from trainer.field.importer import import_checkpoint
+
+            written = import_checkpoint(
+                args.source, args.checkpoint, args.dataset, args.out, args.arch, args.data_dir
+            )
+            print(f"imported: {written}")
         else:
             from trainer.evaluate import evaluate_checkpoint
 

@@ -6,6 +6,19 @@ from collections.abc import Callable
 import torch.nn as nn
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_FIELD_LOADED = False
+
+
+def _with_field() -> dict[str, Callable[..., nn.Module]]:
+    """The registry, once the field's networks have registered themselves. Loaded on
+    first use, not at import: their modules import this one."""
+    global _FIELD_LOADED
+    if not _FIELD_LOADED:
+        _FIELD_LOADED = True
+        from trainer.field import families
+
+        families()
+    return _MODELS
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -18,14 +31,14 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(_with_field())
 
 
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:
     """The keyword arguments a registered model accepts, with their types and defaults:
     the factory's own, or, for a factory that passes ``**kwargs`` on, those its
     ``accepts()`` attribute lists."""
-    factory = _MODELS[name]
+    factory = _with_field()[name]
     parameters = inspect.signature(factory).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return factory.accepts()
@@ -35,7 +48,7 @@ def model_arguments(name: str) -> dict[str, inspect.Parameter]:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; unknown names raise a KeyError listing the known ones."""
     try:
-        factory = _MODELS[name]
+        factory = _with_field()[name]
     except KeyError:
         raise KeyError(
             f"unknown architecture {name!r}; known: {', '.join(list_models())}"

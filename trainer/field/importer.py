@@ -1,0 +1,190 @@
+"""``python -m trainer import``: a checkpoint written by one of the field's public
+codebases becomes an ordinary run folder the server serves like any other.
+
+The original file is a pickle from whoever trained it. It is read without running
+code (``weights_only=True``, with an allowlist of the plain numpy types old training
+scripts saved beside their tensors), converted by its family's module, checked against
+the network and the dataset it is imported for, and only then written: a refused file
+writes nothing.
+"""
+
+import hashlib
+import io
+import logging
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy._core.multiarray import scalar
+
+from trainer.checkpoint import build_checkpoint, save_atomic
+from trainer.data import DatasetError, load_dataset
+from trainer.field import families
+from trainer.field.common import Converted, Family, ImportRefused
+from trainer.models import create_model
+
+log = logging.getLogger(__name__)
+
+# Old training scripts saved numpy scalars (best accuracy, a loss) next to the weights;
+# these rebuild such scalars and nothing else.
+# numpy 1 pickled them as numpy.core.multiarray.scalar, numpy 2 as numpy._core.
+_NUMPY_SCALARS = [(scalar, "numpy.core.multiarray.scalar"), scalar, np.dtype] + [
+    type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool")
+]
+MAX_FILE_BYTES = 4 * 1024**3  # ImageNet ResNet-101s are under 200 MB
+# Class names of the datasets whose names are fixed; others come from the data on disk.
+KNOWN_CLASSES = {
+    "cifar10": [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ],
+    "svhn": [str(digit) for digit in range(10)],
+}
+# The image side each dataset is served at; an imported network must have been built
+# for it (a CIFAR ResNet has no stem for 224x224 images, nor the reverse).
+INPUT_SIZES = {"cifar10": 32, "cifar100": 32, "svhn": 32, "imagefolder": 224}
+ALIASES = {"imagenet": "imagefolder"}
+
+
+def read_original(source: str | Path | io.BytesIO, name: str | None = None) -> object:
+    """The object a public codebase saved with ``torch.save``, read without running code."""
+    name = name or str(source)
+    try:
+        with torch.serialization.safe_globals(_NUMPY_SCALARS):
+            return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        what = f" ({found.group(1)})" if found else ""
+        raise ImportRefused(
+            f"{name} holds a pickled Python object{what} and is refused: only tensors, "
+            "numbers, strings and containers are read from an imported file"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+        raise ImportRefused(
+            f"{name} is not a readable PyTorch checkpoint (truncated or not torch.save): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def family_named(source: str) -> Family:
+    known = families()
+    if source not in known:
+        raise ImportRefused(f"unknown --from {source!r}; known: {', '.join(known)}")
+    return known[source]
+
+
+def import_checkpoint(
+    source: str,
+    path: str | Path,
+    dataset: str,
+    out: str | Path,
+    arch: str | None = None,
+    data_dir: str | Path = "data",
+) -> Path:
+    """Import ``path`` (written by the ``source`` codebase) as the run folder ``out``;
+    returns the checkpoint written. Raises ImportRefused before writing anything."""
+    family = family_named(source)
+    path, out = Path(path), Path(out)
+    target = out / "checkpoint.pt"
+    if target.exists():
+        raise ImportRefused(f"{target} exists already: choose another --out")
+    data = _read_bytes(path)
+    converted = family.convert(read_original(io.BytesIO(data), str(path)), arch)
+    model = _built(converted, family)
+    dataset = ALIASES.get(dataset, dataset)
+    class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
+    classes = model.model_args.get("num_classes")
+    if classes != len(class_names):
+        raise ImportRefused(
+            f"the network has {classes} classes, {dataset} has {len(class_names)}: "
+            f"this {family.title} checkpoint was not trained on {dataset}"
+        )
+    checkpoint = build_checkpoint(
+        model,
+        class_names,
+        preprocessing,
+        metrics={},
+        config={"imported_from": family.name, "arch": converted.arch},
+        epoch=0,
+    )
+    checkpoint["origin"] = {
+        "family": family.name,
+        "title": family.title,
+        "repository": family.repository,
+        "source_file": path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_atomic(checkpoint, target)
+    log.info("imported %s (%s, %d routed blocks) into %s", path, family.title, model.num_gates, out)
+    return target
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise ImportRefused(f"{path} is not a file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ImportRefused(
+            f"{path} is {size:,} bytes; an imported checkpoint may have at most {MAX_FILE_BYTES:,}"
+        )
+    return path.read_bytes()
+
+
+def _built(converted: Converted, family: Family) -> torch.nn.Module:
+    """The rebuilt network with the converted weights, in eval mode."""
+    try:
+        model = create_model(converted.arch, **converted.model_args)
+        model.load_state_dict(converted.state_dict)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise ImportRefused(
+            f"the weights do not fit {family.title}'s {converted.arch}: {error}"
+        ) from None
+    return model.eval()
+
+
+def _dataset_facts(
+    family: Family, converted: Converted, dataset: str, data_dir: Path
+) -> tuple[list[str], dict]:
+    """Class names and preprocessing for ``dataset``, normalised as ``family`` did."""
+    if dataset not in INPUT_SIZES:
+        raise ImportRefused(
+            f"--dataset {dataset!r} cannot be imported into; choose one of "
+            f"{', '.join([*INPUT_SIZES, *ALIASES])}"
+        )
+    size = INPUT_SIZES[dataset]
+    if converted.input_size != size:
+        raise ImportRefused(
+            f"the network was built for {converted.input_size}x{converted.input_size} "
+            f"images, {dataset} is served at {size}x{size}: a "
+            f"{'CIFAR' if converted.input_size == 32 else 'ImageNet'} {family.title} "
+            f"checkpoint cannot be imported for {dataset}"
+        )
+    try:
+        bundle = load_dataset(dataset, data_dir, size)
+        class_names, preprocessing = bundle.class_names, dict(bundle.preprocessing)
+    except DatasetError as error:
+        if dataset not in KNOWN_CLASSES:
+            raise ImportRefused(
+                f"the class names of {dataset} come from its files: {error}"
+            ) from None
+        class_names = KNOWN_CLASSES[dataset]
+        preprocessing = {"dataset": dataset, "image_size": size, "channels": 3}
+    mean, std = converted.normalization or family.normalization.get(dataset, (None, None))
+    if mean is not None:
+        preprocessing.update(mean=[float(m) for m in mean], std=[float(s) for s in std])
+    if "mean" not in preprocessing:
+        raise ImportRefused(f"{family.title} states no normalisation for {dataset}")
+    if dataset == "imagefolder":
+        preprocessing.setdefault("resize", 256)
+    return list(class_names), preprocessing
