@@ -1,6 +1,6 @@
 """The REST API's routers, one per resource, gathered in one place."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from backend.api import (
     embeddings,
@@ -13,8 +13,9 @@ from backend.api import (
     samples,
     training,
 )
+from backend.api.strict import refuse_undeclared_parameters
 
-api_router = APIRouter()
+api_router = APIRouter(dependencies=[Depends(refuse_undeclared_parameters)])
 for module in (health, models, embeddings, jobs, metrics, importance, samples, route, training):
     api_router.include_router(module.router)
 api_router.include_router(metrics.measures_router)
