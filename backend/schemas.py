@@ -39,6 +39,20 @@ class Health(BaseModel):
 class ModelInfo(BaseModel):
     id: str = Field(description="the run directory's name")
     arch: str
+    model_args: dict = Field(description="the arguments that, with arch, rebuild the network")
+    family: str = Field(
+        description="the network's codebase: codinet (trained here), skipnet, blockdrop, "
+        "convnet-aig, codinet-public, or a researcher's own"
+    )
+    conditional: bool = Field(
+        description="whether a skipped block's work is really not done (else every block "
+        "is computed and masked)"
+    )
+    origin: dict[str, str] | None = Field(
+        None,
+        description="for an imported checkpoint: family, title, repository, source_file "
+        "and its sha256; none for a model trained here",
+    )
     dataset: str
     num_classes: int
     class_names: list[str]
@@ -47,7 +61,7 @@ class ModelInfo(BaseModel):
     image_size: int
     channels: int
     full_macs: int = Field(description="MACs per image with every block executed")
-    epoch: int
+    epoch: int | None = Field(description="epochs trained; none for an imported checkpoint")
     metrics: dict[str, float | int | None] = Field(description="test metrics saved at training")
     content_hash: str = Field(description="SHA-256 of the checkpoint file")
     group: str | None = Field(None, description="the ablation folder holding the run, if any")

@@ -478,6 +478,10 @@ def _description(loaded: LoadedModel) -> dict:
     return {
         "id": loaded.id,
         "arch": meta["arch"],
+        "model_args": meta["model_args"],
+        "family": loaded.model.family,
+        "conditional": loaded.model.conditional,
+        "origin": meta.get("origin"),
         "dataset": prep["dataset"],
         "num_classes": len(loaded.class_names),
         "class_names": loaded.class_names,
@@ -486,7 +490,8 @@ def _description(loaded: LoadedModel) -> dict:
         "image_size": prep["image_size"],
         "channels": prep["channels"],
         "full_macs": loaded.macs.full,
-        "epoch": epochs_trained(meta),
+        # An imported network's epochs are those of the codebase that trained it.
+        "epoch": None if "origin" in meta else epochs_trained(meta),
         "metrics": upgrade_metrics(meta.get("metrics", {})),
         "content_hash": loaded.content_hash,
         "group": loaded.group,

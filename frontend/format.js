@@ -9,10 +9,33 @@ export const COLOR_MODE_NAMES = {
   cost: "Executed blocks",
 };
 
-/** "codinet_resnet110" -> "ResNet-110". */
-export function archName(arch) {
+/** "codinet_resnet110" -> "ResNet-110"; a model whose arch names no depth gives it in
+ * its arguments ({arch: "skipnet_cifar_rnn", model_args: {depth: 38}} -> "ResNet-38"). */
+export function archName(arch, args = {}) {
   const match = /resnet(\d+)/i.exec(arch || "");
-  return match ? `ResNet-${match[1]}` : arch || "?";
+  if (match) return `ResNet-${match[1]}`;
+  return Number.isInteger(args.depth) ? `ResNet-${args.depth}` : arch || "?";
+}
+
+const FAMILY_NAMES = {
+  codinet: "CoDiNet",
+  skipnet: "SkipNet",
+  blockdrop: "BlockDrop",
+  "convnet-aig": "ConvNet-AIG",
+  "codinet-public": "CoDiNet (public code)",
+};
+
+/** The network a model is: its family and depth, e.g. "SkipNet ResNet-38". */
+export function networkName(model) {
+  const family = (model.origin && model.origin.title) || FAMILY_NAMES[model.family] || model.family || "";
+  return `${family} ${archName(model.arch, model.model_args || {})}`.trim();
+}
+
+/** Where a model comes from, for a tooltip: trained here, or imported from which file. */
+export function originText(model) {
+  const o = model.origin;
+  if (!o) return `trained here (${model.arch})`;
+  return `imported from ${o.source_file} (sha256 ${o.sha256}), written by ${o.repository}; ${model.arch}`;
 }
 
 export function datasetName(dataset) {

@@ -3,7 +3,7 @@
 import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses, resetClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
-import { archName, datasetName, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { datasetName, formatMacs, formatNumber, formatPercent, networkName, originText, plural } from "./format.js";
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
 import { renderRouting } from "./routingview.js";
@@ -122,7 +122,7 @@ function modelRow(model) {
     el("td", { class: "col-pick" }, radio),
     el("th", { scope: "row" }, el("span", { class: "model-name", text: model.id })),
     el("td", { text: datasetName(model.dataset) }),
-    el("td", { title: model.arch, text: `${archName(model.arch)} · ${model.num_gates} gates` }),
+    el("td", { title: originText(model), text: `${networkName(model)} · ${model.num_gates} gates` }),
     el("td", { class: "num", text: formatPercent(m.accuracy) }),
     el("td", { class: "num", text: blocks !== undefined && blocks !== null ? `${formatNumber(blocks, 2)} of ${model.num_gates}` : "–" }),
     el(
@@ -131,7 +131,7 @@ function modelRow(model) {
       macs !== undefined && macs !== null ? `${formatMacs(macs)} · ${formatPercent(macs / model.full_macs, 0)}` : formatMacs(model.full_macs),
     ),
     el("td", { class: "num", text: m.unique_paths !== undefined ? String(m.unique_paths) : "–" }),
-    el("td", { class: "num", text: String(model.epoch) }),
+    el("td", { class: "num", title: originText(model), text: model.origin ? "imported" : String(model.epoch) }),
     el("td", { class: "col-pick" }, box),
   );
   row.addEventListener("click", (event) => {
@@ -157,7 +157,7 @@ function renderChips() {
     shown.map((model, i) =>
       el(
         "span",
-        { class: `chip ${i ? "chip-b" : "chip-a"}`, title: `${datasetName(model.dataset)} · ${archName(model.arch)}` },
+        { class: `chip ${i ? "chip-b" : "chip-a"}`, title: `${datasetName(model.dataset)} · ${networkName(model)}` },
         i ? "vs " : "",
         el("b", { text: model.id }),
         i
