@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from backend.app import create_app
 from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
 from trainer.execution import DeviceUnavailable
+from trainer.models.registry import import_model_modules
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             **setting_overrides(args), **({"warmup": False} if args.no_warmup else {})
         )
         settings.runtime()  # a GPU asked for and missing is said now, not on the first request
-    except (ValidationError, DeviceUnavailable) as error:
+        import_model_modules(settings.model_modules)
+    except (ValidationError, DeviceUnavailable, ImportError) as error:
         print(f"error: {settings_error(error)}", file=sys.stderr)
         return 2
     if not port_is_free(args.host, args.port):

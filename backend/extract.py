@@ -22,6 +22,7 @@ from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
 from trainer.distributed import init_distributed, shutdown
 from trainer.execution import DeviceUnavailable
+from trainer.models.registry import import_model_modules
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(**setting_overrides(args), warmup=False)
         use_cuda = settings.runtime().device.type == "cuda"
-    except (ValidationError, DeviceUnavailable) as error:
+        import_model_modules(settings.model_modules)
+    except (ValidationError, DeviceUnavailable, ImportError) as error:
         print(f"error: {settings_error(error)}", file=sys.stderr)
         return 2
     dist_info = init_distributed(use_cuda)

@@ -48,6 +48,7 @@ from trainer.checkpoint import epochs_trained
 from trainer.data import DatasetError, build_transform
 from trainer.engine import ViewProtocol
 from trainer.measures import upgrade_metrics
+from trainer.models.registry import import_model_modules
 from trainer.paths import mean_view_hamming, parse_path, path_strings
 from trainer.training_log import read_training_log
 
@@ -79,6 +80,7 @@ class EmbeddingResult:
 class Explorer:
     def __init__(self, settings: Settings):
         self.settings = settings
+        import_model_modules(settings.model_modules)
         # Where every model lives and routes (uploads, splits, views, importance).
         self.runtime = settings.runtime()
         self.cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)

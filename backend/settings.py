@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="images per class whose views are routed",
     )
     warmup: bool = Field(True, description="compile the embedding code at start-up")
+    model_modules: str = Field(
+        "",
+        description="your own routed networks: Python modules (comma-separated) imported "
+        "at start-up, which register them (README, 'Your own model')",
+    )
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -89,18 +94,20 @@ _FLAG_DEFAULTS = {
     "cache_dir": "$CODINET_CACHE_DIR or <runs-dir>/.cache",
     "device": "$CODINET_DEVICE or auto",
     "execution": "$CODINET_EXECUTION or auto",
+    "model_modules": "$CODINET_MODEL_MODULES or none",
 }
 
 
 def add_setting_arguments(parser) -> None:
-    """``--runs-dir``, ``--data-dir``, ``--cache-dir``, ``--device`` and ``--execution``
-    on an argparse parser, each described as the setting it overrides."""
+    """``--runs-dir``, ``--data-dir``, ``--cache-dir``, ``--device``, ``--execution`` and
+    ``--model-modules`` on an argparse parser, each described as the setting it
+    overrides."""
     for name, default in _FLAG_DEFAULTS.items():
         field = Settings.model_fields[name]
         choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
         parser.add_argument(
             "--" + name.replace("_", "-"),
-            type=str if choices else Path,
+            type=Path if field.annotation in (Path, Path | None) else str,
             choices=choices,
             help=f"{field.description} (default: {default})",
         )

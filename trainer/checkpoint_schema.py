@@ -78,7 +78,10 @@ def schema_problem(checkpoint: dict) -> str | None:
     problem = _preprocessing_problem(checkpoint["preprocessing"])
     if problem:
         return f"preprocessing.{problem}"
-    if model.get("in_channels", 3) != checkpoint["preprocessing"]["channels"]:
+    if (
+        model.get("in_channels", checkpoint["preprocessing"]["channels"])
+        != checkpoint["preprocessing"]["channels"]
+    ):
         return "model_args.in_channels differs from preprocessing.channels"
 
     origin = checkpoint.get("origin", {})

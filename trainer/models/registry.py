@@ -1,5 +1,6 @@
 """A small model registry: one decorator to register, one factory to build."""
 
+import importlib
 import inspect
 from collections.abc import Callable
 
@@ -28,6 +29,18 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         raise ValueError(f"model {name!r} is already registered")
     _MODELS[name] = fn
     return fn
+
+
+def import_model_modules(names: str) -> None:
+    """Import the modules named (comma-separated), whose ``@register_model`` factories
+    register a researcher's own routed networks, so their checkpoints load."""
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(f"model module {name!r} cannot be imported: {error}") from None
 
 
 def list_models() -> list[str]:
