@@ -1,0 +1,114 @@
+"""``python -m trainer import``: what it writes, and every file it must refuse without
+writing anything."""
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.__main__ import main as trainer_main
+from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.field.common import ImportRefused
+from trainer.field.importer import import_checkpoint, read_original
+
+DATA = Path(__file__).parent / "data" / "field"
+SKIPNET = DATA / "skipnet" / "model_best.pth.tar"
+BLOCKDROP = DATA / "blockdrop" / "ckpt_E_2000_A_0.062_R_-4.64E+00_S_6.69_#_16.t7"
+AIG = DATA / "convnet-aig" / "model_best.pth.tar"
+
+
+def refused(tmp_path, capsys, source, original, *extra, dataset="cifar10") -> str:
+    out = tmp_path / "run"
+    argv = ["import", "--from", source, str(original), "--dataset", dataset, "--out", str(out)]
+    assert trainer_main([*argv, *extra]) == 2
+    assert not out.exists(), "a refused import wrote something"
+    return capsys.readouterr().err
+
+
+def test_an_import_is_an_ordinary_run_with_its_origin(tmp_path):
+    written = import_checkpoint("convnet-aig", AIG, "cifar10", tmp_path / "aig")
+    checkpoint = load_checkpoint(written)
+    assert checkpoint["origin"]["family"] == "convnet-aig"
+    assert checkpoint["origin"]["source_file"] == "model_best.pth.tar"
+    # ConvNet-AIG's train.py normalisation, not this project's CIFAR-10 statistics.
+    assert checkpoint["preprocessing"]["std"] == pytest.approx([0.2023, 0.1994, 0.2010])
+    reference = np.load(DATA / "convnet-aig" / "reference.npz")
+    model = model_from_checkpoint(checkpoint)
+    logits, paths = model.route(torch.from_numpy(reference["inputs"]))
+    assert torch.equal(paths, torch.from_numpy(reference["decisions"]).bool())
+    torch.testing.assert_close(logits, torch.from_numpy(reference["logits"]), atol=1e-5, rtol=0)
+
+
+def test_a_file_of_another_family_is_refused(tmp_path, capsys):
+    message = refused(tmp_path, capsys, "blockdrop", SKIPNET)
+    assert "agent" in message and "resnet" in message
+
+
+def test_a_cifar_network_is_refused_for_imagenet(tmp_path, capsys):
+    message = refused(tmp_path, capsys, "skipnet", SKIPNET, dataset="imagenet")
+    assert "32x32" in message and "224x224" in message
+
+
+def _cifar100_files(root: Path) -> Path:
+    """CIFAR-100 in its on-disk format (pickled dicts), four images a split."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rows = {"data": np.zeros((4, 3072), dtype=np.uint8), "fine_labels": [0, 1, 2, 3]}
+    for name, content in (
+        ("train", rows),
+        ("test", rows),
+        ("meta", {"fine_label_names": [f"class{i}" for i in range(100)]}),
+    ):
+        (folder / name).write_bytes(pickle.dumps(content))
+    return root
+
+
+def test_a_network_with_other_classes_than_the_dataset_is_refused(tmp_path, capsys):
+    data = str(_cifar100_files(tmp_path / "data"))
+    message = refused(tmp_path, capsys, "convnet-aig", AIG, "--data-dir", data, dataset="cifar100")
+    assert "10 classes" in message and "cifar100 has 100" in message
+
+
+def test_a_truncated_file_is_refused(tmp_path, capsys):
+    cut = tmp_path / "cut.pth.tar"
+    cut.write_bytes(SKIPNET.read_bytes()[: SKIPNET.stat().st_size // 2])
+    assert "not a readable PyTorch checkpoint" in refused(tmp_path, capsys, "skipnet", cut)
+
+
+@pytest.mark.parametrize("damage", ["missing", "extra", "shape"])
+def test_missing_extra_and_misshapen_weights_are_refused(tmp_path, capsys, damage):
+    saved = read_original(AIG)
+    state = saved["state_dict"]
+    key = next(k for k in state if k.endswith("conv1.weight"))
+    if damage == "missing":
+        del state[key]
+    elif damage == "extra":
+        state["module.extra.weight"] = torch.zeros(1)
+    else:
+        state[key] = torch.zeros(3, 3)
+    damaged = tmp_path / "damaged.pth.tar"
+    torch.save(saved, damaged, _use_new_zipfile_serialization=False)
+    message = refused(tmp_path, capsys, "convnet-aig", damaged)
+    assert {"missing": "missing", "extra": "unexpected", "shape": "shape"}[damage] in message
+
+
+def test_a_pickled_object_is_refused_without_running_it(tmp_path, capsys):
+    evil = tmp_path / "evil.pth.tar"
+    torch.save({"state_dict": {}, "args": io.StringIO("x")}, evil)
+    assert "pickled Python object" in refused(tmp_path, capsys, "skipnet", evil)
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    import_checkpoint("convnet-aig", AIG, "cifar10", tmp_path / "aig")
+    before = (tmp_path / "aig" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ImportRefused, match="exists already"):
+        import_checkpoint("skipnet", SKIPNET, "cifar10", tmp_path / "aig")
+    assert (tmp_path / "aig" / "checkpoint.pt").read_bytes() == before
+
+
+def test_an_unknown_family_names_the_known_ones(tmp_path, capsys):
+    message = refused(tmp_path, capsys, "resnet", AIG)
+    assert "skipnet" in message and "blockdrop" in message
