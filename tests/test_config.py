@@ -82,7 +82,13 @@ def test_every_command_line_flag_explains_itself():
 
     parsers = {f"trainer {name}": p for name, p in _subcommand_parsers(trainer_parser()).items()}
     parsers["backend"] = backend_parser()
-    assert set(parsers) == {"trainer train", "trainer ablate", "trainer eval", "backend"}
+    assert set(parsers) == {
+        "trainer train",
+        "trainer ablate",
+        "trainer eval",
+        "trainer import",
+        "backend",
+    }
     unexplained = {name: _unexplained_flags(p) for name, p in parsers.items()}
     assert unexplained == {name: [] for name in parsers}
 

@@ -25,7 +25,7 @@ def test_registry_lists_every_variant():
         create_model("resnet_unknown")
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list(EXPECTED_GATES))
 def test_shapes_in_training_and_eval(name):
     model = create_model(name, num_classes=7)
     assert model.num_gates == EXPECTED_GATES[name]
@@ -45,6 +45,33 @@ def test_shapes_in_training_and_eval(name):
     assert logits.shape == (3, 7)
     assert set(gates.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(gates.sum(dim=2), torch.ones(3, model.num_gates))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_network_routes_through_the_interface(name):
+    """Each network the registry builds (CoDiNet's and the field's) answers ``route``
+    with logits and boolean paths, takes a forced path, and gives the same answer in
+    conditional and masked execution."""
+    model = create_model(name, num_classes=7).eval()
+    imagenet = "imagenet" in name
+    # The field's networks pool with fixed kernels: they take the size they were built for.
+    size = 224 if imagenet else 32
+    x = tiny_input(name, batch=2) if name in EXPECTED_GATES else torch.randn(2, 3, size, size)
+    gates = model.num_gates
+    assert sum(model.stage_blocks) == gates and len(model.routed_parts()) == gates
+    forced = torch.zeros(2, gates, dtype=torch.bool)
+    forced[1, ::2] = True
+    with torch.no_grad():
+        # ImageNet networks skip most blocks here: their every block at 224 is slow.
+        runs = [forced] if imagenet else [None, forced]
+        for path in runs:
+            logits, paths = model.route(x, path, "conditional")
+            masked_logits, masked_paths = model.route(x, path, "masked")
+            assert logits.shape == (2, 7) and paths.dtype == torch.bool
+            assert paths.shape == (2, gates)
+            assert torch.equal(paths, masked_paths)
+            torch.testing.assert_close(logits, masked_logits, atol=1e-4, rtol=1e-4)
+        assert torch.equal(paths, forced)
 
 
 def test_single_channel_input():
