@@ -14,7 +14,7 @@ from PIL import Image
 from bench.demo_model import digit_photo
 from trainer.checkpoint import build_checkpoint, save_atomic
 from trainer.config import TrainConfig
-from trainer.data import load_dataset
+from trainer.data import build_transform, load_dataset
 from trainer.models import create_model
 from trainer.train import main as train
 
@@ -45,21 +45,39 @@ def train_digits_run(run_dir, epochs: int = 3, seed: int = 0) -> None:
 
 
 def save_untrained_run(run_dir, seed: int = 0) -> None:
-    """A digits ResNet-20 checkpoint with initial weights and gates seeded to mix
-    executed and skipped blocks, saved as the trainer saves one (no training)."""
-    from tests.conftest import randomize_gates
-
+    """A digits ResNet-20 checkpoint with initial weights, saved as the trainer saves one
+    (no training), calibrated on the test split so that its answers vary as a trained
+    model's do: each gate executes for about half the images (varied paths) and the
+    classifier predicts every class (untrained, it answers one class for all)."""
     config = quick_config(run_dir, seed=seed)
     bundle = load_dataset("digits", Path("data"), config.image_size)
     torch.manual_seed(seed)
     model = create_model(config.arch, num_classes=len(bundle.class_names), in_channels=1).eval()
-    randomize_gates(model, seed=seed)
+    images = torch.stack(
+        [build_transform(bundle.preprocessing, train=False)(bundle.test[i][0]) for i in range(360)]
+    )
+    _calibrate(model, images)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = build_checkpoint(
         model, bundle.class_names, bundle.preprocessing, {}, {"seed": seed}, epoch=0
     )
     save_atomic(checkpoint, run_dir / "checkpoint.pt")
+
+
+@torch.no_grad()
+def _calibrate(model, images: torch.Tensor) -> None:
+    """Centre each gate's logit margin at its median over ``images``, input side first
+    (a gate's inputs depend on the decisions before it), then the classifier's logits at
+    their means."""
+    for gated in model.blocks:
+        seen = []
+        handle = gated.gate.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out))
+        model.route(images)
+        handle.remove()
+        gated.gate.fc2.bias[0] -= (seen[0][:, 0] - seen[0][:, 1]).median()
+    logits, _ = model.route(images)
+    model.classifier.bias -= logits.mean(dim=0)
 
 
 def wait_for_result(client, url: str, timeout: float = 120.0):

@@ -19,30 +19,56 @@ def digits_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def untrained_runs(tmp_path_factory):
-    """A runs directory holding one untrained digits model (``untrained``) whose gates
+    """A runs directory holding one untrained digits model (``digits``) whose gates
     are seeded to route images along varied paths: what the HTTP tests need, in a
     second, without training. Tests that assert what training produces use
     ``digits_runs``."""
     from tests.backend_helpers import save_untrained_run
 
     runs = tmp_path_factory.mktemp("untrained") / "runs"
-    save_untrained_run(runs / "untrained")
+    save_untrained_run(runs / "digits")
     return runs
 
 
 @pytest.fixture(scope="module")
-def untrained_client(untrained_runs, tmp_path_factory):
-    """A client of a server of ``untrained_runs`` (lifespan run, no warm-up)."""
+def client(untrained_runs, tmp_path_factory):
+    """The HTTP tests' client: a server of ``untrained_runs`` (lifespan run, no warm-up,
+    uploads up to 2 MB). A module whose tests assert what training produces defines its
+    own ``client`` on ``digits_runs``."""
     from fastapi.testclient import TestClient
 
     from backend.app import create_app
     from backend.settings import Settings
 
     settings = Settings(
-        runs_dir=untrained_runs, cache_dir=tmp_path_factory.mktemp("cache"), warmup=False
+        runs_dir=untrained_runs,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        warmup=False,
+        max_upload_bytes=2_000_000,
+        max_image_pixels=20_000_000,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the browser tests (tests/browser_support.py), one per module."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM, LAUNCH_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it "
+            "with `sudo apt-get install chromium` (`make test` does), or point $CHROMIUM at one."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
 
 
 def randomize_gates(model, seed: int = 0, open_prob: float = 0.5) -> None:

@@ -2,7 +2,7 @@
 
 from tests.backend_helpers import digit_on_paper, encode
 
-URL = "/api/models/untrained"
+URL = "/api/models/digits"
 
 
 def upload(client, split=None, **params):
@@ -16,13 +16,13 @@ def upload(client, split=None, **params):
     )
 
 
-def test_an_upload_is_answered_from_the_split_asked_for(untrained_client):
+def test_an_upload_is_answered_from_the_split_asked_for(client):
     for split in ("train", "test"):
-        answer = upload(untrained_client, split)
+        answer = upload(client, split)
         assert answer.status_code == 200, answer.text
         result = answer.json()
         assert result["split"] == split
-        own = untrained_client.get(f"{URL}/paths", params={"split": split}).json()
+        own = client.get(f"{URL}/paths", params={"split": split}).json()
         neighbours = result["neighbors"]
         assert neighbours
         for neighbour in neighbours:
@@ -31,12 +31,12 @@ def test_an_upload_is_answered_from_the_split_asked_for(untrained_client):
             assert own["paths"][index] == neighbour["path"]
 
 
-def test_an_upload_without_a_split_is_answered_from_the_test_split(untrained_client):
-    assert upload(untrained_client).json()["split"] == "test"
+def test_an_upload_without_a_split_is_answered_from_the_test_split(client):
+    assert upload(client).json()["split"] == "test"
 
 
-def test_an_unknown_split_of_an_upload_is_refused(untrained_client):
-    answer = upload(untrained_client, "bogus")
+def test_an_unknown_split_of_an_upload_is_refused(client):
+    answer = upload(client, "bogus")
     assert answer.status_code == 422
     assert "split" in answer.text
 
@@ -44,18 +44,18 @@ def test_an_unknown_split_of_an_upload_is_refused(untrained_client):
 def _operations(client):
     """(method, path with its path parameters filled, the query parameters it declares)."""
     document = client.get("/openapi.json").json()
-    fill = {"model_id": "untrained", "sample_id": "0", "method": "pca", "job_id": "0" * 32}
+    fill = {"model_id": "digits", "sample_id": "0", "method": "pca", "job_id": "0" * 32}
     for path, item in document["paths"].items():
         for method, operation in item.items():
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
             yield method, path.format(**fill), declared
 
 
-def test_every_operation_refuses_a_query_parameter_it_does_not_declare(untrained_client):
-    operations = list(_operations(untrained_client))
+def test_every_operation_refuses_a_query_parameter_it_does_not_declare(client):
+    operations = list(_operations(client))
     assert len(operations) >= 14
     for method, url, declared in operations:
-        answer = untrained_client.request(method, url, params={"splitt": "train"})
+        answer = client.request(method, url, params={"splitt": "train"})
         assert answer.status_code == 422, (method, url, answer.status_code)
         issue = answer.json()["detail"][0]
         assert issue["loc"] == ["query", "splitt"], (method, url)
@@ -63,6 +63,27 @@ def test_every_operation_refuses_a_query_parameter_it_does_not_declare(untrained
             assert name in issue["msg"]
 
 
-def test_declared_parameters_are_still_accepted(untrained_client):
-    answer = untrained_client.get(f"{URL}/paths", params={"split": "train", "format": "csv"})
+def test_declared_parameters_are_still_accepted(client):
+    answer = client.get(f"{URL}/paths", params={"split": "train", "format": "csv"})
     assert answer.status_code == 200
+
+
+def test_every_operation_answers_a_valid_request(client):
+    """Each GET answers 200 (or 202 with a job that finishes), the upload route 200: the
+    fast loop goes through every endpoint at least once."""
+    from tests.backend_helpers import wait_for_result
+
+    answered = []
+    for method, url, _ in _operations(client):
+        if method == "post":
+            answer = upload(client)
+        elif url.startswith("/api/jobs/"):
+            # A result not computed yet answers 202 with its job.
+            started = client.get(f"{URL}/embeddings/tsne", params={"perplexity": 7})
+            assert started.status_code == 202, started.text
+            answer = client.get(f"/api/jobs/{started.json()['job_id']}")
+        else:
+            answer = wait_for_result(client, url)[1]
+        assert answer.status_code == 200, (method, url, answer.text[:300])
+        answered.append(url)
+    assert len(answered) == len(list(_operations(client))) >= 14

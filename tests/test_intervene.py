@@ -4,28 +4,14 @@ importance of each block per class (its flip on every image's own path)."""
 import numpy as np
 import pytest
 import torch
-from fastapi.testclient import TestClient
 
 from backend import importance
-from backend.app import create_app
 from backend.importance import DIRECTIONS, flip_block_sums
-from backend.settings import Settings
 from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 from tests.conftest import randomize_gates
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.data import build_transform, load_dataset
 from trainer.models import create_model
-
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def client(digits_runs, tmp_path_factory):
-    settings = Settings(
-        runs_dir=digits_runs, cache_dir=tmp_path_factory.mktemp("cache"), warmup=False
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
 
 
 def flipped(path: str, block: int) -> str:
@@ -93,8 +79,8 @@ def test_a_forced_upload_takes_that_path_and_keeps_its_own_beside(client):
     assert result["unforced"]["probabilities"] == own["probabilities"]
 
 
-def test_a_forced_sample_is_the_checkpoint_run_by_hand_on_that_path(client, digits_runs):
-    checkpoint = load_checkpoint(digits_runs / "digits" / "checkpoint.pt")
+def test_a_forced_sample_is_the_checkpoint_run_by_hand_on_that_path(client, untrained_runs):
+    checkpoint = load_checkpoint(untrained_runs / "digits" / "checkpoint.pt")
     model = model_from_checkpoint(checkpoint).eval()
     bundle = load_dataset("digits", image_size=checkpoint["preprocessing"]["image_size"])
     transform = build_transform(checkpoint["preprocessing"], train=False)
