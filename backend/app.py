@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="CoDiNet routing-space explorer",
-        description="Routing paths, embeddings and metrics of CoDiNet checkpoints.",
+        description="Routing paths, embeddings and metrics of per-block gated networks: "
+        "CoDiNet checkpoints trained here, imported SkipNet, BlockDrop, ConvNet-AIG and "
+        "CoDiNet public-code checkpoints, and your own.",
         version="0.1.0",
         lifespan=lifespan,
     )
