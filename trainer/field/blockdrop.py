@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from trainer.field.bodies import BODIES
 from trainer.field.common import (
     Converted,
     Family,
@@ -58,38 +59,6 @@ class ZeroPadShortcut(nn.Module):
         return torch.cat([x, x.new_zeros(x.shape[0], self.extra, *x.shape[2:])], dim=1)
 
 
-class BasicBody(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_channels: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-
-
-class BottleneckBody(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_channels: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
-
-
 class Residual(nn.Module):
     """One block of the flattened ResNet with its shortcut (the original keeps a stage's
     shortcut apart, in ``ds``; here it lives with the block whose skip it is)."""
@@ -110,7 +79,7 @@ class FlatResNet(nn.Module):
         self, block: str, layers: list[int], imagenet: bool, pool: int, num_classes: int | None
     ):
         super().__init__()
-        body = {"basic": BasicBody, "bottleneck": BottleneckBody}[block]
+        body = BODIES[block]
         widths = [64, 128, 256, 512] if imagenet else [16, 32, 64]
         channels = widths[0]
         kernel, stride = (7, 2) if imagenet else (3, 1)

@@ -30,6 +30,7 @@ from trainer.field.common import (
     strip_prefix,
     tensor_dict,
 )
+from trainer.models.codinet import BasicBlock, Bottleneck
 from trainer.models.registry import register_model
 from trainer.routing import RoutedNetwork, run_block
 
@@ -38,61 +39,6 @@ EXECUTE, SKIP = 0, 1
 CIFAR_BLOCKS = {20: 3, 32: 5, 38: 6, 44: 7, 56: 9, 74: 12, 110: 18}
 IMAGENET_BLOCKS = {50: (3, 4, 6, 3)}
 CIFAR_ARCH, IMAGENET_ARCH = "codinet_public_cifar", "codinet_public_imagenet"
-
-
-class PadShortcut(nn.Module):
-    """The residual shortcut of a CIFAR block that halves space and doubles width:
-    every second pixel, ``planes // 4`` zero channels on each side (option A)."""
-
-    def __init__(self, planes: int):
-        super().__init__()
-        self.pad = planes // 4
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-
-
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        changes = stride != 1 or in_planes != planes
-        self.shortcut = PadShortcut(planes) if changes else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        out_planes = planes * self.expansion
-        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_planes)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_planes != out_planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_planes),
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
 
 
 class Gate(nn.Module):
@@ -116,7 +62,11 @@ class GateBlock(nn.Module):
 
     def __init__(self, block_cls: type, in_planes: int, planes: int, stride: int):
         super().__init__()
-        self.block = block_cls(in_planes, planes, stride)
+        # The public code's blocks are a CIFAR BasicBlock with the zero-padding shortcut
+        # (option A) and an ImageNet Bottleneck with the 1x1 projection (option B), as
+        # this project's own.
+        shortcut = "A" if block_cls is BasicBlock else "B"
+        self.block = block_cls(in_planes, planes, stride, shortcut)
         self.gate = Gate(in_planes)
         out_planes = planes * block_cls.expansion
         self.skip = nn.Identity()

@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from trainer.field.bodies import BODIES
 from trainer.field.common import (
     Converted,
     Family,
@@ -68,38 +69,6 @@ class Gate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = F.avg_pool2d(x, x.shape[2:])
         return self.fc2(F.relu(self.fc1bn(self.fc1(w)))).flatten(1)  # (B, 2)
-
-
-class BasicResidual(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-
-
-class BottleneckResidual(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
 
 
 class GatedBlock(nn.Module):
@@ -138,7 +107,7 @@ class ConvNetAIG(RoutedNetwork):
 
     def __init__(self, block: str, stage_blocks: list[int], num_classes: int, stem: str):
         super().__init__()
-        residual = {"basic": BasicResidual, "bottleneck": BottleneckResidual}[block]
+        residual = BODIES[block]
         self.stage_blocks = list(stage_blocks)
         self.imagenet = stem == "imagenet"
         if self.imagenet:
