@@ -8,18 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CLASS_NAMES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+from trainer.data import CIFAR10_CLASSES
 
 
 def noise_images(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,5 +75,5 @@ def write_cifar10(
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CLASS_NAMES, "num_cases_per_batch": per_batch}, f)
+        pickle.dump({"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch}, f)
     return folder

@@ -11,6 +11,7 @@ import torch
 
 from trainer.field import blockdrop
 from trainer.field.common import ImportRefused
+from trainer.field.importer import read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
@@ -19,19 +20,9 @@ KEYS = json.loads((DATA / "keys.json").read_text())
 CHECKPOINT = DATA / KEYS["file"]
 
 
-def read(path: Path):
-    try:
-        from trainer.field.importer import read_original
-    except ModuleNotFoundError as error:  # the shared reader; until it exists, its rule
-        if error.name != "trainer.field.importer":
-            raise
-        return torch.load(path, map_location="cpu", weights_only=True)
-    return read_original(path)
-
-
 @pytest.fixture(scope="module")
 def saved():
-    return read(CHECKPOINT)
+    return read_original(CHECKPOINT)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +168,7 @@ def test_refuses_other_families_files():
     ]
     for path in others:
         with pytest.raises(ImportRefused, match="'agent' and 'resnet'"):
-            blockdrop.convert(read(path), None)
+            blockdrop.convert(read_original(path), None)
 
 
 def test_refuses_missing_extra_and_misshapen_weights(saved):

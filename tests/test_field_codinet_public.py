@@ -11,18 +11,12 @@ import torch
 
 from trainer.field.codinet_public import FAMILY, convert
 from trainer.field.common import ImportRefused
+from trainer.field.importer import read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
 DATA = Path(__file__).parent / "data" / "field" / "codinet-public"
 FIELD = DATA.parent
-
-try:
-    from trainer.field.importer import read_original
-except ImportError:  # the lead's reader is not written yet
-
-    def read_original(path):
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import torch
 from trainer.field import families
 from trainer.field.common import ImportRefused
 from trainer.field.convnet_aig import FAMILY, convert, original_key
+from trainer.field.importer import read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
@@ -22,19 +23,9 @@ DATA = Path(__file__).parent / "data" / "field" / "convnet-aig"
 CHECKPOINT = DATA / "model_best.pth.tar"
 
 
-def read(path: Path):
-    try:
-        from trainer.field.importer import read_original
-    except ModuleNotFoundError as error:  # the shared reader is not there yet
-        if error.name != "trainer.field.importer":
-            raise
-        return torch.load(path, map_location="cpu", weights_only=True)
-    return read_original(path)
-
-
 @pytest.fixture(scope="module")
 def saved():
-    return read(CHECKPOINT)
+    return read_original(CHECKPOINT)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +167,7 @@ def _other_family_files():
 @pytest.mark.parametrize("path", _other_family_files(), ids=lambda p: p.parent.name)
 def test_refuses_other_families_files(path):
     with pytest.raises(ImportRefused, match="ConvNet-AIG"):
-        convert(read(path), None)
+        convert(read_original(path), None)
 
 
 def _edited(saved, edit):

@@ -12,6 +12,7 @@ import torch
 
 from trainer.field import families
 from trainer.field.common import ImportRefused
+from trainer.field.importer import read_original
 from trainer.field.skipnet import ARCHS, FAMILY, _original_keys, convert
 from trainer.flops import mac_table
 from trainer.models import create_model
@@ -19,13 +20,6 @@ from trainer.models import create_model
 DATA = Path(__file__).parent / "data" / "field" / "skipnet"
 FIELD = DATA.parent
 CASES = {"rnn": DATA, "feedforward": DATA / "feedforward"}
-
-try:
-    from trainer.field.importer import read_original
-except ImportError:  # the lead's reader is not written yet
-
-    def read_original(path):
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="module", params=list(CASES))

@@ -20,7 +20,7 @@ import torch
 from numpy._core.multiarray import scalar
 
 from trainer.checkpoint import build_checkpoint, save_atomic
-from trainer.data import DatasetError, load_dataset
+from trainer.data import CIFAR10_CLASSES, DatasetError, load_dataset
 from trainer.field import families
 from trainer.field.common import Converted, Family, ImportRefused
 from trainer.models import create_model
@@ -36,18 +36,7 @@ _NUMPY_SCALARS = [(scalar, "numpy.core.multiarray.scalar"), scalar, np.dtype] + 
 MAX_FILE_BYTES = 4 * 1024**3  # ImageNet ResNet-101s are under 200 MB
 # Class names of the datasets whose names are fixed; others come from the data on disk.
 KNOWN_CLASSES = {
-    "cifar10": [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ],
+    "cifar10": CIFAR10_CLASSES,
     "svhn": [str(digit) for digit in range(10)],
 }
 # The image side each dataset is served at; an imported network must have been built
