@@ -288,16 +288,21 @@ export function pathMembers(samples) {
   return members;
 }
 
+/** The samples (indices) whose path is `path` (a bit string), in index order. */
+export function samplesOnPath(samples, path) {
+  const pathId = samples.paths.indexOf(path);
+  return pathId < 0 ? [] : pathMembers(samples)[pathId];
+}
+
 /**
- * The `k` samples nearest to sample `index` by Hamming distance between paths, then by
- * id; with `otherPaths`, only samples on another path than its own.
+ * The `k` samples whose paths are nearest to `path` by Hamming distance, then by id,
+ * leaving out sample `skip`; with `otherPaths`, only samples on another path.
  */
-export function nearestSamples(samples, index, k = 8, { otherPaths = false } = {}) {
-  const own = samples.paths[samples.pathIds[index]];
-  const distanceOfPath = samples.paths.map((p) => hamming(own, p));
+export function nearestToPath(samples, path, k = 8, { skip = -1, otherPaths = false } = {}) {
+  const distanceOfPath = samples.paths.map((p) => hamming(path, p));
   const order = [];
   for (let i = 0; i < samples.n; i += 1) {
-    if (i !== index && !(otherPaths && samples.pathIds[i] === samples.pathIds[index])) order.push(i);
+    if (i !== skip && !(otherPaths && distanceOfPath[samples.pathIds[i]] === 0)) order.push(i);
   }
   order.sort(
     (a, b) =>

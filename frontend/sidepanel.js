@@ -7,7 +7,8 @@ import {
   describeClasses,
   indicesOfIds,
   nearestPaths,
-  nearestSamples,
+  nearestToPath,
+  samplesOnPath,
   pathMembers,
   summarize,
 } from "./data.js";
@@ -214,11 +215,13 @@ function sampleDetail(model, samples, detail) {
     ),
   );
   const members = pathMembers(samples);
-  const onPath = members[samples.pathIds[i]].filter((j) => j !== i);
-  const near = nearestSamples(samples, i, 8, { otherPaths: true });
-  const otherPaths = nearestPaths(samples, path, 4);
   const forced = detail.modelId === model.id ? detail.forced : null;
+  // The sections below describe the path shown: the forced one while one is forced.
   const shownPath = forced ? forced.path : path;
+  const onPath = samplesOnPath(samples, shownPath).filter((j) => j !== i);
+  const near = nearestToPath(samples, shownPath, 8, { skip: i, otherPaths: true });
+  const otherPaths = nearestPaths(samples, shownPath, 4);
+  const which = forced ? "the forced path" : "its path";
   const force = (target) => forceSample(model.id, sampleId, path, target);
   return el(
     "div",
@@ -232,17 +235,22 @@ function sampleDetail(model, samples, detail) {
       differsLabel: "flipped from its own path",
       onToggle: (index) => force(flipBlock(shownPath, index)),
     }),
-    el("h4", {}, "Same path (distance 0) ", el("span", { class: "count", text: plural(onPath.length + 1, "image") })),
+    el(
+      "h4",
+      {},
+      forced ? "On the forced path (distance 0) " : "Same path (distance 0) ",
+      el("span", { class: "count", text: plural(onPath.length + (forced ? 0 : 1), "image") }),
+    ),
     el(
       "p",
       { class: "hint same-path-note" },
       onPath.length
-        ? `${plural(onPath.length, "other image")} share${onPath.length === 1 ? "s" : ""} its path exactly: ${describeClasses(samples, [i, ...onPath], names, 6)}.`
-        : "No other image takes its path.",
+        ? `${plural(onPath.length, "other image")} take${onPath.length === 1 ? "s" : ""} ${which} exactly: ${describeClasses(samples, forced ? onPath : [i, ...onPath], names, 6)}.`
+        : `No other image takes ${which}.`,
     ),
     thumbStrip(model, samples, onPath.slice(0, 10)),
-    el("h4", { text: "Nearest images on other paths" }),
-    el("p", { class: "hint", text: "Nearest first, by Hamming distance between paths: the number of blocks run by one image and not the other." }),
+    el("h4", { text: forced ? "Nearest images to the forced path" : "Nearest images on other paths" }),
+    el("p", { class: "hint", text: `Nearest first, by Hamming distance from ${which}: the number of blocks one path runs and the other does not.` }),
     el(
       "div",
       { class: "neighbors" },
@@ -250,7 +258,7 @@ function sampleDetail(model, samples, detail) {
         neighborTile(model, samples, index, `d ${distance}`),
       ),
     ),
-    otherPaths.length ? el("h4", { text: "Nearest other paths" }) : null,
+    otherPaths.length ? el("h4", { text: forced ? "Paths nearest to the forced path" : "Nearest other paths" }) : null,
     otherPaths.length
       ? el(
           "ul",
@@ -292,7 +300,7 @@ function neighborTile(model, samples, index, note) {
 }
 
 function thumbStrip(model, samples, indices) {
-  if (!indices.length) return el("p", { class: "hint", text: "No other image takes exactly this path." });
+  if (!indices.length) return null; // the section's note says no other image is there
   return el(
     "div",
     { class: "strip" },

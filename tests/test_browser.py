@@ -15,15 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from backend.app import create_app
 from backend.settings import Settings
 from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 from tests.browser_support import (
-    CHROMIUM,
     LARGEST_MARKER,
-    LAUNCH_ARGS,
     MARKER_POSITION,
     LiveServer,
 )
@@ -78,19 +76,6 @@ def server(digits_runs, tmp_path_factory):
 def api(server):
     with httpx.Client(base_url=server.url, timeout=120) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it "
-            "with `sudo apt-get install chromium` (`make test` does), or point $CHROMIUM at one."
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 @dataclass
@@ -456,6 +441,42 @@ def test_toggling_a_block_reroutes_the_sample_and_reset_restores_it(ui, api):
     expect(detail.locator(".intervention")).to_have_count(0)
     expect(diagram).to_have_attribute("data-path", own["path"])
     ui.scatter(0, forced="0")
+    assert ui.errors == []
+
+
+def test_the_neighbour_sections_follow_a_forced_path(ui, api):
+    """After forcing, "same path" and the nearest images and paths describe the forced
+    path, not the image's own; the count says so once."""
+    ui.open()
+    detail, sample_id = open_largest_marker(ui)
+    url = f"/api/models/{MODEL}/samples/{sample_id}/route"
+    own = api.get(url).json()
+    block, forced = most_telling_flip(api, url, own)
+    table = api.get(f"/api/models/{MODEL}/paths").json()
+    on_forced = sum(p == forced["path"] for p in table["paths"])
+    on_own = sum(p == own["path"] for p in table["paths"])
+    heads = detail.locator("h4")
+    expect(heads.filter(has_text="Same path")).to_contain_text(f"{on_own} image")
+    detail.locator(f".pathdiagram button.pd-block[data-index='{block}']").first.click()
+    expect(detail.locator(".intervention")).to_have_attribute("data-state", "ready")
+    head = heads.filter(has_text="On the forced path")
+    expect(head).to_contain_text(f"{on_forced} image" if on_forced != 1 else "1 image")
+    expect(detail.locator(".strip .strip-item")).to_have_count(min(on_forced, 10))
+    note = detail.locator(".same-path-note")
+    expect(note).to_contain_text("the forced path")
+    # Said once: no second "no other image" line under the note.
+    expect(detail.get_by_text(re.compile("No other image"))).to_have_count(0 if on_forced else 1)
+    # The nearest images are nearest to the forced path.
+    expect(heads.filter(has_text="Nearest images to the forced path")).to_have_count(1)
+    distances = [
+        int(t.split()[1]) for t in detail.locator(".neighbors .tile-caption").all_inner_texts()
+    ]
+    nearest = sorted(
+        sum(a != b for a, b in zip(p, forced["path"], strict=True))
+        for p, i in zip(table["paths"], table["sample_ids"], strict=True)
+        if p != forced["path"] and i != sample_id
+    )
+    assert distances == nearest[: len(distances)]
     assert ui.errors == []
 
 
