@@ -281,4 +281,8 @@ class TrainingLog(BaseModel):
         description="one row per epoch from the run's metrics.jsonl: epoch (completed "
         "epochs, from 1), learning rate, loss terms, accuracy, cost and routing measures"
     )
+    loss_weights: dict[str, float] | None = Field(
+        description="each loss term's weight in the total it was trained on (the loss "
+        "columns of epochs are unweighted); none when the checkpoint does not say"
+    )
     skipped_lines: int = Field(description="lines of metrics.jsonl that could not be read")

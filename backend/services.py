@@ -50,7 +50,7 @@ from trainer.engine import ViewProtocol
 from trainer.measures import upgrade_metrics
 from trainer.models.registry import import_model_modules
 from trainer.paths import mean_view_hamming, parse_path, path_strings
-from trainer.training_log import read_training_log
+from trainer.training_log import loss_weights, read_training_log
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,7 @@ class Explorer:
             "model_id": model_id,
             "checkpoint_epoch": epochs_trained(loaded.meta),
             "epochs": rows,
+            "loss_weights": loss_weights(loaded.meta.get("config", {})),
             "skipped_lines": skipped,
         }
 

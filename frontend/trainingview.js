@@ -58,7 +58,9 @@ const PANELS = [
   {
     id: "losses",
     title: "Loss terms",
-    explain: "Each term of the training loss, averaged over the epoch's batches (weighted as trained); a term stuck at 0 is not acting.",
+    weighted: true, // plotted as optimised: each term times its run's weight
+    explain: "Each term of the training loss as optimised (weight × term, the weights each run was trained with), averaged over the epoch's batches; the terms add up to the total. A term at 0 is not acting.",
+    unweightedExplain: "Each term of the training loss, averaged over the epoch's batches, unweighted: the checkpoint does not say the weights it was trained with, so the terms do not add up to the total.",
     series: [
       { key: "loss", name: "total" },
       { key: "ce", name: "cross-entropy" },
@@ -97,7 +99,8 @@ export function renderTraining(root) {
     fill(root, problems.map(({ model, entry }) => statusCard(model, entry)));
     return;
   }
-  const runs = entries.map(({ model, entry }, i) => ({ name: model.id, log: entry.data, dash: i ? "dash" : "solid" }));
+  const runs = entries.map(({ model, entry }, i) => ({ name: model.id, origin: model.origin, log: entry.data, dash: i ? "dash" : "solid" }));
+  const weighted = runs.every((run) => run.log.loss_weights);
   const empty = runs.filter((run) => !run.log.epochs.length);
   const pending = [];
   fill(
@@ -106,7 +109,9 @@ export function renderTraining(root) {
     runs.length > empty.length
       ? PANELS.map((panel) => {
           const div = el("div", { class: "chart", id: `training-${panel.id}`, dataset: { state: "loading" } });
-          pending.push({ div, figure: trainingFigure(runs, panel) });
+          const shownRuns = panel.weighted && weighted ? runs.map(weightedRun) : runs;
+          const explain = panel.weighted && !weighted ? panel.unweightedExplain : panel.explain;
+          pending.push({ div, figure: trainingFigure(shownRuns, panel) });
           return el(
             "section",
             { class: "card chart-card", dataset: { chart: `training-${panel.id}` } },
@@ -117,9 +122,9 @@ export function renderTraining(root) {
               exportButtons({
                 chart: () => div,
                 title: `${panel.title} · ${runs.map((run) => run.name).join(" vs ")}`,
-                csv: () => trainingCsv(runs, panel),
+                csv: () => trainingCsv(shownRuns, panel),
               }),
-              el("p", { class: "explain", text: panel.explain }),
+              el("p", { class: "explain", text: explain }),
             ),
             div,
           );
@@ -132,6 +137,20 @@ export function renderTraining(root) {
       div.dataset.traces = String(figure.data.length);
     });
   }
+}
+
+/** A run whose loss columns are multiplied by the weights it was trained with
+ * (`log.loss_weights`): what the optimiser saw. The other columns are as logged. */
+export function weightedRun(run) {
+  const weights = run.log.loss_weights;
+  const epochs = run.log.epochs.map((row) => {
+    const out = { ...row };
+    for (const [key, weight] of Object.entries(weights)) {
+      if (typeof row[key] === "number") out[key] = row[key] * weight;
+    }
+    return out;
+  });
+  return { ...run, log: { ...run.log, epochs } };
 }
 
 /** A panel's series per epoch, one row per run and epoch. */
@@ -157,7 +176,9 @@ function summaryCard(runs) {
         el("b", { text: run.name }),
         run.log.epochs.length
           ? `: ${run.log.epochs.length} epochs from metrics.jsonl; the served checkpoint is from epoch ${run.log.checkpoint_epoch} (dotted line)${runs.length > 1 ? `, ${run.dash === "solid" ? "solid" : "dashed"} lines` : ""}.`
-          : ": the run folder has no readable metrics.jsonl, so there are no curves to show.",
+          : run.origin
+            ? `: imported from ${run.origin.source_file} (${run.origin.repository}), not trained here, so there are no training curves.`
+            : ": the run folder has no readable metrics.jsonl, so there are no curves to show.",
         run.log.skipped_lines ? ` ${run.log.skipped_lines} unreadable line(s) of metrics.jsonl were skipped.` : "",
       ),
     ),

@@ -1100,6 +1100,31 @@ def test_training_curves_with_one_epoch_numbering_and_a_run_without_them(ui, api
     assert ui.errors == []
 
 
+def test_the_loss_panel_plots_each_term_as_optimised(ui, api):
+    """weight x term, with the weights the run was trained with: the terms add up to the
+    total the optimiser saw."""
+    log = api.get(f"/api/models/{MODEL}/training").json()
+    weights = log["loss_weights"]
+    assert weights["consistency_loss"] > 0 and weights["ce"] == 1
+    ui.open(f"model={MODEL}&tab=training")
+    ui.page.wait_for_selector("#training-losses[data-state=ready]", timeout=BUSY_TIMEOUT)
+    traces = ui.page.evaluate(
+        "() => Object.fromEntries(document.querySelector('#training-losses').data"
+        ".map(t => [t.name, t.y]))"
+    )
+    logged = [row["consistency_loss"] for row in log["epochs"]]
+    expected = [weights["consistency_loss"] * value for value in logged]
+    assert traces["consistency"] == pytest.approx(expected)
+    terms = ("cross-entropy", "consistency", "diversity", "cost", "target rate")
+    for epoch, total in enumerate(traces["total"]):
+        assert sum(traces[name][epoch] for name in terms if name in traces) == pytest.approx(
+            total, rel=1e-6
+        )
+    card = ui.page.locator(".chart-card[data-chart=training-losses]")
+    expect(card).to_contain_text("weight × term")
+    assert ui.errors == []
+
+
 def test_map_and_charts_download_as_png_svg_and_csv(ui, api):
     import io
 

@@ -78,3 +78,29 @@ def test_the_api_serves_a_runs_curves_and_the_checkpoints_epoch(digits_runs, tmp
         bare = client.get("/api/models/bare/training").json()
         assert bare["epochs"] == [] and bare["skipped_lines"] == 0
         assert client.get("/api/models/nothing/training").status_code == 404
+
+
+def test_the_loss_terms_come_with_the_weights_they_were_trained_with(tmp_path):
+    """The loss panel plots what was optimised, weight x term: the weights a run was
+    trained with are served beside its curves (none for a checkpoint that lacks them)."""
+    import torch
+
+    from tests.backend_helpers import save_untrained_run
+
+    run = tmp_path / "runs" / "digits"
+    save_untrained_run(run)
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    checkpoint["config"] = {"w_con": 0.0, "w_div": 0.2, "w_cost": 0.5, "w_aig": 0.0}
+    torch.save(checkpoint, run / "checkpoint.pt")
+    row = {"epoch": 0, "loss": 1.5, "ce": 1.0, "consistency_loss": 0.3, "diversity_loss": 0.5}
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    settings = Settings(runs_dir=run.parent, cache_dir=tmp_path / "cache", warmup=False)
+    with TestClient(create_app(settings)) as client:
+        log = client.get("/api/models/digits/training").json()
+    assert log["loss_weights"] == {
+        "ce": 1.0,
+        "consistency_loss": 0.0,
+        "diversity_loss": 0.2,
+        "cost_loss": 0.5,
+        "target_rate_loss": 0.0,
+    }

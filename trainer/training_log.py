@@ -57,3 +57,26 @@ def _row(line: bytes) -> dict | None:
         if name != "epoch" and type(value) in (int, float) and math.isfinite(value)
     }
     return {"epoch": completed_epochs(epoch), **upgrade_metrics(numbers)}
+
+
+# The setting weighting each loss column of the log in the total it was trained on
+# (trainer.losses.codinet_loss); cross-entropy is unweighted.
+LOSS_WEIGHT_SETTINGS = {
+    "ce": None,
+    "consistency_loss": "w_con",
+    "diversity_loss": "w_div",
+    "cost_loss": "w_cost",
+    "target_rate_loss": "w_aig",
+}
+
+
+def loss_weights(config: dict) -> dict[str, float] | None:
+    """Each loss column's weight, from a run's resolved config (a checkpoint's
+    ``config``); None when it does not say, as for a checkpoint written elsewhere."""
+    values = {}
+    for column, setting in LOSS_WEIGHT_SETTINGS.items():
+        value = 1.0 if setting is None else config.get(setting)
+        if type(value) not in (int, float) or not math.isfinite(value):
+            return None
+        values[column] = float(value)
+    return values
