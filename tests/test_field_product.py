@@ -81,6 +81,9 @@ def test_an_imported_model_is_explored_like_one_trained_here(field_client, model
     assert metrics.status_code == 200, metrics.text
     overall = metrics.json()["overall"]
     assert overall["unique_paths"] == len(set(paths["paths"]))
+    # The figures measured at import (the model table's) are the server's.
+    for name in ("accuracy", "unique_paths", "mean_executed_blocks", "view_distance"):
+        assert model["metrics"][name] == pytest.approx(overall[name]), name
 
     photo = Image.fromarray((np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8))
     upload = field_client.post(

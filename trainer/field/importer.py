@@ -13,6 +13,7 @@ import io
 import logging
 import pickle
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,14 @@ import torch
 from numpy._core.multiarray import scalar
 
 from trainer.checkpoint import build_checkpoint, save_atomic
-from trainer.data import CIFAR10_CLASSES, DatasetError, load_dataset
+from trainer.config import TrainConfig
+from trainer.data import CIFAR10_CLASSES, DataBundle, DatasetError, load_dataset
+from trainer.distributed import DistInfo
 from trainer.field import families
 from trainer.field.common import Converted, Family, ImportRefused
+from trainer.flops import mac_table
 from trainer.models import create_model
+from trainer.train import evaluate, make_runtime
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +96,23 @@ def import_checkpoint(
     converted = family.convert(read_original(io.BytesIO(data), str(path)), arch)
     model = _built(converted, family)
     dataset = ALIASES.get(dataset, dataset)
-    class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
+    bundle, class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
     classes = model.model_args.get("num_classes")
     if classes != len(class_names):
         raise ImportRefused(
             f"the network has {classes} classes, {dataset} has {len(class_names)}: "
             f"this {family.title} checkpoint was not trained on {dataset}"
         )
+    # The trainer's figures for the model table, measured as it measures them, when the
+    # dataset is on disk (else the server measures them when asked).
+    metrics = (
+        {} if bundle is None else _evaluated(model, replace(bundle, preprocessing=preprocessing))
+    )
     checkpoint = build_checkpoint(
         model,
         class_names,
         preprocessing,
-        metrics={},
+        metrics=metrics,
         config={"imported_from": family.name, "arch": converted.arch},
         epoch=0,
     )
@@ -142,10 +152,20 @@ def _built(converted: Converted, family: Family) -> torch.nn.Module:
     return model.eval()
 
 
+def _evaluated(model: torch.nn.Module, bundle: DataBundle) -> dict:
+    """Accuracy, cost and routing measures on the test split, as the trainer saves them."""
+    config = TrainConfig(dataset=bundle.preprocessing["dataset"], device="cpu", workers=0)
+    runtime = make_runtime(config)
+    torch.manual_seed(config.seed)  # the augmented views of the view distance repeat
+    macs = mac_table(model, bundle.preprocessing["image_size"], bundle.preprocessing["channels"])
+    return evaluate(model, bundle, config, runtime, DistInfo(), macs)
+
+
 def _dataset_facts(
     family: Family, converted: Converted, dataset: str, data_dir: Path
-) -> tuple[list[str], dict]:
-    """Class names and preprocessing for ``dataset``, normalised as ``family`` did."""
+) -> tuple[DataBundle | None, list[str], dict]:
+    """The dataset when it is on disk, its class names, and its preprocessing normalised
+    as ``family`` did."""
     if dataset not in INPUT_SIZES:
         raise ImportRefused(
             f"--dataset {dataset!r} cannot be imported into; choose one of "
@@ -167,6 +187,7 @@ def _dataset_facts(
             raise ImportRefused(
                 f"the class names of {dataset} come from its files: {error}"
             ) from None
+        bundle = None
         class_names = KNOWN_CLASSES[dataset]
         preprocessing = {"dataset": dataset, "image_size": size, "channels": 3}
     mean, std = converted.normalization or family.normalization.get(dataset, (None, None))
@@ -176,4 +197,4 @@ def _dataset_facts(
         raise ImportRefused(f"{family.title} states no normalisation for {dataset}")
     if dataset == "imagefolder":
         preprocessing.setdefault("resize", 256)
-    return list(class_names), preprocessing
+    return bundle, list(class_names), preprocessing
