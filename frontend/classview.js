@@ -46,7 +46,7 @@ const CHARTS = [
     better: "rows that differ are better",
     explain:
       "Share of each class's images that run each block, input side first (lines separate stages); a column stuck at 0% or 100% is a gate that never adapts.",
-    figure: (metrics, model) => blockRateFigure(metrics, model),
+    figure: (metrics, model, shared, compare) => blockRateFigure(metrics, model, { compare }),
   },
 ];
 
@@ -112,7 +112,7 @@ export function renderClasses(root) {
         entries.map(({ model, entry }, i) =>
           cell(model, entry, compare, (metrics) => {
             const div = el("div", { class: "chart", id: `chart-${chart.id}-${i}`, dataset: { state: "loading" } });
-            pending.push({ div, figure: chart.figure(metrics, model, shared) });
+            pending.push({ div, figure: chart.figure(metrics, model, shared, compare) });
             return chartWithExports(div, chart.title, model);
           }),
         ),
@@ -185,7 +185,7 @@ function importanceCell(model, entry, compare, index, zMax, pending) {
     compare,
     (data) => {
       const div = el("div", { class: "chart", id: `chart-importance-${index}`, dataset: { state: "loading" } });
-      pending.push({ div, figure: importanceFigure(data, model, state.flip, { zMax }) });
+      pending.push({ div, figure: importanceFigure(data, model, state.flip, { zMax, compare }) });
       const direction = IMPORTANCE_DIRECTIONS[state.flip].label.toLowerCase();
       const chart = chartWithExports(div, `Block importance per class (${direction})`, model);
       if (!data.sampled) return chart;

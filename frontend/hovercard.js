@@ -41,7 +41,7 @@ export function showHoverCard(view, point, group, marker, mouseEvent) {
             "figcaption",
             {},
             el("span", { text: `#${samples.sampleIds[i]}` }),
-            el("span", { class: ok ? "tone-ok" : "tone-bad", text: ` ${label}→${pred}` }),
+            el("span", { class: ok ? "tone-ok" : "tone-bad", text: ` ${label}→\u200b${pred}` }), // may wrap after the arrow
           ),
         );
       }),

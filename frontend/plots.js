@@ -190,6 +190,7 @@ export function scatterFigure(grouped, options) {
       y: [upload.y],
       marker: { symbol: "star", size: 24, color: "#fbbf24", line: { color: TEXT, width: 1.5 } },
       hoverinfo: "skip",
+      legendrank: 1000 + grouped.groups.length, // after the groups, not among them
     });
   }
   const name = METHOD_NAMES[method] || method;
@@ -359,6 +360,10 @@ function stageLines(stageBlocks) {
   return shapes;
 }
 
+/** The most blocks whose cells are labelled with their value on a full-width heatmap;
+ * half as many on one of two side by side, where the cells are half as wide. */
+const LABELLED_BLOCKS = 18;
+
 /** The layout of a class x block heatmap: blocks along x, classes down y. */
 function classBlockLayout(model, numGates) {
   const labels = blockLabels(model.stage_blocks, numGates);
@@ -366,7 +371,10 @@ function classBlockLayout(model, numGates) {
     margin: { l: 44, r: 8, t: 10, b: 52 },
     shapes: stageLines(model.stage_blocks),
     xaxis: {
-      title: axisTitle("Block (stage · block), input side first"),
+      // automargin: the title goes below the rotated block labels, not across them.
+      title: { ...axisTitle("Block (stage · block), input side first"), standoff: 6 },
+      automargin: true,
+      zeroline: false, // x = 0 is the first block: no line down its (empty) cells
       tickmode: "array",
       tickvals: labels.map((_, i) => i),
       ticktext: labels,
@@ -377,11 +385,11 @@ function classBlockLayout(model, numGates) {
   });
 }
 
-export function blockRateFigure(metrics, model) {
+export function blockRateFigure(metrics, model, { compare = false } = {}) {
   const rates = metrics.block_execution_rate;
   const numGates = rates.length ? rates[0].length : model.num_gates;
   const labels = blockLabels(model.stage_blocks, numGates);
-  const small = numGates <= 18 && metrics.class_names.length <= 12;
+  const small = numGates <= LABELLED_BLOCKS / (compare ? 2 : 1) && metrics.class_names.length <= 12;
   return {
     data: [
       {
@@ -417,7 +425,7 @@ const DIVERGING = [
  * in points) when the block is flipped, for the images it applies to in `direction`
  * ("off": those that run it; "on": those that skip it). Empty where none does.
  */
-export function importanceFigure(importance, model, direction, { zMax = null } = {}) {
+export function importanceFigure(importance, model, direction, { zMax = null, compare = false } = {}) {
   const table = importance[direction];
   const labels = blockLabels(model.stage_blocks, importance.gates);
   const change = table.forced_accuracy.map((row, c) =>
@@ -434,7 +442,7 @@ export function importanceFigure(importance, model, direction, { zMax = null } =
     ]),
   );
   const largest = zMax ?? Math.max(0.05, ...change.flat().filter((v) => v !== null).map(Math.abs));
-  const small = importance.gates <= 18 && importance.class_names.length <= 12;
+  const small = importance.gates <= LABELLED_BLOCKS / (compare ? 2 : 1) && importance.class_names.length <= 12;
   const verb = direction === "off" ? "forced off for the" : "forced on for the";
   return {
     data: [
