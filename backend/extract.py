@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     dist_info = init_distributed(use_cuda)
     try:
         runtime = settings.runtime(dist_info.local_rank)
-        store = ModelStore(settings.runs_dir, settings.data_dir, runtime.device)
+        store = ModelStore(
+            settings.runs_dir, settings.data_dir, runtime.device, settings.max_checkpoint_bytes
+        )
         loaded = store.get(args.model)
         cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
         name = keys.paths(loaded.content_hash, args.split)

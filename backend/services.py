@@ -84,7 +84,12 @@ class Explorer:
         # Where every model lives and routes (uploads, splits, views, importance).
         self.runtime = settings.runtime()
         self.cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
-        self.store = ModelStore(settings.runs_dir, settings.data_dir, self.runtime.device)
+        self.store = ModelStore(
+            settings.runs_dir,
+            settings.data_dir,
+            self.runtime.device,
+            settings.max_checkpoint_bytes,
+        )
         self.jobs = JobManager(workers=1, max_queued=settings.max_queued_jobs)
         self.batcher = MicroBatcher(self.runtime)
         # One memory budget for everything kept: path tables, embeddings and encoded

@@ -7,6 +7,7 @@ from typing import Literal, get_args, get_origin
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.store import DEFAULT_MAX_CHECKPOINT_BYTES
 from trainer.engine import Runtime, ViewProtocol
 from trainer.execution import resolve_device
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
         8, ge=1, description="embedding jobs waiting for the worker; more get 429"
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
+    max_checkpoint_bytes: int = Field(
+        DEFAULT_MAX_CHECKPOINT_BYTES, gt=0, description="larger checkpoints are refused unread"
+    )
     max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")
     max_image_bytes: int = Field(
         64 * 1024**2, gt=0, description="memory to decode an image's pixels; more is refused"

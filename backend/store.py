@@ -11,9 +11,11 @@ it is keyed by its content hash, so stale results are never served.
 import hashlib
 import io
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import get_args
 
 import torch
@@ -69,18 +71,61 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
+def read_checkpoint_bytes(path: Path, limit: int) -> bytes:
+    """The file's bytes, if it is a regular file of at most ``limit`` bytes.
+
+    Opened without blocking (a FIFO's open waits for a writer forever) and checked on
+    the opened descriptor, so a file swapped for a FIFO or a link to a device after any
+    earlier check is refused too, and at most ``limit`` + 1 bytes are ever read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise CheckpointError(f"{path} is not a regular file")
+        if stat.st_size > limit:
+            raise CheckpointError(
+                f"{path} is {stat.st_size:,} bytes; checkpoints may have at most {limit:,} "
+                "(CODINET_MAX_CHECKPOINT_BYTES)"
+            )
+        data = f.read(limit + 1)
+    if len(data) > limit:  # grew while being read
+        raise CheckpointError(f"{path} is over {limit:,} bytes (CODINET_MAX_CHECKPOINT_BYTES)")
+    return data
+
+
+DEFAULT_MAX_CHECKPOINT_BYTES = 4 * 1024**3  # an ImageNet ResNet-101 is under 200 MB
+
+
 class ModelStore:
-    def __init__(self, runs_dir: Path, data_dir: Path, device: torch.device = CPU):
+    """The models of a runs folder. One lock guards the store's tables and is held only
+    to look up or record; each model has its own lock, held while its file is read and
+    its network built, so a slow or large checkpoint delays requests for that model
+    alone."""
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        data_dir: Path,
+        device: torch.device = CPU,
+        max_checkpoint_bytes: int = DEFAULT_MAX_CHECKPOINT_BYTES,
+    ):
         self.runs_dir = Path(runs_dir)
         self.device = device  # where loaded models live
         # The server's own setting alone: a checkpoint never chooses where data is read.
         self.data_dir = Path(data_dir)
+        self.max_checkpoint_bytes = max_checkpoint_bytes
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
         # Why a checkpoint file could not be loaded, until the file changes: a broken
-        # file is not read again on every listing.
-        self._failed: dict[str, tuple[tuple, CheckpointError]] = {}
+        # file is not read again on every listing. The reason alone is kept: an
+        # exception's traceback would keep the file's bytes alive with its frames.
+        self._failed: dict[str, tuple[tuple, str]] = {}
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
+        self._model_locks: dict[str, threading.Lock] = {}
 
     def _run_names(self) -> list[str]:
         """Run names: each run folder's, and ``<group>.<run>`` one folder down."""
@@ -105,9 +150,14 @@ class ModelStore:
         return [name for name in self._run_names() if is_model_id(name)]
 
     def load_all(self) -> tuple[list[LoadedModel], dict[str, str]]:
-        """Every loadable model, and for the others the reason they cannot be loaded."""
+        """Every loadable model, and for the others the reason they cannot be loaded;
+        models whose checkpoint is gone are unloaded."""
         models, errors = [], {}
-        for model_id in self._run_names():
+        names = self._run_names()
+        with self._lock:
+            for gone in (set(self._loaded) | set(self._failed)) - set(names):
+                self._forget(gone)
+        for model_id in names:
             if not is_model_id(model_id):
                 if not model_id.startswith("."):  # hidden on purpose
                     errors[model_id] = f"the run folder's name is no model id ({MODEL_ID_RULE})"
@@ -124,30 +174,63 @@ class ModelStore:
         if not is_model_id(model_id):
             raise UnknownModel(f"no model {shown(model_id)}: model ids are {MODEL_ID_RULE}")
         path, group = self._checkpoint_path(model_id)
-        if not path.is_file():
-            raise UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
+        try:
+            signature = _file_signature(path)  # a stat: never blocks, whatever the file
+        except OSError:
+            with self._lock:
+                self._forget(model_id)
+            raise UnknownModel(
+                f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}"
+            ) from None
+        found = self._cached(model_id, signature)
+        if found is not None:
+            return found
         with self._lock:
-            signature = _file_signature(path)
+            model_lock = self._model_locks.setdefault(model_id, threading.Lock())
+        with model_lock:  # one load per model at a time; other models are not held up
+            found = self._cached(model_id, signature)
+            if found is not None:
+                return found
+            reason = None
+            try:
+                loaded = self._load(model_id, path, group)
+            except CheckpointError as error:
+                reason = str(error)
+            if reason is not None:
+                # Raised here, outside the handler: an exception raised inside it would
+                # keep the original, its traceback and the file's bytes as its context.
+                with self._lock:
+                    self._loaded.pop(model_id, None)
+                    self._failed[model_id] = (signature, reason)
+                raise CheckpointError(reason)
+            with self._lock:
+                self._failed.pop(model_id, None)
+                self._loaded[model_id] = (signature, loaded)
+            return loaded
+
+    def _cached(self, model_id: str, signature: tuple) -> LoadedModel | None:
+        """The model loaded from a file of this signature; raises the reason a file of
+        this signature was refused; None when the file is new or changed."""
+        with self._lock:
             cached = self._loaded.get(model_id)
             if cached and cached[0] == signature:
                 return cached[1]
             failed = self._failed.get(model_id)
-            if failed and failed[0] == signature:
-                raise failed[1]
-            try:
-                loaded = self._load(model_id, path, group)
-            except CheckpointError as error:
-                self._failed[model_id] = (signature, error)
-                raise
-            self._failed.pop(model_id, None)
-            self._loaded[model_id] = (signature, loaded)
-            return loaded
+        if failed and failed[0] == signature:
+            raise CheckpointError(failed[1])
+        return None
+
+    def _forget(self, model_id: str) -> None:
+        """Unload a model whose checkpoint is gone (the caller holds the store's lock)."""
+        self._loaded.pop(model_id, None)
+        self._failed.pop(model_id, None)
+        self._model_locks.pop(model_id, None)
 
     def _load(self, model_id: str, path: Path, group: str | None) -> LoadedModel:
         """Load a checkpoint; whatever goes wrong is a CheckpointError about this file
         alone, so that one bad file never takes the other models down with it."""
         try:
-            data = path.read_bytes()
+            data = read_checkpoint_bytes(path, self.max_checkpoint_bytes)
             checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
             model = model_from_checkpoint(checkpoint)
             prep = checkpoint["preprocessing"]

@@ -1,0 +1,153 @@
+"""Loading checkpoints from a runs folder whose files a stranger may have written: no
+file can freeze the server, pin its memory, or outlive its removal."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from backend.store import ModelStore
+from tests.backend_helpers import save_untrained_run
+
+DATA = Path("data")
+
+
+def answers_within(seconds: float, call):
+    """``call()``'s result, or a failure if it has not answered in ``seconds`` (the
+    timeout is the test's: a hung server never answers)."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as error:  # reported below
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"no answer within {seconds} s"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = tmp_path / "runs"
+    save_untrained_run(runs / "good")
+    return runs
+
+
+def test_a_fifo_checkpoint_is_refused_without_blocking(runs):
+    (runs / "fifo").mkdir()
+    os.mkfifo(runs / "fifo" / "checkpoint.pt")
+    store = ModelStore(runs, DATA)
+    models, errors = answers_within(20, store.load_all)
+    assert [m.id for m in models] == ["good"]
+    assert "not a regular file" in errors["fifo"]
+
+
+def test_a_checkpoint_linked_to_a_device_is_refused_without_reading_it(runs):
+    (runs / "zero").mkdir()
+    (runs / "zero" / "checkpoint.pt").symlink_to("/dev/zero")
+    store = ModelStore(runs, DATA)
+    _, errors = answers_within(20, store.load_all)
+    assert "not a regular file" in errors["zero"]
+
+
+def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
+    size = (runs / "good" / "checkpoint.pt").stat().st_size
+    store = ModelStore(runs, DATA, max_checkpoint_bytes=size - 1)
+    _, errors = store.load_all()
+    assert f"{size:,} bytes" in errors["good"] and f"{size - 1:,}" in errors["good"]
+
+
+def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monkeypatch):
+    """Loading is done outside the lock every model needs."""
+    save_untrained_run(runs / "slow")
+    store = ModelStore(runs, DATA)
+    entered, release = threading.Event(), threading.Event()
+    original = store._load
+
+    def slow_load(model_id, path, group):
+        if model_id == "slow":
+            entered.set()
+            release.wait(30)
+        return original(model_id, path, group)
+
+    monkeypatch.setattr(store, "_load", slow_load)
+    threading.Thread(target=store.get, args=("slow",), daemon=True).start()
+    assert entered.wait(20)
+    try:
+        assert answers_within(20, lambda: store.get("good")).id == "good"
+    finally:
+        release.set()
+
+
+def test_a_removed_checkpoint_is_unloaded(runs):
+    store = ModelStore(runs, DATA)
+    assert store.get("good").id == "good"
+    (runs / "good" / "checkpoint.pt").unlink()
+    store.load_all()
+    assert "good" not in store._loaded
+
+
+REFUSED_MEMORY = """
+import gc, resource, sys
+from pathlib import Path
+from backend.store import ModelStore
+from trainer.checkpoint import CheckpointError
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+runs = Path(sys.argv[1])
+store = ModelStore(runs, Path("data"))
+before = rss()
+for name in ("a", "b", "c"):
+    try:
+        store.get(name)
+    except CheckpointError:
+        pass
+gc.collect()
+print(rss() - before)
+"""
+
+
+def test_refused_checkpoints_do_not_stay_in_memory(tmp_path):
+    """Three 200 MB files that are no checkpoints: after they are refused, the server's
+    resident memory holds none of them (the reason is kept, not the bytes)."""
+    runs = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        (runs / name).mkdir(parents=True)
+        with open(runs / name / "checkpoint.pt", "wb") as f:
+            f.write(os.urandom(200 * 2**20))
+    grown = subprocess.run(
+        [sys.executable, "-c", REFUSED_MEMORY, str(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        timeout=300,
+    ).stdout.split()[-1]
+    grown = int(grown) / 2**20
+    assert grown < 100, f"{grown:.0f} MiB more resident after refusing 600 MB"
+
+
+def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    (runs / "fifo").mkdir()
+    os.mkfifo(runs / "fifo" / "checkpoint.pt")
+    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        health = answers_within(20, lambda: client.get("/api/health")).json()
+        assert "not a regular file" in health["unloadable"]["fifo"]
+        answer = answers_within(20, lambda: client.get("/api/models/fifo"))
+        assert answer.status_code == 409 and "not a regular file" in answer.json()["detail"]
+        assert answers_within(20, lambda: client.get("/api/models/good")).status_code == 200
