@@ -44,11 +44,12 @@ const PANELS = [
   {
     id: "measures",
     title: "Routing measures (normalised)",
-    explain: "View ratio and same-class ratio (lower: views and classes share paths) and neighbour agreement (higher: a path names its class); comparable across models.",
+    explain: "View ratio and same-class ratio (lower: views and classes share paths), neighbour agreement and the linear probe (higher: a path names its class); comparable across models.",
     series: [
       { key: "view_ratio", name: "view ratio ↓" },
       { key: "same_class_ratio", name: "same-class ratio ↓" },
       { key: "neighbor_agreement", name: "neighbour agreement ↑" },
+      { key: "probe_accuracy", name: "linear probe ↑" },
     ],
     yTitle: "Ratio",
     tickFormat: ".2f",

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from trainer import measures
-from trainer.measures import MEASURES, neighbor_agreement, routing_measures, upgrade_metrics
+from trainer.measures import (
+    MEASURES,
+    neighbor_agreement,
+    probe_accuracy,
+    routing_measures,
+    upgrade_metrics,
+)
 
 
 def brute_force(paths, labels, view_paths=None, k=10):
@@ -20,8 +26,10 @@ def brute_force(paths, labels, view_paths=None, k=10):
     for i in range(n):
         others = np.delete(np.arange(n), i)
         kth = np.sort(d[i, others])[k - 1]
-        near = others[d[i, others] <= kth]
-        agreement.append(np.mean(labels[near] == labels[i]))
+        nearer, tied = others[d[i, others] < kth], others[d[i, others] == kth]
+        share = (k - len(nearer)) / len(tied)  # each tied image's part of a place
+        own = np.sum(labels[nearer] == labels[i]) + share * np.sum(labels[tied] == labels[i])
+        agreement.append(own / k)
     result = {
         "any_two_distance": any_two,
         "same_class_distance": np.mean(same),
@@ -109,13 +117,76 @@ def test_every_measure_is_defined_once_with_its_direction():
     assert all(m.better in ("lower", "higher") and m.description for m in MEASURES.values())
 
 
-def test_older_metric_names_are_upgraded():
-    old = {"accuracy": 0.9, "consistency": 0.7, "diversity": 2.1}
+def test_older_metric_names_are_upgraded_and_redefined_measures_left_out():
+    old = {"accuracy": 0.9, "consistency": 0.7, "diversity": 2.1, "neighbor_agreement": 0.5}
     assert upgrade_metrics(old) == {
         "accuracy": 0.9,
         "view_distance": 0.7,
         "any_two_distance": 2.1,
     }
+    new = {"accuracy": 0.9, "neighbor_agreement": 0.4, "measures_version": 2}
+    assert upgrade_metrics(new) == new
+
+
+def _tie_inclusive_agreement(paths, labels, k=10):
+    """Version 1 of neighbor_agreement: every image tied at the k-th distance counted."""
+    d = (paths[:, None, :] != paths[None, :, :]).sum(axis=2)
+    shares = []
+    for i in range(len(paths)):
+        others = np.delete(np.arange(len(paths)), i)
+        near = others[d[i, others] <= np.sort(d[i, others])[k - 1]]
+        shares.append(np.mean(labels[near] == labels[i]))
+    return float(np.mean(shares))
+
+
+def few_or_many_paths(many: bool, seed: int):
+    """400 images of 10 classes whose class structure lives in 8 code bits (each class
+    owns 4 of 40 codes; 60% of images take one of their class's codes, the rest any),
+    each bit repeated 3 times; then 2 bits that are constant (few distinct paths: 40 at
+    most) or random per image (many: each code's path splits in four). The class
+    information is the same in both."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), 40)
+    codes = rng.random((40, 8)) > 0.5
+    own = labels * 4 + rng.integers(0, 4, len(labels))
+    code = np.where(rng.random(len(labels)) < 0.6, own, rng.integers(0, 40, len(labels)))
+    extra = rng.random((len(labels), 2)) > 0.5
+    paths = np.concatenate([np.repeat(codes[code], 3, axis=1), extra & many], axis=1)
+    return paths, labels
+
+
+def test_class_information_measures_do_not_move_with_the_number_of_distinct_paths():
+    new, old, probe = [], [], []
+    for seed in range(3):
+        few, many = few_or_many_paths(False, seed), few_or_many_paths(True, seed)
+        assert len(np.unique(many[0], axis=0)) > 3 * len(np.unique(few[0], axis=0))
+        new.append(neighbor_agreement(*few) - neighbor_agreement(*many))
+        old.append(_tie_inclusive_agreement(*few) - _tie_inclusive_agreement(*many))
+        probe.append(probe_accuracy(*few) - probe_accuracy(*many))
+    assert max(map(abs, new)) < 0.01, new
+    # The definition it replaces moved with the paths: fewer paths, lower agreement.
+    assert all(d < -0.02 for d in old), old
+    assert abs(np.mean(probe)) < 0.03, probe
+
+
+def test_the_ratios_move_with_bits_that_ignore_the_class():
+    """What the README says they are biased by: repeating every bit leaves them, bits
+    that vary independently of the class push them towards 1."""
+    paths, labels = few_or_many_paths(False, 0)
+    ratio = routing_measures(paths, labels)["same_class_ratio"]
+    doubled = routing_measures(np.repeat(paths, 2, axis=1), labels)["same_class_ratio"]
+    noisy = np.concatenate([paths, np.random.default_rng(1).random((400, 24)) > 0.5], axis=1)
+    assert doubled == pytest.approx(ratio)
+    assert routing_measures(noisy, labels)["same_class_ratio"] > ratio + 0.05
+
+
+def test_the_probe_reads_a_path_per_class_fully_and_identical_paths_at_chance():
+    codes = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]], dtype=bool)
+    labels = np.repeat(np.arange(4), 10)
+    assert probe_accuracy(codes[labels], labels) == 1.0
+    # Nothing to read: every fold predicts one class, right for a quarter of its images.
+    assert probe_accuracy(np.zeros((40, 4), dtype=bool), labels) == pytest.approx(0.25)
+    assert probe_accuracy(codes[:2], np.array([0, 1])) is None  # one image a class
 
 
 def test_the_readme_defines_every_measure_under_its_name():

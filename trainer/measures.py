@@ -17,6 +17,14 @@ import numpy as np
 from trainer.paths import mean_pairwise_hamming, mean_view_hamming, unique_paths
 
 KNN_K = 10
+# Version 2: nearest-path agreement counts a tie at the k-th distance as the k - m
+# neighbours it completes (version 1 counted every tied image, diluting models with few
+# distinct paths); the linear probe is new. Figures saved under version 1 are dropped
+# where the definition changed (upgrade_metrics) and recomputed by whoever has paths.
+MEASURES_VERSION = 2
+# The linear probe learns on at most this many samples (seeded): seconds on any split.
+PROBE_MAX_SAMPLES = 10_000
+PROBE_FOLDS = 5
 # Above this many samples, the k-nearest-path accuracy is estimated on a seeded random
 # subset of queries (every sample still counts as a neighbour): exact enough (its
 # standard error is below 0.004) at a bounded cost.
@@ -91,11 +99,22 @@ MEASURES = {
             "Nearest-path class agreement",
             "fraction",
             "higher",
-            f"Share of an image's {KNN_K} nearest images by path (itself left out, ties at "
-            "the last distance included) that are of its class: the class information a "
-            "path carries. Chance, for paths that ignore the class, is the chance that "
-            "two images share a class (0.1 for ten balanced classes); 1 when each class "
-            "has paths of its own.",
+            f"Share of an image's {KNN_K} nearest images by path (itself left out) that "
+            f"are of its class, images tied at the {KNN_K}th distance sharing the places "
+            "left (as if ties were broken at random): the class information near a path. "
+            "Chance, for paths that ignore the class, is the chance that two images share "
+            "a class (0.1 for ten balanced classes); 1 when each class has paths of its own.",
+            True,
+        ),
+        Measure(
+            "probe_accuracy",
+            "Linear probe accuracy",
+            "fraction",
+            "higher",
+            f"Accuracy of a logistic regression predicting the class from the path's bits, "
+            f"{PROBE_FOLDS}-fold cross-validated (stratified, seeded; at most "
+            f"{PROBE_MAX_SAMPLES:,} images): the class information a path carries, read "
+            "linearly. Chance is the largest class's share.",
             True,
         ),
     )
@@ -124,6 +143,7 @@ def routing_measures(
         "same_class_ratio": distance_ratio(same_class, any_two),
         "view_ratio": None,
         "neighbor_agreement": neighbor_agreement(paths, labels),
+        "probe_accuracy": probe_accuracy(paths, labels),
     }
     if view_paths is not None and len(view_paths):
         result["view_distance"] = mean_view_hamming(view_paths)
@@ -161,8 +181,11 @@ def neighbor_agreement(
     """Mean share of an image's k nearest images (Hamming distance between paths,
     leave-one-out) that are of its class.
 
-    Every other image at most as far as the k-th nearest one counts, so ties at that
-    distance all count and the sample order does not matter. Works on the distinct
+    The images strictly nearer than the k-th nearest count whole; those tied at its
+    distance share the places left, each counting (places left) / (images tied): the
+    expectation of breaking the tie at random, without a seed, and independent of the
+    sample order. (Counting every tied image instead lets a large tie set, as a model
+    with few distinct paths has, outweigh the nearer images.) Works on the distinct
     paths, since images on one path have the same neighbours.
     """
     paths = np.asarray(paths, dtype=bool)
@@ -181,22 +204,24 @@ def neighbor_agreement(
     if n > KNN_MAX_QUERIES:
         queries = np.random.default_rng(seed).choice(n, KNN_MAX_QUERIES, replace=False)
     query_paths, query_row = np.unique(inverse[queries], return_inverse=True)
-    near, count = _classes_within_k(unique, query_paths, class_counts, k)
-    # Leave the image itself out of its own neighbours.
+    near, own_weight = _classes_within_k(unique, query_paths, class_counts, k)
+    # Leave the image itself out: it counted, with its path's weight, in its class.
     rows, own = query_row.reshape(-1), label_index[queries]
-    agreement = (near[rows, own] - 1) / (count[rows] - 1)
+    agreement = (near[rows, own] - own_weight[rows]) / k
     return float(agreement.mean())
 
 
 def _classes_within_k(
     unique: np.ndarray, query_paths: np.ndarray, class_counts: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per query path: images of each class within the distance of its k-th nearest
-    other image, and their number (the query's own images included)."""
+    """Per query path: the weighted images of each class among its k nearest others
+    (whole below the k-th distance, a share of a place at it), the query's own images
+    included with the weight of distance 0; and that weight, to take the image itself
+    out again."""
     bits = unique.astype(np.float32)
     sizes = class_counts.sum(axis=1)
     near = np.zeros((len(query_paths), class_counts.shape[1]))
-    count = np.zeros(len(query_paths))
+    own_weight = np.ones(len(query_paths))
     for start in range(0, len(query_paths), 256):
         rows = bits[query_paths[start : start + 256]]
         # Hamming distances through one matrix product: the bits that differ.
@@ -204,15 +229,45 @@ def _classes_within_k(
             rows.sum(axis=1, keepdims=True) + bits.sum(axis=1) - 2 * rows @ bits.T
         ).astype(np.int32)
         block = slice(start, start + len(rows))
-        pending = np.ones(len(rows), dtype=bool)
+        taken = np.zeros(len(rows))  # neighbours counted so far, whole or in part
         for level in range(unique.shape[1] + 1):
-            at_level = (distance[pending] == level).astype(np.float64)
-            near[block][pending] += at_level @ class_counts
-            count[block][pending] += at_level @ sizes
-            pending &= count[block] - 1 < k  # the image itself is not its neighbour
-            if not pending.any():
+            at_level = (distance == level).astype(np.float64)
+            others = at_level @ sizes - (level == 0)  # the query image is no neighbour
+            room = np.maximum(k - taken, 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                weight = np.where(others > 0, np.minimum(room / others, 1.0), 1.0)
+            weight[room <= 0] = 0.0
+            near[block] += weight[:, None] * (at_level @ class_counts)
+            taken += weight * np.maximum(others, 0)
+            if level == 0:
+                own_weight[block] = weight
+            if (taken >= k - 1e-9).all():
                 break
-    return near, count
+    return near, own_weight
+
+
+def probe_accuracy(
+    paths: np.ndarray, labels: np.ndarray, folds: int = PROBE_FOLDS, seed: int = 0
+) -> float | None:
+    """Cross-validated accuracy of a logistic regression from path bits to class; None
+    when a class has too few images for two folds, or there is one class."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    paths = np.asarray(paths, dtype=bool)
+    labels = np.asarray(labels)
+    if len(labels) > PROBE_MAX_SAMPLES:
+        chosen = np.random.default_rng(seed).choice(len(labels), PROBE_MAX_SAMPLES, replace=False)
+        paths, labels = paths[chosen], labels[chosen]
+    _, counts = np.unique(labels, return_counts=True)
+    folds = min(folds, int(counts.min()))
+    if len(counts) < 2 or folds < 2:
+        return None
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(
+        LogisticRegression(max_iter=1000), paths.astype(np.float64), labels, cv=split
+    )
+    return float(scores.mean())
 
 
 def distance_ratio(numerator: float | None, denominator: float) -> float | None:
@@ -230,6 +285,16 @@ def _mean_or_none(values: dict) -> float | None:
 _RENAMED = {"consistency": "view_distance", "diversity": "any_two_distance"}
 
 
+# Measures whose definition changed, by the version that changed it.
+_REDEFINED = {"neighbor_agreement": 2}
+
+
 def upgrade_metrics(metrics: dict) -> dict:
-    """Metrics of an older checkpoint under today's names (the values are unchanged)."""
-    return {_RENAMED.get(name, name): value for name, value in metrics.items()}
+    """Metrics of an older checkpoint under today's names; a measure whose definition
+    changed since they were saved is left out (it is another quantity)."""
+    version = metrics.get("measures_version", 1)
+    return {
+        _RENAMED.get(name, name): value
+        for name, value in metrics.items()
+        if _REDEFINED.get(name, 0) <= version
+    }

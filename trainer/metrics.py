@@ -4,7 +4,7 @@ import numpy as np
 
 from trainer.engine import RoutingResult
 from trainer.flops import MacTable
-from trainer.measures import routing_measures
+from trainer.measures import MEASURES_VERSION, routing_measures
 from trainer.paths import unique_paths
 
 
@@ -22,4 +22,5 @@ def routing_metrics(clean: RoutingResult, view_paths: np.ndarray | None, macs: M
         "full_macs": int(macs.full),
         "unique_paths": int(len(unique_paths(paths)[1])),
         **routing_measures(paths, clean.labels, view_paths),
+        "measures_version": MEASURES_VERSION,  # how the measures were defined when saved
     }
