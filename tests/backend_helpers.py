@@ -15,6 +15,7 @@ from bench.demo_model import digit_photo
 from trainer.checkpoint import build_checkpoint, save_atomic
 from trainer.config import TrainConfig
 from trainer.data import build_transform, load_dataset
+from trainer.evaluate import evaluate_model
 from trainer.models import create_model
 from trainer.train import main as train
 
@@ -57,10 +58,11 @@ def save_untrained_run(run_dir, seed: int = 0) -> None:
         [build_transform(bundle.preprocessing, train=False)(bundle.test[i][0]) for i in range(360)]
     )
     _calibrate(model, images)
+    metrics = evaluate_model(model, bundle, config)  # what training would have saved
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = build_checkpoint(
-        model, bundle.class_names, bundle.preprocessing, {}, {"seed": seed}, epoch=0
+        model, bundle.class_names, bundle.preprocessing, metrics, {"seed": seed}, epoch=0
     )
     save_atomic(checkpoint, run_dir / "checkpoint.pt")
 

@@ -1,4 +1,6 @@
-"""The REST contract (README, "REST API") against a digits model trained in the session."""
+"""The REST contract (README, "REST API") against a digits model: the untrained one of
+``untrained_runs`` (conftest), and the session's trained one where a test compares with
+what training saved."""
 
 import csv
 import io
@@ -13,25 +15,17 @@ from backend.app import create_app
 from backend.settings import Settings
 from tests.backend_helpers import wait_for_result
 
-pytestmark = pytest.mark.slow
-
 
 def make_client(runs, cache, **settings) -> TestClient:
     app = create_app(Settings(runs_dir=runs, cache_dir=cache, warmup=False, **settings))
     return TestClient(app, raise_server_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def client(digits_runs, tmp_path_factory):
-    with make_client(digits_runs, tmp_path_factory.mktemp("cache")) as client:
-        yield client
-
-
 @pytest.fixture
-def own_runs(digits_runs, tmp_path):
+def own_runs(untrained_runs, tmp_path):
     """A private copy of the runs directory, for tests that change it."""
     runs = tmp_path / "runs"
-    shutil.copytree(digits_runs, runs, ignore=shutil.ignore_patterns(".cache"))
+    shutil.copytree(untrained_runs, runs, ignore=shutil.ignore_patterns(".cache"))
     return runs
 
 
@@ -143,16 +137,16 @@ def test_embedding_job_flow(client, method):
     assert len(rows) == n and float(rows[7]["x"]) == pytest.approx(body["x"][7])
 
 
-def test_embedding_is_reproducible_across_servers(digits_runs, tmp_path):
+def test_embedding_is_reproducible_across_servers(untrained_runs, tmp_path):
     results = []
     for cache in ("a", "b"):
-        with make_client(digits_runs, tmp_path / cache) as client:
+        with make_client(untrained_runs, tmp_path / cache) as client:
             results.append(wait_for_result(client, "/api/models/digits/embeddings/tsne")[1].json())
     assert results[0]["x"] == results[1]["x"] and results[0]["y"] == results[1]["y"]
 
 
-def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
-    with make_client(digits_runs, tmp_path / "cache") as client:
+def test_concurrent_requests_share_one_job(untrained_runs, tmp_path):
+    with make_client(untrained_runs, tmp_path / "cache") as client:
         url = "/api/models/digits/embeddings/umap?n_neighbors=5&n_epochs=30"
         responses = []
         barrier = threading.Barrier(6)
@@ -176,11 +170,11 @@ def test_concurrent_requests_share_one_job(digits_runs, tmp_path):
         assert job["status"] == "done" and job["progress"] == 1.0
 
 
-def test_cache_survives_a_restart(digits_runs, tmp_path):
+def test_cache_survives_a_restart(untrained_runs, tmp_path):
     cache = tmp_path / "cache"
-    with make_client(digits_runs, cache) as client:
+    with make_client(untrained_runs, cache) as client:
         _, first = wait_for_result(client, "/api/models/digits/embeddings/pca")
-    with make_client(digits_runs, cache) as client:
+    with make_client(untrained_runs, cache) as client:
         again = client.get("/api/models/digits/embeddings/pca")
         assert again.status_code == 200  # no job: read from the disk cache
         assert again.json()["x"] == first.json()["x"]
@@ -339,6 +333,7 @@ def test_every_format_an_endpoint_takes_is_served(client):
     ]
 
 
+@pytest.mark.slow  # compares with the figures training saved
 def test_measures_are_defined_once_and_match_the_trainers(digits_runs, tmp_path):
     """The checkpoint's figures (computed by the trainer) and the explorer's agree: one
     definition of each measure, one view protocol."""

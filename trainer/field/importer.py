@@ -23,12 +23,10 @@ from numpy._core.multiarray import scalar
 from trainer.checkpoint import build_checkpoint, save_atomic
 from trainer.config import TrainConfig
 from trainer.data import CIFAR10_CLASSES, DataBundle, DatasetError, load_dataset
-from trainer.distributed import DistInfo
+from trainer.evaluate import evaluate_model
 from trainer.field import families
 from trainer.field.common import Converted, Family, ImportRefused
-from trainer.flops import mac_table
 from trainer.models import create_model
-from trainer.train import evaluate, make_runtime
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +153,7 @@ def _built(converted: Converted, family: Family) -> torch.nn.Module:
 def _evaluated(model: torch.nn.Module, bundle: DataBundle) -> dict:
     """Accuracy, cost and routing measures on the test split, as the trainer saves them."""
     config = TrainConfig(dataset=bundle.preprocessing["dataset"], device="cpu", workers=0)
-    runtime = make_runtime(config)
-    torch.manual_seed(config.seed)  # the augmented views of the view distance repeat
-    macs = mac_table(model, bundle.preprocessing["image_size"], bundle.preprocessing["channels"])
-    return evaluate(model, bundle, config, runtime, DistInfo(), macs)
+    return evaluate_model(model, bundle, config)
 
 
 def _dataset_facts(
