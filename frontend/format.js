@@ -62,6 +62,11 @@ export function formatPercent(fraction, digits = 1) {
   return `${(fraction * 100).toFixed(digits)}%`;
 }
 
+/** A predicted class with its probability, written one way everywhere: "6 · 99.9%". */
+export function formatPrediction(className, probability) {
+  return probability === null || probability === undefined ? className : `${className} · ${formatPercent(probability)}`;
+}
+
 export function formatNumber(value, digits = 2) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   return Number(value).toFixed(digits);

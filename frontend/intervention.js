@@ -3,7 +3,7 @@
 // answers on its own path. Used by the sample detail and by an upload's result.
 
 import { el } from "./dom.js";
-import { formatMacs, formatPercent, plural } from "./format.js";
+import { formatMacs, formatPercent, formatPrediction, plural } from "./format.js";
 
 /** `path` with block `index` flipped. */
 export function flipBlock(path, index) {
@@ -53,7 +53,7 @@ function answerTable(own, forced) {
       "tr",
       { class: tone },
       el("th", { scope: "row", text: label }),
-      el("td", { text: `${routing.class_name} · ${formatPercent(routing.probabilities[routing.prediction], 0)}` }),
+      el("td", { text: formatPrediction(routing.class_name, routing.probabilities[routing.prediction]) }),
       el("td", { text: `${routing.executed_blocks} of ${routing.path.length}` }),
       el("td", { text: formatMacs(routing.macs) }),
     );

@@ -14,7 +14,7 @@ import {
 } from "./data.js";
 import { el, fill, sampleImageUrl, stat, thumbnail } from "./dom.js";
 import { exportButtons } from "./export.js";
-import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, formatPrediction, plural } from "./format.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { ensurePaths } from "./loader.js";
 import { detailFor, modelSamples } from "./mapdata.js";
@@ -205,7 +205,7 @@ function sampleDetail(model, samples, detail) {
       stat("True class", names[samples.labels[i]]),
       stat(
         "Predicted",
-        `${names[samples.predictions[i]]}${confidence !== null ? ` (${formatPercent(confidence)})` : ""}`,
+        formatPrediction(names[samples.predictions[i]], confidence),
         { tone: ok ? "ok" : "bad", title: ok ? "correct" : "misclassified" },
       ),
       stat("Executed", `${executed} of ${path.length} blocks`),

@@ -415,7 +415,11 @@ def test_toggling_a_block_reroutes_the_sample_and_reset_restores_it(ui, api):
     changed = forced["prediction"] != own["prediction"]
     expect(box).to_have_attribute("data-changed", "1" if changed else "0")
     rows = box.locator(".iv-table tbody tr")
-    expect(rows.nth(0)).to_contain_text(f"{own['class_name']} · ")
+    # One format for a prediction, here and in the panel's header: "6 · 99.9%".
+    own_p = own["probabilities"][own["prediction"]]
+    expect(rows.nth(0)).to_contain_text(f"{own['class_name']} · {100 * own_p:.1f}%")
+    header = detail.locator(".stat", has_text="Predicted")
+    expect(header).to_contain_text(re.compile(rf"{own['class_name']} · \d+\.\d%"))
     expect(rows.nth(0)).to_contain_text(f"{own['executed_blocks']} of {len(own['path'])}")
     expect(rows.nth(1)).to_contain_text(f"{forced['class_name']} · ")
     expect(rows.nth(1)).to_contain_text(f"{forced['executed_blocks']} of {len(own['path'])}")
