@@ -169,3 +169,18 @@ def test_statuses_come_from_the_services_error_types(raised, status, tmp_path, m
     assert response.status_code == status
     if status < 500:
         assert response.json() == {"detail": "what went wrong"}
+
+
+def test_the_backend_reaches_models_only_through_the_routing_interface():
+    """No backend module imports a model class or a gate index: every network, CoDiNet's
+    or the field's or a researcher's own, is a trainer.routing.RoutedNetwork to it."""
+    backend = Path(__file__).parents[1] / "backend"
+    reaching = {
+        str(path.relative_to(backend)): sorted(
+            m
+            for m in _imported_modules(path)
+            if m.startswith(("trainer.models.codinet", "trainer.field."))
+        )
+        for path in sorted(backend.rglob("*.py"))
+    }
+    assert {name: found for name, found in reaching.items() if found} == {}

@@ -170,7 +170,7 @@ def test_class_information_measures_do_not_move_with_the_number_of_distinct_path
 
 
 def test_the_ratios_move_with_bits_that_ignore_the_class():
-    """What the README says they are biased by: repeating every bit leaves them, bits
+    """What docs/research.md says they are biased by: repeating every bit leaves them, bits
     that vary independently of the class push them towards 1."""
     paths, labels = few_or_many_paths(False, 0)
     ratio = routing_measures(paths, labels)["same_class_ratio"]
@@ -189,9 +189,9 @@ def test_the_probe_reads_a_path_per_class_fully_and_identical_paths_at_chance():
     assert probe_accuracy(codes[:2], np.array([0, 1])) is None  # one image a class
 
 
-def test_the_readme_defines_every_measure_under_its_name():
+def test_the_research_page_defines_every_measure_under_its_name():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    page = (Path(__file__).parents[1] / "docs" / "research.md").read_text()
     for measure in MEASURES.values():
-        assert f"| `{measure.name}` | {measure.unit} | {measure.better} |" in readme, measure.name
+        assert f"| `{measure.name}` | {measure.unit} | {measure.better} |" in page, measure.name
