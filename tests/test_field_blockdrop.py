@@ -11,7 +11,7 @@ import torch
 
 from trainer.field import blockdrop
 from trainer.field.common import ImportRefused
-from trainer.field.importer import read_original
+from trainer.field.importer import build_network, read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
@@ -32,10 +32,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def model(saved):
-    converted = blockdrop.convert(saved, None)
-    net = create_model(converted.arch, **converted.model_args)
-    net.load_state_dict(converted.state_dict)  # strict
-    return net.eval()
+    return build_network(blockdrop.convert(saved, None), blockdrop.FAMILY)
 
 
 def test_file_layout_is_what_finetune_py_saves(saved):

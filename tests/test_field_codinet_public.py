@@ -11,7 +11,7 @@ import torch
 
 from trainer.field.codinet_public import FAMILY, convert
 from trainer.field.common import ImportRefused
-from trainer.field.importer import read_original
+from trainer.field.importer import build_network, read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
@@ -36,10 +36,7 @@ def model(saved):
 
 
 def _load(saved, arch=None):
-    converted = convert(saved, arch)
-    net = create_model(converted.arch, **converted.model_args)
-    net.load_state_dict(converted.state_dict)  # strict
-    return net.eval()
+    return build_network(convert(saved, arch), FAMILY)
 
 
 def test_the_saved_file_is_train_cifar_layout(saved):

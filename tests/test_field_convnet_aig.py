@@ -15,7 +15,7 @@ import torch
 from trainer.field import families
 from trainer.field.common import ImportRefused
 from trainer.field.convnet_aig import FAMILY, convert, original_key
-from trainer.field.importer import read_original
+from trainer.field.importer import build_network, read_original
 from trainer.flops import mac_table
 from trainer.models import create_model
 
@@ -35,10 +35,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def model(saved):
-    converted = convert(saved, None)
-    net = create_model(converted.arch, **converted.model_args)
-    net.load_state_dict(converted.state_dict)
-    return net.eval()
+    return build_network(convert(saved, None), FAMILY)
 
 
 def test_saved_file_has_the_original_layout(saved):

@@ -12,7 +12,7 @@ import torch
 
 from trainer.field import families
 from trainer.field.common import ImportRefused
-from trainer.field.importer import read_original
+from trainer.field.importer import build_network, read_original
 from trainer.field.skipnet import ARCHS, FAMILY, _original_keys, convert
 from trainer.flops import mac_table
 from trainer.models import create_model
@@ -34,9 +34,7 @@ def case(request):
 
 def _load(saved, arch=None):
     converted = convert(saved, arch)
-    net = create_model(converted.arch, **converted.model_args)
-    net.load_state_dict(converted.state_dict)  # strict
-    return net.eval(), converted
+    return build_network(converted, FAMILY), converted
 
 
 def test_the_saved_file_is_train_sp_layout(case):

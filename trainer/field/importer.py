@@ -92,7 +92,7 @@ def import_checkpoint(
         raise ImportRefused(f"{target} exists already: choose another --out")
     data = _read_bytes(path)
     converted = family.convert(read_original(io.BytesIO(data), str(path)), arch)
-    model = _built(converted, family)
+    model = build_network(converted, family)
     dataset = ALIASES.get(dataset, dataset)
     bundle, class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
     classes = model.model_args.get("num_classes")
@@ -138,8 +138,8 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _built(converted: Converted, family: Family) -> torch.nn.Module:
-    """The rebuilt network with the converted weights, in eval mode."""
+def build_network(converted: Converted, family: Family) -> torch.nn.Module:
+    """The rebuilt network with the converted weights (strictly), in eval mode."""
     try:
         model = create_model(converted.arch, **converted.model_args)
         model.load_state_dict(converted.state_dict)
