@@ -209,10 +209,15 @@ export function scatterFigure(grouped, options) {
     dragmode,
     hovermode: "closest",
     showlegend: showLegend,
-    margin: { l: 30, r: 8, t: 8, b: 30 },
+    // The legend has a place of its own, outside the plot, whatever its entries: a new
+    // entry (the forced path's star) or another colouring must not move the markers.
+    margin: { l: 30, r: showLegend ? LEGEND_WIDTH : 8, t: 8, b: 30, autoexpand: false },
     xaxis: axis(1),
     yaxis: axis(2),
     legend: {
+      x: 1.01,
+      xanchor: "left",
+      y: 1,
       title: { text: legendTitle, font: { size: 12, color: MUTED } },
       itemsizing: "constant",
       bgcolor: "rgba(255,255,255,0.85)",
@@ -222,6 +227,9 @@ export function scatterFigure(grouped, options) {
   });
   return { data, layout, traces };
 }
+
+/** Pixels right of the map for its legend: "automobile (1,234)" at 12 px fits. */
+const LEGEND_WIDTH = 150;
 
 /** Same-class distance and view distance per class (lower is better). */
 export function consistencyFigure(metrics, { yMax = null } = {}) {

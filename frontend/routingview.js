@@ -239,7 +239,7 @@ function starFor(modelId, method) {
   const detail = state.detail;
   const forced = detail?.modelId === modelId ? detail.forced?.result : null;
   const moved = forced?.path === detail?.forced?.path ? forced?.embedding?.[method] : null;
-  if (moved) return { x: moved.x, y: moved.y, name: `#${detail.sampleId} on the forced path`, kind: "forced" };
+  if (moved) return { x: moved.x, y: moved.y, name: `#${detail.sampleId}, forced`, kind: "forced" };
   const placed = state.upload?.results?.[modelId]?.result?.embedding?.[method];
   return placed ? { x: placed.x, y: placed.y, name: "Your image", kind: "upload" } : null;
 }

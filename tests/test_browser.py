@@ -436,7 +436,7 @@ def test_toggling_a_block_reroutes_the_sample_and_reset_restores_it(ui, api):
     selector = ui.scatter(0, forced="1")
     placed = forced["embedding"]["umap"]
     assert ui.page.evaluate(DRAWN, selector)["extra"][-1] == {
-        "name": f"#{sample_id} on the forced path",
+        "name": f"#{sample_id}, forced",
         "x": placed["x"],
         "y": placed["y"],
     }
@@ -445,6 +445,32 @@ def test_toggling_a_block_reroutes_the_sample_and_reset_restores_it(ui, api):
     expect(detail.locator(".intervention")).to_have_count(0)
     expect(diagram).to_have_attribute("data-path", own["path"])
     ui.scatter(0, forced="0")
+    assert ui.errors == []
+
+
+PLOT_AREA = """(selector) => {
+  const l = document.querySelector(selector)._fullLayout;
+  return [l.xaxis._offset, l.xaxis._length, l.yaxis._offset, l.yaxis._length];
+}"""
+
+
+def test_the_plot_area_holds_still_when_the_legend_changes(ui, api):
+    """Forcing a block adds the forced path's star to the legend, and the colouring
+    changes its entries; the markers must not move (the legend has a fixed place)."""
+    embedding(api, "umap")
+    ui.open()
+    detail, sample_id = open_largest_marker(ui)
+    selector = ui.scatter(0)
+    before = ui.page.evaluate(PLOT_AREA, selector)
+    url = f"/api/models/{MODEL}/samples/{sample_id}/route"
+    block, _ = most_telling_flip(api, url, api.get(url).json())
+    detail.locator(f".pathdiagram button.pd-block[data-index='{block}']").first.click()
+    ui.scatter(0, forced="1")
+    assert ui.page.evaluate(PLOT_AREA, selector) == before
+    for mode in ("cost", "correct", "prediction"):
+        ui.page.click(f"#color-switch button[data-value={mode}]")
+        ui.scatter(0, color=mode)
+        assert ui.page.evaluate(PLOT_AREA, selector) == before, mode
     assert ui.errors == []
 
 
