@@ -7,7 +7,7 @@ from typing import Literal, get_args, get_origin
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from backend.store import DEFAULT_MAX_CHECKPOINT_BYTES
+from trainer.checkpoint import MAX_CHECKPOINT_BYTES
 from trainer.engine import Runtime, ViewProtocol
 from trainer.execution import resolve_device
 
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_checkpoint_bytes: int = Field(
-        DEFAULT_MAX_CHECKPOINT_BYTES, gt=0, description="larger checkpoints are refused unread"
+        MAX_CHECKPOINT_BYTES, gt=0, description="larger checkpoints are refused unread"
     )
     max_image_pixels: int = Field(40_000_000, gt=0, description="larger images are refused")
     max_image_bytes: int = Field(

@@ -11,11 +11,9 @@ it is keyed by its content hash, so stale results are never served.
 import hashlib
 import io
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 from typing import get_args
 
 import torch
@@ -24,7 +22,13 @@ from backend.errors import UnknownItem
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
 from backend.schemas import Split
 from trainer.ablation import parse_run_name
-from trainer.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from trainer.checkpoint import (
+    MAX_CHECKPOINT_BYTES,
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    read_checkpoint_bytes,
+)
 from trainer.data import DataBundle, load_dataset
 from trainer.flops import MacTable, mac_table
 from trainer.routing import RoutedNetwork
@@ -71,35 +75,6 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
-def read_checkpoint_bytes(path: Path, limit: int) -> bytes:
-    """The file's bytes, if it is a regular file of at most ``limit`` bytes.
-
-    Opened without blocking (a FIFO's open waits for a writer forever) and checked on
-    the opened descriptor, so a file swapped for a FIFO or a link to a device after any
-    earlier check is refused too, and at most ``limit`` + 1 bytes are ever read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        stat = os.fstat(fd)
-        if not S_ISREG(stat.st_mode):
-            raise CheckpointError(f"{path} is not a regular file")
-        if stat.st_size > limit:
-            raise CheckpointError(
-                f"{path} is {stat.st_size:,} bytes; checkpoints may have at most {limit:,} "
-                "(CODINET_MAX_CHECKPOINT_BYTES)"
-            )
-        data = f.read(limit + 1)
-    if len(data) > limit:  # grew while being read
-        raise CheckpointError(f"{path} is over {limit:,} bytes (CODINET_MAX_CHECKPOINT_BYTES)")
-    return data
-
-
-DEFAULT_MAX_CHECKPOINT_BYTES = 4 * 1024**3  # an ImageNet ResNet-101 is under 200 MB
-
-
 class ModelStore:
     """The models of a runs folder. One lock guards the store's tables and is held only
     to look up or record; each model has its own lock, held while its file is read and
@@ -111,7 +86,7 @@ class ModelStore:
         runs_dir: Path,
         data_dir: Path,
         device: torch.device = CPU,
-        max_checkpoint_bytes: int = DEFAULT_MAX_CHECKPOINT_BYTES,
+        max_checkpoint_bytes: int = MAX_CHECKPOINT_BYTES,
     ):
         self.runs_dir = Path(runs_dir)
         self.device = device  # where loaded models live
@@ -230,7 +205,9 @@ class ModelStore:
         """Load a checkpoint; whatever goes wrong is a CheckpointError about this file
         alone, so that one bad file never takes the other models down with it."""
         try:
-            data = read_checkpoint_bytes(path, self.max_checkpoint_bytes)
+            data = read_checkpoint_bytes(
+                path, self.max_checkpoint_bytes, "CODINET_MAX_CHECKPOINT_BYTES"
+            )
             checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
             model = model_from_checkpoint(checkpoint)
             prep = checkpoint["preprocessing"]

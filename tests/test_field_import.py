@@ -2,6 +2,7 @@
 writing anything."""
 
 import io
+import os
 import pickle
 from pathlib import Path
 
@@ -112,3 +113,14 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
 def test_an_unknown_family_names_the_known_ones(tmp_path, capsys):
     message = refused(tmp_path, capsys, "resnet", AIG)
     assert "skipnet" in message and "blockdrop" in message
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path, capsys):
+    """The importer reads the original as the server reads checkpoints: a special file
+    is refused, not waited on."""
+    from tests.test_store import answers_within
+
+    fifo = tmp_path / "model_best.pth.tar"
+    os.mkfifo(fifo)
+    message = answers_within(20, lambda: refused(tmp_path, capsys, "skipnet", fifo))
+    assert "not a regular file" in message

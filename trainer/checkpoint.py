@@ -5,6 +5,7 @@ import os
 import pickle
 import re
 from pathlib import Path
+from stat import S_ISREG
 
 import torch
 
@@ -12,6 +13,7 @@ from trainer.checkpoint_schema import schema_problem
 from trainer.models import create_model, list_models
 
 FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 4 * 1024**3  # the default bound; an ImageNet ResNet-101 is under 200 MB
 REQUIRED_KEYS = (
     "format_version",
     "arch",
@@ -60,6 +62,33 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def read_checkpoint_bytes(path: str | Path, limit: int, setting: str) -> bytes:
+    """The file's bytes, if it is a regular file of at most ``limit`` bytes.
+
+    Opened without blocking (a FIFO's open waits for a writer forever) and checked on
+    the opened descriptor, so a file swapped for a FIFO or a link to a device after any
+    earlier check is refused too, and at most ``limit`` + 1 bytes are ever read;
+    ``setting`` names what sets the limit, for the message.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise CheckpointError(f"{path} is not a regular file")
+        if stat.st_size > limit:
+            raise CheckpointError(
+                f"{path} is {stat.st_size:,} bytes; checkpoints may have at most {limit:,} "
+                f"({setting})"
+            )
+        data = f.read(limit + 1)
+    if len(data) > limit:  # grew while being read
+        raise CheckpointError(f"{path} is over {limit:,} bytes ({setting})")
+    return data
 
 
 def load_checkpoint(source: str | Path | io.BytesIO, name: str | None = None) -> dict:

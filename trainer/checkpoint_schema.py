@@ -78,10 +78,8 @@ def schema_problem(checkpoint: dict) -> str | None:
     problem = _preprocessing_problem(checkpoint["preprocessing"])
     if problem:
         return f"preprocessing.{problem}"
-    if (
-        model.get("in_channels", checkpoint["preprocessing"]["channels"])
-        != checkpoint["preprocessing"]["channels"]
-    ):
+    channels = checkpoint["preprocessing"]["channels"]
+    if model.get("in_channels", channels) != channels:  # for networks that take it
         return "model_args.in_channels differs from preprocessing.channels"
 
     origin = checkpoint.get("origin", {})

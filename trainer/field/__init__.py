@@ -18,13 +18,5 @@ _MODULES = ("skipnet", "blockdrop", "convnet_aig", "codinet_public")
 
 def families() -> dict[str, Family]:
     """Every family by its ``--from`` name."""
-    found = {}
-    for module in _MODULES:
-        try:
-            family = importlib.import_module(f"trainer.field.{module}").FAMILY
-        except ModuleNotFoundError as error:
-            if error.name != f"trainer.field.{module}":
-                raise
-            continue  # not written yet
-        found[family.name] = family
-    return found
+    found = (importlib.import_module(f"trainer.field.{module}").FAMILY for module in _MODULES)
+    return {family.name: family for family in found}

@@ -20,7 +20,13 @@ import numpy as np
 import torch
 from numpy._core.multiarray import scalar
 
-from trainer.checkpoint import build_checkpoint, save_atomic
+from trainer.checkpoint import (
+    MAX_CHECKPOINT_BYTES,
+    CheckpointError,
+    build_checkpoint,
+    read_checkpoint_bytes,
+    save_atomic,
+)
 from trainer.config import TrainConfig
 from trainer.data import CIFAR10_CLASSES, DataBundle, DatasetError, load_dataset
 from trainer.evaluate import evaluate_model
@@ -36,7 +42,6 @@ log = logging.getLogger(__name__)
 _NUMPY_SCALARS = [(scalar, "numpy.core.multiarray.scalar"), scalar, np.dtype] + [
     type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool")
 ]
-MAX_FILE_BYTES = 4 * 1024**3  # ImageNet ResNet-101s are under 200 MB
 # Class names of the datasets whose names are fixed; others come from the data on disk.
 KNOWN_CLASSES = {
     "cifar10": CIFAR10_CLASSES,
@@ -128,14 +133,11 @@ def import_checkpoint(
 
 
 def _read_bytes(path: Path) -> bytes:
-    if not path.is_file():
-        raise ImportRefused(f"{path} is not a file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ImportRefused(
-            f"{path} is {size:,} bytes; an imported checkpoint may have at most {MAX_FILE_BYTES:,}"
-        )
-    return path.read_bytes()
+    try:
+        return read_checkpoint_bytes(path, MAX_CHECKPOINT_BYTES, "the importer's bound")
+    except CheckpointError as error:
+        reason = str(error)
+    raise ImportRefused(reason)  # outside the handler: no context holding the bytes
 
 
 def build_network(converted: Converted, family: Family) -> torch.nn.Module:
