@@ -64,13 +64,16 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def read_checkpoint_bytes(path: str | Path, limit: int, setting: str) -> bytes:
+def read_checkpoint_bytes(
+    path: str | Path, limit: int, setting: str, kind: str = "checkpoints"
+) -> bytes:
     """The file's bytes, if it is a regular file of at most ``limit`` bytes.
 
     Opened without blocking (a FIFO's open waits for a writer forever) and checked on
     the opened descriptor, so a file swapped for a FIFO or a link to a device after any
     earlier check is refused too, and at most ``limit`` + 1 bytes are ever read;
-    ``setting`` names what sets the limit, for the message.
+    ``setting`` names what sets the limit and ``kind`` what the file holds, for the
+    message.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -82,8 +85,7 @@ def read_checkpoint_bytes(path: str | Path, limit: int, setting: str) -> bytes:
             raise CheckpointError(f"{path} is not a regular file")
         if stat.st_size > limit:
             raise CheckpointError(
-                f"{path} is {stat.st_size:,} bytes; checkpoints may have at most {limit:,} "
-                f"({setting})"
+                f"{path} is {stat.st_size:,} bytes; {kind} may have at most {limit:,} ({setting})"
             )
         data = f.read(limit + 1)
     if len(data) > limit:  # grew while being read

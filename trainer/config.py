@@ -88,6 +88,16 @@ class TrainConfig:
         4, help="augmented views per image that measure the view distance (at least 2)"
     )
     view_images_per_class: int = setting(32, help="test images per class whose views are routed")
+    formation: bool = setting(
+        True,
+        help="record each epoch's path and prediction of the probe images in the run "
+        "folder (formation.bin), to watch the routing space form",
+    )
+    formation_images: int = setting(
+        2000,
+        help="probe images whose paths are recorded each epoch: the whole test split up "
+        "to this many, beyond it a seeded sample stratified by class",
+    )
     # run
     out: str = setting("runs/digits-demo", help="run folder: checkpoint, metrics, config")
     resume: bool = setting(False, help="continue the run in --out from its last.pt")
@@ -121,7 +131,14 @@ class TrainConfig:
             raise ValueError("--resume continues a run and --overwrite restarts it: pick one")
         if self.eval_views < 2:
             raise ValueError(f"eval_views must be at least 2, got {self.eval_views}")
-        for name in ("views", "epochs", "batch_size", "eval_batch_size", "view_images_per_class"):
+        for name in (
+            "views",
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "view_images_per_class",
+            "formation_images",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

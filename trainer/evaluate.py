@@ -31,4 +31,4 @@ def evaluate_model(model, bundle: DataBundle, config: TrainConfig) -> dict:
     model = model.to(runtime.device).eval()
     prep = bundle.preprocessing
     macs = mac_table(model, prep["image_size"], prep["channels"])
-    return evaluate(model, bundle, config, runtime, DistInfo(), macs)
+    return evaluate(model, bundle, config, runtime, DistInfo(), macs)[0]

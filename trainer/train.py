@@ -14,10 +14,18 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from trainer.checkpoint import CheckpointError, build_checkpoint, load_checkpoint, save_atomic
 from trainer.config import TrainConfig, save_config
-from trainer.data import DataBundle, ViewsDataset, build_transform, load_dataset
+from trainer.data import DataBundle, ViewsDataset, build_transform, labels_of, load_dataset
 from trainer.distributed import DistInfo, broadcast_buffers, init_distributed, shutdown
-from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views, train_one_epoch
+from trainer.engine import (
+    RoutingResult,
+    Runtime,
+    ViewProtocol,
+    route_dataset,
+    route_views,
+    train_one_epoch,
+)
 from trainer.flops import MacTable, mac_table
+from trainer.formation import FormationRecorder
 from trainer.losses import LossWeights
 from trainer.metrics import routing_metrics
 from trainer.models import create_model
@@ -118,9 +126,9 @@ def evaluate(
     runtime: Runtime,
     dist_info: DistInfo,
     macs: MacTable,
-) -> dict:
+) -> tuple[dict, RoutingResult]:
     """Accuracy, cost and the routing measures on the test split, the view distance on
-    augmented views of some of its images."""
+    augmented views of some of its images; and the test split's routing itself."""
     clean = ViewsDataset(bundle.test, build_transform(bundle.preprocessing, train=False), 1)
     common = dict(
         runtime=runtime,
@@ -130,9 +138,8 @@ def evaluate(
     )
     protocol = ViewProtocol(config.eval_views, config.view_images_per_class)
     _, view_paths = route_views(model, bundle.test, bundle.preprocessing, protocol, **common)
-    return routing_metrics(
-        route_dataset(model, clean, description="eval", **common), view_paths, macs
-    )
+    routed = route_dataset(model, clean, description="eval", **common)
+    return routing_metrics(routed, view_paths, macs), routed
 
 
 def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list:
@@ -164,6 +171,7 @@ def main(config: TrainConfig) -> dict:
     start_epoch, best_score = 0, None
     if config.resume:
         start_epoch, best_score = _resume(out / "last.pt", model, optimizer, scheduler, scaler)
+    recorder = None
     if dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         if config.overwrite:
@@ -171,6 +179,7 @@ def main(config: TrainConfig) -> dict:
                 (out / name).unlink(missing_ok=True)
         save_config(config, out / "config.yaml")
         _truncate_metrics(out / "metrics.jsonl", start_epoch)
+        recorder = _formation_recorder(config, bundle, model.num_gates, out, start_epoch)
         log.info(
             "%s on %s: %d gates, %.2f M MACs full, target %.1f blocks, %s",
             config.arch,
@@ -203,9 +212,13 @@ def main(config: TrainConfig) -> dict:
         )
         scheduler.step()
         broadcast_buffers(model, dist_info)
-        metrics = evaluate(model, bundle, config, runtime, dist_info, macs)
+        metrics, routed = evaluate(model, bundle, config, runtime, dist_info, macs)
         if not dist_info.is_main:
             continue
+        if recorder is not None:
+            # Before metrics.jsonl: a kill between the two leaves an epoch recorded that
+            # --resume cuts back, never one logged but missing here.
+            recorder.record(epoch, routed.paths[:, 0], routed.predictions)
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
@@ -237,6 +250,22 @@ def main(config: TrainConfig) -> dict:
     if best is None and dist_info.is_main and (out / "checkpoint.pt").exists():
         best = load_checkpoint(out / "checkpoint.pt")["metrics"]
     return best or {}
+
+
+def _formation_recorder(
+    config: TrainConfig, bundle: DataBundle, num_gates: int, out: Path, start_epoch: int
+) -> FormationRecorder | None:
+    if not config.formation:
+        return None
+    return FormationRecorder.start(
+        out,
+        labels_of(bundle.test),
+        num_gates,
+        len(bundle.class_names),
+        config.formation_images,
+        config.seed,
+        start_epoch,
+    )
 
 
 def _check_out(out: Path, config: TrainConfig) -> None:
