@@ -15,6 +15,7 @@ from backend.services import Explorer
 from backend.settings import Settings, get_settings
 from trainer.checkpoint import CheckpointError
 from trainer.data import DatasetError
+from trainer.formation import FormationError
 
 
 def _frontend_dir() -> Path:
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RefuseLargeBodies, limit=lambda: app.state.explorer.max_upload_bytes)
     app.add_exception_handler(ServiceError, _service_error)
-    for error_type in (CheckpointError, DatasetError):
+    for error_type in (CheckpointError, DatasetError, FormationError):
         app.add_exception_handler(error_type, _unusable_file)
     app.include_router(api_router)
     mount_frontend(app)

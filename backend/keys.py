@@ -16,6 +16,7 @@ VERSIONS = {
     "views": 1,  # backend.extraction.augmented_view_paths, the train augmentation
     "embeddings": 3,  # backend.embeddings: the layouts and their saved arrays
     "importance": 2,  # backend.importance
+    "formation": 1,  # backend.formation: the measures per epoch and the shared layout
     "payloads": 1,  # the encoded JSON and CSV responses (backend.api.encoding)
 }
 
@@ -53,6 +54,12 @@ def embedding(content_hash: str, split: str, method: str, params: dict) -> str:
 def importance(content_hash: str, split: str) -> str:
     """The block importance sums of a split."""
     return _file("importance", content_hash, split)
+
+
+def formation(recording_digest: str, method: str) -> str:
+    """A run's formation (``backend.formation``): its recorded paths' digest names it,
+    whatever model file lies beside them."""
+    return _file("formation", recording_digest, "test", method)
 
 
 def payload(*parts) -> str:

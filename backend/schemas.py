@@ -96,6 +96,46 @@ class EmbeddingOut(BaseModel):
     params: dict[str, str | int | float | None]
 
 
+class FormationOut(BaseModel):
+    model_id: str
+    method: str = Field(description="the layout of the distinct paths of all epochs")
+    params: dict[str, str | int | float | None]
+    checkpoint_epoch: int = Field(description="the epoch the served checkpoint was saved at")
+    class_names: list[str]
+    epochs: list[int] = Field(description="the recorded epochs (completed epochs, from 1)")
+    sample_ids: list[int] = Field(description="the probe images: test split sample ids")
+    labels: list[int] = Field(description="each probe image's class")
+    paths: list[str] = Field(description="the distinct paths of every epoch (bit strings)")
+    x: list[float] = Field(description="each distinct path's point, shared by all epochs")
+    y: list[float]
+    path_ids: list[list[int]] = Field(
+        description="per epoch, each probe image's index into `paths`"
+    )
+    predictions: list[list[int]] = Field(description="per epoch, each probe image's prediction")
+    measures: dict[str, list[float | None]] = Field(
+        description="per measure, its value at each epoch on the probe images (none where "
+        "undefined or not measured: the linear probe is measured on `probe_epochs` only)"
+    )
+    probe_epochs: list[int] = Field(description="the epochs whose linear probe is measured")
+    changed: list[float | None] = Field(
+        description="per epoch, the share of probe images whose path differs from the "
+        "previous epoch's (none at the first)"
+    )
+    changed_per_class: list[list[float | None]] = Field(
+        description="per class, `changed` among its images"
+    )
+    settled: list[float] = Field(
+        description="per epoch, the share of probe images whose path stays the same from "
+        "it to the last epoch"
+    )
+    settle_epochs: list[int] = Field(
+        description="per probe image, the epoch from which its path stays the last epoch's"
+    )
+    settled_90_epoch: int = Field(
+        description="the first epoch from which 90% of probe images keep their path to the end"
+    )
+
+
 class JobInfo(BaseModel):
     job_id: str
     status: str = Field(description="queued, running, done or failed")

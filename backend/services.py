@@ -30,6 +30,13 @@ from backend.embeddings import (
 )
 from backend.errors import InvalidInput, UnknownItem
 from backend.extraction import PathTable, augmented_view_paths, extract_paths
+from backend.formation import (
+    ServedFormation,
+    compute_formation,
+    load_formation,
+    read_recorded,
+    save_formation,
+)
 from backend.groups import group_summaries
 from backend.ids import shown
 from backend.images import (
@@ -261,6 +268,29 @@ class Explorer:
             "loss_weights": loss_weights(loaded.meta.get("config", {})),
             "skipped_lines": skipped,
         }
+
+    # -- formation over epochs ----------------------------------------------------
+    def formation(self, model_id: str, method: str) -> ServedFormation | Job:
+        """The run's recorded epochs embedded in one layout, with per-epoch measures
+        (``backend.formation``); the job computing them when they are not yet."""
+        loaded = self.store.get(model_id)
+        if method not in METHODS:
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
+        recorded, digest = read_recorded(
+            loaded.path.parent, model_id, loaded.num_gates, len(loaded.class_names)
+        )
+        key = keys.formation(digest, method)
+        found = self._memory.get(key) or load_formation(self.cache, key)
+        if found is not None:
+            self._memory.put(key, found)
+            return ServedFormation(model_id, found, loaded.class_names, epochs_trained(loaded.meta))
+
+        def compute(progress):
+            self._memory.put(key, result := compute_formation(key, recorded, method, progress))
+            save_formation(self.cache, result)
+            log.info("formation of %s (%s) ready", model_id, method)
+
+        return self.jobs.submit(key, f"formation of {model_id} ({method})", compute)
 
     # -- block importance ---------------------------------------------------------
     def importance(self, model_id: str, split: str) -> dict | Job:

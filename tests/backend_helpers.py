@@ -8,14 +8,17 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import torch
 from PIL import Image
 
 from bench.demo_model import digit_photo
 from trainer.checkpoint import build_checkpoint, save_atomic
 from trainer.config import TrainConfig
-from trainer.data import build_transform, load_dataset
+from trainer.data import ViewsDataset, build_transform, labels_of, load_dataset
+from trainer.engine import Runtime, route_dataset
 from trainer.evaluate import evaluate_model
+from trainer.formation import FormationRecorder
 from trainer.models import create_model
 from trainer.train import main as train
 
@@ -65,6 +68,35 @@ def save_untrained_run(run_dir, seed: int = 0) -> None:
         model, bundle.class_names, bundle.preprocessing, metrics, {"seed": seed}, epoch=0
     )
     save_atomic(checkpoint, run_dir / "checkpoint.pt")
+    record_formation(run_dir, model, bundle, seed=seed)
+
+
+# Epochs of the formation recorded beside an untrained model, and the share of its path
+# bits flipped at the first of them (falling to none at the last).
+FORMATION_EPOCHS = 5
+FORMATION_FIRST_FLIPS = 0.2
+
+
+def record_formation(run_dir, model, bundle, seed: int = 0, cap: int = 2000) -> None:
+    """Paths recorded as the trainer records them (trainer.formation), for a model that
+    was not trained: each epoch the model's own paths of the test split with a seeded
+    share of bits flipped, falling to none at the last epoch, so that paths settle."""
+    clean = ViewsDataset(bundle.test, build_transform(bundle.preprocessing, train=False), 1)
+    routed = route_dataset(model, clean, Runtime(torch.device("cpu")))
+    recorder = FormationRecorder.start(
+        run_dir,
+        labels_of(bundle.test),
+        model.num_gates,
+        len(bundle.class_names),
+        cap,
+        seed,
+        start_epoch=0,
+    )
+    rng = np.random.default_rng(seed)
+    paths = routed.paths[:, 0]
+    for epoch in range(FORMATION_EPOCHS):
+        share = FORMATION_FIRST_FLIPS * (FORMATION_EPOCHS - 1 - epoch) / (FORMATION_EPOCHS - 1)
+        recorder.record(epoch, paths ^ (rng.random(paths.shape) < share), routed.predictions)
 
 
 @torch.no_grad()

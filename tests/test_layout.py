@@ -65,6 +65,7 @@ KEYS = {
     "views": lambda: keys.views("ab" * 32, "test", {"views": 4, "images_per_class": 8}),
     "embeddings": lambda: keys.embedding("ab" * 32, "test", "umap", {"n_neighbors": 15}),
     "importance": lambda: keys.importance("ab" * 32, "test"),
+    "formation": lambda: keys.formation("ab" * 32, "umap"),
     "payloads": lambda: keys.payload("paths", "ab" * 12, "digits", "csv"),
 }
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends
 
 from backend.api import (
     embeddings,
+    formation,
     health,
     importance,
     jobs,
@@ -16,7 +17,18 @@ from backend.api import (
 from backend.api.strict import refuse_undeclared_parameters
 
 api_router = APIRouter(dependencies=[Depends(refuse_undeclared_parameters)])
-for module in (health, models, embeddings, jobs, metrics, importance, samples, route, training):
+for module in (
+    health,
+    models,
+    embeddings,
+    jobs,
+    metrics,
+    importance,
+    samples,
+    route,
+    training,
+    formation,
+):
     api_router.include_router(module.router)
 api_router.include_router(metrics.measures_router)
 api_router.include_router(models.groups_router)
