@@ -108,6 +108,13 @@ export function getImportance(id, { split = "test", ...options } = {}) {
   return getComputed(`${model(id)}/importance?split=${split}`, "block importance", options);
 }
 
+/** How a run's routing space formed over its recorded epochs, laid out by `method`
+ * (a job the first time); a 404 says the run's paths were not recorded. */
+export function getFormation(id, method, options = {}) {
+  const url = `${model(id)}/formation?method=${encodeURIComponent(method)}`;
+  return getComputed(url, `${method} formation`, options);
+}
+
 /**
  * Route an uploaded image through a model, with `views` augmented views; with
  * `forcePath` (a string of 0/1, one per gated block) through that path instead. Its

@@ -20,7 +20,7 @@ function load(kind, key, fetcher) {
   };
   fetcher(split, (job) => set({ pending: true, job })).then(
     (data) => set({ data }),
-    (error) => set({ error: error.message || String(error) }),
+    (error) => set({ error: error.message || String(error), status: error.status || 0 }),
   );
   return entry;
 }
@@ -41,6 +41,13 @@ export function ensureEmbedding(modelId, method) {
 
 export function ensureTraining(modelId) {
   return load("training", modelId, () => api.getTraining(modelId));
+}
+
+/** A run's formation over epochs, laid out by `method` (the same for either split). */
+export function ensureFormation(modelId, method) {
+  return load("formation", `${modelId}|${method}`, (_split, onProgress) =>
+    api.getFormation(modelId, method, { onProgress }),
+  );
 }
 
 export function ensureImportance(modelId) {

@@ -8,6 +8,7 @@ import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
 import { renderRouting } from "./routingview.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
+import { renderFormation } from "./formationview.js";
 import { renderTraining, resetTraining } from "./trainingview.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
 
@@ -39,6 +40,7 @@ function render() {
     renderClasses($("#classes-grid"));
   }
   else if (state.tab === "training") renderTraining($("#training-grid"));
+  else if (state.tab === "formation") renderFormation($("#formation-grid"));
   else renderUpload($("#upload-grid"));
   syncUpload();
   if (lastTab !== state.tab) {

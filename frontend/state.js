@@ -3,7 +3,7 @@
 
 const METHODS = ["umap", "tsne", "pca"];
 const COLORS = ["label", "prediction", "correct", "cost"];
-const TABS = ["routing", "classes", "training", "upload"];
+const TABS = ["routing", "classes", "training", "formation", "upload"];
 const DRAGS = ["zoom", "pan", "select", "lasso"];
 const FLIPS = ["off", "on"];
 export const DATASET_SPLITS = ["test", "train"];
@@ -34,6 +34,7 @@ export const state = {
   importance: {}, // modelId -> {data|error|pending, job}: block importance per class
   training: {}, // modelId -> {data|error|pending}: the run's metrics per epoch
   embeddings: {}, // embeddingKey -> {data|error|pending, job}
+  formation: {}, // `${modelId}|${method}` -> {data|error|pending, job}: paths over epochs
   groups: null, // seed groups (ablations) with their summaries: {data|error|pending}
 };
 
