@@ -5,7 +5,16 @@ Only completion and output are checked: timings on a shared test machine mean no
 
 import pytest
 
-from bench import api, browser_map, embeddings, inference, large_maps, regularizer, train_step
+from bench import (
+    api,
+    browser_map,
+    embeddings,
+    formation,
+    inference,
+    large_maps,
+    regularizer,
+    train_step,
+)
 
 
 def last_table(output: str) -> list[str]:
@@ -35,6 +44,16 @@ def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_r
     assert header_word in table[0] + table[-1]
     assert set(table[1]) <= set("|-")
     assert any("PASS" in row or "FAIL" in row for row in table[2:])
+
+
+@pytest.mark.slow
+def test_formation_benchmark_runs_tiny_and_prints_its_table(capsys):
+    """Slow: even tiny, it trains the demo recipe for an epoch, twice."""
+    results = formation.main(["--tiny"])
+    table = last_table(capsys.readouterr().out)
+    assert set(results) == {"demo", "cifar", "job_pca", "job_umap"}
+    assert len(table) == 2 + 4 and "target" in table[0]
+    assert all("PASS" in row or "FAIL" in row for row in table[2:])
 
 
 def test_train_step_profile_runs_tiny(capsys):
