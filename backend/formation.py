@@ -22,7 +22,14 @@ from backend.cache import DiskCache
 from backend.embeddings import Embedding, embed_paths
 from backend.errors import UnknownItem
 from backend.schemas import FormationOut
-from trainer.formation import Formation, read_formation
+from trainer.formation import (
+    SETTLED_SHARE,
+    Formation,
+    path_changes,
+    read_formation,
+    settled_shares,
+    settling,
+)
 from trainer.measures import routing_measures
 from trainer.paths import path_strings
 
@@ -43,8 +50,6 @@ COLUMNS = (
 PROBE_EPOCHS = 25
 # Share of the job's progress the measures take; the embedding takes the rest.
 MEASURES_SHARE = 0.6
-# The share of images whose path no longer changes that the settling epoch names.
-SETTLED_SHARE = 0.9
 
 
 class NotRecorded(UnknownItem):
@@ -139,36 +144,6 @@ def compute_formation(
         measures,
         embedding,
     )
-
-
-def path_changes(path_ids: np.ndarray, labels: np.ndarray, classes: int):
-    """Per epoch, the share of images whose path differs from the previous epoch's
-    (None at the first), overall and per class (None for a class without images)."""
-    changed = path_ids[1:] != path_ids[:-1]  # (E - 1, N); a run has an epoch at least
-    overall = [None, *changed.mean(axis=1).tolist()]
-    per_class = []
-    for c in range(classes):
-        members = labels == c
-        if not members.any():
-            per_class.append([None] * len(path_ids))
-            continue
-        per_class.append([None, *changed[:, members].mean(axis=1).tolist()])
-    return overall, per_class
-
-
-def settling(path_ids: np.ndarray) -> np.ndarray:
-    """(N,) for each image the index of the epoch from which its path stays the last
-    epoch's to the end."""
-    differs = path_ids != path_ids[-1]  # (E, N)
-    last_different = np.where(
-        differs.any(axis=0), len(path_ids) - 1 - np.argmax(differs[::-1], axis=0), -1
-    )
-    return last_different + 1
-
-
-def settled_shares(settle_index: np.ndarray, epochs: int) -> list[float]:
-    """Per epoch, the share of images whose path no longer changes from it on."""
-    return [float((settle_index <= e).mean()) for e in range(epochs)]
 
 
 def save_formation(cache: DiskCache, result: FormationResult) -> None:

@@ -44,6 +44,8 @@ def test_ablate_trains_every_variant_and_seed_then_reports(tmp_path, capsys):
     assert changed == {"w_con", "w_div", "w_cost", "w_aig", "out"}
     assert aig["w_aig"] == 2.0 and aig["seed"] == 1 and codinet["w_aig"] == 0
     assert codinet["checkpoint"] == "last"  # final epochs are compared, not picked ones
+    # One recorded epoch: every path is its last from epoch 1.
+    assert report["variants"]["no-codi"]["settled_90_epoch"]["values"] == [1, 1]
     markdown = (out / "REPORT.md").read_text()
     assert "## codinet − no-codi, paired by seed" in markdown and "view_ratio" in markdown
     assert "REPORT.md" in capsys.readouterr().out

@@ -25,6 +25,7 @@ from trainer.formation import (
     Layout,
     probe_indices,
     read_formation,
+    settled_epoch,
 )
 from trainer.train import main as train
 
@@ -136,6 +137,20 @@ def test_a_new_run_starts_a_new_recording(tmp_path):
     recorder.record(0, *random_epoch(rng))
     started(tmp_path, labels, start_epoch=0)
     assert read_formation(tmp_path).epochs.tolist() == []
+
+
+def test_the_settled_epoch_is_the_first_from_which_90_percent_keep_their_path(tmp_path):
+    labels = np.arange(20) % 10
+    recorder = started(tmp_path, labels)
+    final = np.zeros((20, GATES), dtype=bool)
+    settle = np.array([0] * 10 + [1] * 6 + [2] * 2 + [3] * 2)  # epoch index of each image
+    for epoch in range(4):
+        paths = final.copy()
+        paths[settle > epoch, 0] = True  # differs from the final path until it settles
+        recorder.record(epoch, paths, labels)
+    # Epoch index 1: 16 of 20 settled; index 2: 18 of 20 = 90%, the 3rd completed epoch.
+    assert settled_epoch(read_formation(tmp_path)) == 3
+    assert settled_epoch(read_formation(tmp_path), share=0.5) == 1
 
 
 def test_a_run_folder_without_recordings_has_no_formation(tmp_path):

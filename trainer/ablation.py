@@ -22,6 +22,7 @@ from scipy import stats
 
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig
+from trainer.formation import FormationError, read_formation, settled_epoch
 from trainer.measures import MEASURES
 from trainer.training_log import read_training_log
 
@@ -31,7 +32,16 @@ log = logging.getLogger(__name__)
 AIG_WEIGHT = 2.0
 REFERENCE = "codinet"
 RUN_NAME = re.compile(r"^(?P<variant>[a-z0-9-]+)-s(?P<seed>\d+)$")
-REPORTED = ("accuracy", "mean_executed_blocks", "mean_macs", "unique_paths", *MEASURES)
+# From the paths recorded every epoch (trainer.formation), when a run recorded them.
+SETTLED = "settled_90_epoch"
+REPORTED = ("accuracy", "mean_executed_blocks", "mean_macs", "unique_paths", *MEASURES, SETTLED)
+# Differences without a better direction: said as higher or lower (later or earlier).
+NEUTRAL = {
+    "mean_executed_blocks": ("higher", "lower"),
+    "mean_macs": ("higher", "lower"),
+    "unique_paths": ("higher", "lower"),
+    SETTLED: ("settles later", "settles earlier"),
+}
 
 
 def parse_run_name(name: str) -> tuple[str, int] | None:
@@ -111,8 +121,20 @@ def collect_runs(out: Path) -> dict[str, dict[int, dict]]:
         checkpoint = load_checkpoint(run / "last.pt")
         seconds = sum(row.get("seconds", 0) for row in _metrics_rows(run))
         metrics = {**checkpoint["metrics"], "epoch": checkpoint["epoch"], "seconds": seconds}
+        metrics[SETTLED] = _settled_epoch(run)
         runs.setdefault(variant, {})[seed] = metrics
     return runs
+
+
+def _settled_epoch(run: Path) -> int | None:
+    """The epoch from which 90% of the recorded images keep their path (None when the
+    run recorded none, or its recording cannot be read)."""
+    try:
+        formation = read_formation(run)
+    except FormationError as error:
+        log.warning("%s: paths recorded per epoch unreadable (%s)", run, error)
+        return None
+    return None if formation is None else settled_epoch(formation)
 
 
 def summarise(runs: dict[str, dict[int, dict]], reference: str = REFERENCE) -> dict:
@@ -178,8 +200,8 @@ def verdict(name: str, difference: dict) -> str:
     if ci[0] <= 0 <= ci[1]:
         return "no detectable difference"
     better = MEASURES[name].better if name in MEASURES else "higher"
-    if name in ("mean_executed_blocks", "mean_macs", "unique_paths"):
-        return "higher" if ci[0] > 0 else "lower"
+    if name in NEUTRAL:
+        return NEUTRAL[name][0] if ci[0] > 0 else NEUTRAL[name][1]
     improves = (ci[0] > 0) == (better == "higher")
     return "CoDiNet better" if improves else "CoDiNet worse"
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.checkpoint import CheckpointError, completed_epochs, read_checkpoint_bytes
+from trainer.paths import unique_paths
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ _EPOCH = np.dtype("<u4")
 _PREDICTION = np.dtype("<u2")
 _CRC = np.dtype("<u4")
 MAX_CLASSES = np.iinfo(_PREDICTION).max + 1
+# The share of images whose path no longer changes that a run's settling epoch names.
+SETTLED_SHARE = 0.9
 
 
 class FormationError(ValueError):
@@ -248,6 +251,48 @@ def read_formation(run_dir: Path, max_bytes: int = MAX_RECORD_BYTES) -> Formatio
         predictions=np.stack(predictions) if predictions else np.zeros((0, images), np.int64),
         skipped_bytes=len(data) - offset,
     )
+
+
+# -- what follows from recorded paths, given as (epochs, images) ids of distinct paths --
+def path_changes(path_ids: np.ndarray, labels: np.ndarray, classes: int):
+    """Per epoch, the share of images whose path differs from the previous epoch's
+    (None at the first), overall and per class (None for a class without images)."""
+    changed = path_ids[1:] != path_ids[:-1]  # (E - 1, N); a run has an epoch at least
+    overall = [None, *changed.mean(axis=1).tolist()]
+    per_class = []
+    for c in range(classes):
+        members = labels == c
+        if not members.any():
+            per_class.append([None] * len(path_ids))
+            continue
+        per_class.append([None, *changed[:, members].mean(axis=1).tolist()])
+    return overall, per_class
+
+
+def settling(path_ids: np.ndarray) -> np.ndarray:
+    """(N,) for each image the index of the epoch from which its path stays the last
+    epoch's to the end."""
+    differs = path_ids != path_ids[-1]  # (E, N)
+    last_different = np.where(
+        differs.any(axis=0), len(path_ids) - 1 - np.argmax(differs[::-1], axis=0), -1
+    )
+    return last_different + 1
+
+
+def settled_shares(settle_index: np.ndarray, epochs: int) -> list[float]:
+    """Per epoch, the share of images whose path no longer changes from it on."""
+    return [float((settle_index <= e).mean()) for e in range(epochs)]
+
+
+def settled_epoch(formation: Formation, share: float = SETTLED_SHARE) -> int | None:
+    """The first recorded epoch from which ``share`` of the probe images keep their path
+    to the last recorded epoch; None when nothing was recorded."""
+    if not len(formation.epochs):
+        return None
+    gates = formation.paths.shape[2]
+    ids = unique_paths(formation.paths.reshape(-1, gates))[2].reshape(formation.paths.shape[:2])
+    shares = settled_shares(settling(ids), len(ids))
+    return int(formation.epochs[next(e for e, s in enumerate(shares) if s >= share)])
 
 
 def _read_bounded(path: Path, max_bytes: int) -> bytes:
