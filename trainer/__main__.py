@@ -1,5 +1,6 @@
 """Command line: ``python -m trainer train ...``, ``python -m trainer ablate ...``,
-``python -m trainer eval ...`` and ``python -m trainer import ...``."""
+``python -m trainer sweep ...``, ``python -m trainer eval ...`` and
+``python -m trainer import ...``."""
 
 import argparse
 import json
@@ -11,6 +12,19 @@ from trainer.ablation import AIG_WEIGHT
 from trainer.checkpoint import CheckpointError
 from trainer.config import add_config_arguments, resolve_config
 from trainer.data import DatasetError
+
+# The sweep command's own flags; the others are the recipe's settings.
+SWEEP_FLAGS = (
+    "grid",
+    "baselines",
+    "seeds",
+    "launcher",
+    "cluster",
+    "timeout_min",
+    "slurm_partition",
+    "gpus_per_node",
+    "cpus_per_task",
+)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -41,6 +55,42 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="weight of ConvNet-AIG's target-rate loss in the aig variant (its own default: 2)",
     )
     add_config_arguments(ablate)
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a grid of CoDiNet settings and baselines over seeds; report the trade-off",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SETTING=V1,V2",
+        help="a setting and its values (repeatable; the grid is their product): w_con, "
+        "w_div, w_cost, intra_margin, inter_margin or target_blocks",
+    )
+    sweep.add_argument(
+        "--baselines",
+        default="no-codi",
+        help="comma-separated, the first compared with every setting: no-codi, aig",
+    )
+    sweep.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 for each setting")
+    sweep.add_argument(
+        "--launcher",
+        default="local",
+        choices=["local", "submitit"],
+        help="local: train here, one run after the other; submitit: one job per run",
+    )
+    sweep.add_argument(
+        "--cluster",
+        default="slurm",
+        choices=["slurm", "local"],
+        help="submitit's executor: slurm, or local processes",
+    )
+    sweep.add_argument("--timeout-min", type=int, default=240, help="submitit: per run")
+    sweep.add_argument("--slurm-partition", help="submitit on SLURM: the partition")
+    sweep.add_argument("--gpus-per-node", type=int, default=0, help="submitit: GPUs per run")
+    sweep.add_argument("--cpus-per-task", type=int, default=4, help="submitit: cores per run")
+    add_config_arguments(sweep)
     evaluate = commands.add_parser("eval", help="print the metrics of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True, help="the checkpoint.pt file to evaluate")
     evaluate.add_argument("--data-dir", help="where the dataset lies (default: as trained)")
@@ -97,6 +147,34 @@ def main(argv: list[str] | None = None) -> int:
             command = "python -m trainer " + shlex.join(sys.argv[1:] if argv is None else argv)
             report = run_ablation(resolve_config(args), variants, seeds, command, aig_weight)
             print(f"report: {report['config']['out']}/REPORT.md")
+        elif args.command == "sweep":
+            from trainer.sweep import parse_grid, run_sweep
+
+            own = {name: getattr(args, name) for name in SWEEP_FLAGS}
+            for name in SWEEP_FLAGS:  # the rest are the recipe's settings
+                delattr(args, name)
+            if own["seeds"] < 1:
+                raise ValueError(f"--seeds must be at least 1, got {own['seeds']}")
+            options = {"timeout_min": own["timeout_min"], "cpus_per_task": own["cpus_per_task"]}
+            if own["gpus_per_node"]:
+                options["gpus_per_node"] = own["gpus_per_node"]
+            if own["slurm_partition"]:
+                options["slurm_partition"] = own["slurm_partition"]
+            config = resolve_config(args)
+            report = run_sweep(
+                config,
+                parse_grid(own["grid"]),
+                [b.strip() for b in own["baselines"].split(",") if b.strip()],
+                own["seeds"],
+                "python -m trainer " + shlex.join(sys.argv[1:] if argv is None else argv),
+                own["launcher"],
+                own["cluster"],
+                options,
+            )
+            print(f"report: {config.out}/SWEEP.md")
+            if report["failed"]:
+                print(f"failed runs: {', '.join(report['failed'])}", file=sys.stderr)
+                return 1
         elif args.command == "import":
             from trainer.field.importer import import_checkpoint
 

@@ -85,7 +85,7 @@ def run_ablation(
     for seed in range(seeds):  # seeds outermost: an early stop still covers every variant
         for variant in variants:
             run = out / f"{variant}-s{seed}"
-            if _finished(run, base.epochs):
+            if finished_run(run, base.epochs):
                 log.info("%s is trained already", run)
                 continue
             settings = {**variant_settings(variant, aig_weight), "seed": seed, "out": str(run)}
@@ -99,7 +99,8 @@ def run_ablation(
     return report
 
 
-def _finished(run: Path, epochs: int) -> bool:
+def finished_run(run: Path, epochs: int) -> bool:
+    """Whether ``run`` trained all ``epochs`` (a run stopped early resumes instead)."""
     rows = _metrics_rows(run)
     return (run / "checkpoint.pt").exists() and bool(rows) and rows[-1]["epoch"] >= epochs
 
