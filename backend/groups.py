@@ -1,9 +1,11 @@
-"""Seed groups: the runs of one ablation (``runs/<group>/<variant>-s<seed>/``), summarised
-over seeds with the trainer's own statistics (trainer.ablation.summarise)."""
+"""Seed groups: the runs of one ablation or sweep (``runs/<group>/<variant>-s<seed>/``),
+summarised over seeds with the trainer's own statistics (trainer.ablation.summarise),
+with the front of its variants (trainer.sweep.front)."""
 
 from backend.store import LoadedModel
 from trainer.ablation import summarise, verdict
 from trainer.measures import upgrade_metrics
+from trainer.sweep import front
 
 
 def group_summaries(models: list[LoadedModel]) -> list[dict]:
@@ -23,5 +25,8 @@ def group_summaries(models: list[LoadedModel]) -> list[dict]:
         for differences in summary["differences"].values():
             for measure, difference in differences.items():
                 difference["reading"] = verdict(measure, difference)
-        result.append({"group": name, **summary, "models": group["models"]})
+        settings_front = front(summary["variants"])
+        result.append(
+            {"group": name, **summary, "models": group["models"], "front": settings_front}
+        )
     return result

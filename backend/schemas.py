@@ -284,6 +284,10 @@ class SeedGroup(BaseModel):
         description="baseline variant -> measure -> reference minus baseline, paired by seed"
     )
     models: dict[str, dict[str, str]] = Field(description="variant -> seed -> model id")
+    front: list[str] = Field(
+        description="variants no other beats on accuracy, view ratio and linear probe at once "
+        "(by their means over seeds)"
+    )
 
 
 Matrix = list[list[float | None]]

@@ -10,6 +10,7 @@ import { renderRouting } from "./routingview.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
 import { renderFormation } from "./formationview.js";
 import { renderTraining, resetTraining } from "./trainingview.js";
+import { renderTradeoff } from "./tradeoffview.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
 
 // -- render scheduling: many updates in a row give one render ---------------------------
@@ -37,6 +38,7 @@ function render() {
   if (state.tab === "routing") renderRouting($("#routing-grid"));
   else if (state.tab === "classes") {
     renderMeasureComparison($("#measures-compare"));
+    renderTradeoff($("#tradeoff"));
     renderClasses($("#classes-grid"));
   }
   else if (state.tab === "training") renderTraining($("#training-grid"));
