@@ -269,7 +269,9 @@ def _as_digit(gray: np.ndarray, preprocessing: dict) -> torch.Tensor:
     """
     if preprocessing.get("ink") == "light_on_dark" and _border(gray).mean() > gray.mean():
         gray = 255 - gray
-    gray = np.clip(gray - np.median(_border(gray)), 0, None)  # the background becomes 0
+    # The background becomes 0 everywhere: under a lamp the paper is lighter on one side,
+    # and a single background level would leave that side brighter than the ink.
+    gray = np.clip(gray - _background(gray), 0, None)
     ink = gray > 0.3 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
     if ink.any():
         rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
@@ -288,6 +290,33 @@ def _as_digit(gray: np.ndarray, preprocessing: dict) -> torch.Tensor:
     small = np.asarray(small)
     small = small / small.max() * 255 if small.max() > 0 else small
     return torch.from_numpy(small.round().astype(np.uint8))[None]
+
+
+BACKGROUND_ROUNDS = 5  # refits of the background, each without what stood above the last
+INK_ABOVE_BACKGROUND = 3.0  # robust standard deviations above the background: ink
+MIN_INK_STEP = 4.0  # grey levels: on clean paper (no noise) ink is what stands this high
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """The paper's light under the (light) ink: a quadratic surface in x and y, fitted to
+    the pixels that are not ink. Lighting across a sheet of paper is smooth (a gradient,
+    a vignette), so six terms follow it; the ink, above the surface, is left out of each
+    refit by a robust threshold, so a digit however large does not lift the surface."""
+    height, width = gray.shape
+    ys, xs = np.mgrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
+    terms = np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1).reshape(-1, 6)
+    values = gray.reshape(-1)
+    paper = np.ones(values.shape, dtype=bool)
+    for _ in range(BACKGROUND_ROUNDS):
+        coefficients, *_ = np.linalg.lstsq(terms[paper], values[paper], rcond=None)
+        surface = terms @ coefficients
+        residual = values - surface
+        spread = 1.4826 * np.median(np.abs(residual[paper] - np.median(residual[paper])))
+        still = residual < max(INK_ABOVE_BACKGROUND * spread, MIN_INK_STEP)
+        if still.sum() < terms.shape[1] or np.array_equal(still, paper):
+            break
+        paper = still
+    return surface.reshape(height, width)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:

@@ -219,6 +219,31 @@ def test_the_response_shows_what_the_network_received(client):
     assert result["warnings"] == []
 
 
+def unevenly_lit(image: Image.Image) -> Image.Image:
+    """The photo under a lamp to its top left: the paper darkens to 45% of its light
+    towards the bottom right, and a little more towards the corners."""
+    pixels = np.asarray(image, dtype=np.float64)
+    ys, xs = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
+    y, x = ys / (pixels.shape[0] - 1), xs / (pixels.shape[1] - 1)
+    light = 1.0 - 0.55 * (x + y) / 2 - 0.15 * ((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    return Image.fromarray((pixels * light).round().astype(np.uint8), "L")
+
+
+def test_a_digit_under_uneven_light_is_prepared_like_the_evenly_lit_one():
+    """The paper's lighting gradient is taken away before the ink is looked for: the
+    network sees the digit, not a blob of the lamp's light."""
+    from backend.images import to_dataset_format
+    from trainer.data import load_dataset
+
+    bundle = load_dataset("digits")
+    for index in range(10):
+        photo, _ = digit_on_paper(index)
+        even = to_dataset_format(photo, bundle.preprocessing)[0].numpy().astype(np.float64)
+        lit = to_dataset_format(unevenly_lit(photo), bundle.preprocessing)[0].numpy()
+        assert np.abs(lit - even).mean() < 20, index  # of 255
+        assert np.corrcoef(lit.ravel(), even.ravel())[0, 1] > 0.95, index
+
+
 @pytest.mark.parametrize(
     "name, make, warning",
     [
