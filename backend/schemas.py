@@ -220,6 +220,14 @@ class Neighbor(BaseModel):
 class ViewPaths(BaseModel):
     paths: list[str]
     mean_distance: float = Field(description="mean Hamming distance between the views' paths")
+    distances: list[int] = Field(
+        default_factory=list,
+        description="each view's Hamming distance to the image's own path, in blocks",
+    )
+    embedding: dict[str, list[Placement]] = Field(
+        default_factory=dict,
+        description="method -> each view's point, in the order of paths, for computed maps",
+    )
 
 
 class Routing(BaseModel):

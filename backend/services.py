@@ -375,14 +375,26 @@ class Explorer:
         return {**response, "warnings": warnings}
 
     def route_sample(
-        self, model_id: str, split: str, sample_id: int, force_path: str | None = None
+        self,
+        model_id: str,
+        split: str,
+        sample_id: int,
+        force_path: str | None = None,
+        views: int = 0,
     ) -> dict:
-        """A dataset sample's routing (its own, or forced), probabilities included."""
+        """A dataset sample's routing (its own, or forced), probabilities included; with
+        ``views``, that many augmented views of it routed by its own gates."""
         loaded = self.store.get(model_id)
         forced = _forced_path(loaded, force_path)
+        if forced is not None and views:
+            raise InvalidInput(
+                "augmented views are routed by the network's own gates: ask for "
+                "views without force_path"
+            )
         image, label = self._sample(loaded, split, sample_id)
-        transform = build_transform(loaded.preprocessing, train=False)
-        response = self._route(loaded, lambda: transform(image)[None], forced, split)
+        response = self._route(
+            loaded, lambda: _with_views(image, loaded.preprocessing, views), forced, split
+        )
         response["sample"] = {
             "split": split,
             "sample_id": sample_id,
@@ -419,6 +431,8 @@ class Explorer:
             response["views"] = {
                 "paths": path_strings(paths[1:]),
                 "mean_distance": mean_view_hamming(paths[None, 1:]),
+                "distances": (paths[1:] != paths[0]).sum(axis=1).tolist(),
+                "embedding": {},
             }
         path = forced if forced is not None else paths[0]
         response.update(embedding={}, neighbors=[])
@@ -429,8 +443,11 @@ class Explorer:
             return response
         response["neighbors"] = self._neighbors(loaded, table, path)
         for method, result in self.computed_embeddings(loaded, split).items():
-            (x, y), placement = place_path(result.embedding, result.reducer, path)
-            response["embedding"][method] = {"x": x, "y": y, "placement": placement}
+            response["embedding"][method] = _placement(result, path)
+            if len(paths) > 1:
+                # The views on the map: how far apart routing puts one image's views.
+                views = [_placement(result, bits) for bits in paths[1:]]
+                response["views"]["embedding"][method] = views
         return response
 
     def _upload_inputs(
@@ -442,14 +459,7 @@ class Explorer:
             data, self.settings.max_image_pixels, self.settings.max_image_bytes, needed_side(prep)
         )
         warnings.extend(domain_warnings(image, prep))
-        source = to_dataset_format(image, prep)
-        batch = [build_transform(prep, train=False)(source)]
-        if views:
-            augment = build_transform(prep, train=True)
-            with torch.random.fork_rng():
-                torch.manual_seed(0)  # the same upload gets the same views
-                batch += [augment(source) for _ in range(views)]
-        return torch.stack(batch)
+        return _with_views(to_dataset_format(image, prep), prep, views)
 
     def _neighbors(self, loaded: LoadedModel, table: PathTable, path: np.ndarray) -> list[dict]:
         distances = (table.paths != path).sum(axis=1)
@@ -556,3 +566,21 @@ def _routing(loaded: LoadedModel, logits: torch.Tensor, path: np.ndarray) -> dic
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise InvalidInput(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _with_views(source, prep: dict, views: int) -> torch.Tensor:
+    """An image in its dataset's raw format as the model's input, then ``views``
+    augmented views of it (the training augmentation), the same ones for the same image."""
+    batch = [build_transform(prep, train=False)(source)]
+    if views:
+        augment = build_transform(prep, train=True)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            batch += [augment(source) for _ in range(views)]
+    return torch.stack(batch)
+
+
+def _placement(result, bits: np.ndarray) -> dict:
+    """A path's point on a computed map, and how it was placed."""
+    (x, y), placement = place_path(result.embedding, result.reducer, bits)
+    return {"x": x, "y": y, "placement": placement}

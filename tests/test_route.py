@@ -138,6 +138,37 @@ def test_upload_is_placed_in_computed_embeddings(client):
         )
 
 
+def test_a_samples_augmented_views_are_placed_on_the_computed_maps(client):
+    """A dataset sample routed with views: each view's path, its distance to the
+    sample's own path and its point on every computed map, a known path exactly where
+    the map has it."""
+    from tests.backend_helpers import wait_for_result
+
+    wait_for_result(client, "/api/models/digits/embeddings/pca")
+    url = "/api/models/digits/samples/5/route"
+    body = client.get(url, params={"views": 6}).json()
+    views = body["views"]
+    assert len(views["paths"]) == len(views["distances"]) == 6
+    assert views["distances"] == [
+        sum(a != b for a, b in zip(path, body["path"], strict=True)) for path in views["paths"]
+    ]
+    placed = views["embedding"]["pca"]
+    assert len(placed) == 6
+    embedding = client.get("/api/models/digits/embeddings/pca").json()
+    for path, point in zip(views["paths"], placed, strict=True):
+        if path in embedding["paths"]:
+            sample = embedding["path_ids"].index(embedding["paths"].index(path))
+            assert point["placement"] == "exact: a known path"
+            assert (point["x"], point["y"]) == pytest.approx(
+                (embedding["x"][sample], embedding["y"][sample]), abs=1e-4
+            )
+    assert client.get(url, params={"views": 6}).json()["views"] == views  # the same views
+    assert client.get(url).json()["views"] is None
+    forced = client.get(url, params={"views": 2, "force_path": body["path"]})
+    assert forced.status_code == 422
+    assert client.get(url, params={"views": 33}).status_code == 422
+
+
 def truncated_jpeg() -> bytes:
     whole = encode(Image.fromarray(photos.astronaut()), "JPEG")
     return whole[: len(whole) // 3]

@@ -43,8 +43,17 @@ def route_sample(
             "character per gated block, input side first, 1 = execute",
         ),
     ] = None,
+    views: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=32,
+            description="augmented views of the sample to route too (by its own gates): "
+            "their paths, distances to its path and places on the computed maps",
+        ),
+    ] = 0,
 ) -> RouteResult:
     """A dataset sample's routing: prediction, probabilities, path, cost, neighbours and
     place in the computed embeddings; with ``force_path``, for that path, and
-    ``unforced`` holds its own."""
-    return RouteResult(**explorer.route_sample(model_id, split, sample_id, force_path))
+    ``unforced`` holds its own; with ``views``, its augmented views' paths and places."""
+    return RouteResult(**explorer.route_sample(model_id, split, sample_id, force_path, views))
