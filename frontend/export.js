@@ -39,8 +39,11 @@ export async function downloadFigure(gd, title, format) {
   };
   const named = gd.data.filter((trace) => trace.name && trace.showlegend !== false);
   if (named.length > 1 && layout.showlegend === undefined) layout.showlegend = true;
+  // A WebGL trace goes into an SVG as one raster image of its canvas: for a figure a
+  // paper can scale, the SVG is drawn once with the SVG renderer, every marker a path.
+  const data = format === "svg" ? gd.data.map((trace) => (trace.type === "scattergl" ? { ...trace, type: "scatter" } : trace)) : gd.data;
   const url = await window.Plotly.toImage(
-    { data: gd.data, layout },
+    { data, layout },
     {
       format,
       width: EXPORT_WIDTH,

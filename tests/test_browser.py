@@ -1173,6 +1173,10 @@ def test_map_and_charts_download_as_png_svg_and_csv(ui, api):
     assert name.endswith(".svg") and text.startswith("<svg")
     assert f"UMAP map of the routing paths · {MODEL}" in text  # the title
     assert "True class" in text  # the legend
+    # Vector markers, one per marker of the map, not the WebGL canvas as a raster image.
+    assert "<image" not in text
+    points = len(re.findall(r'<path class="point"', text))
+    assert points == int(ui.page.locator("#scatter-0").get_attribute("data-markers"))
     emb = embedding(api, "umap")
     rows = download_csv(ui, head.locator("[data-export=csv]"))
     assert [int(r["sample_id"]) for r in rows] == emb["sample_ids"]
