@@ -576,25 +576,52 @@ export function seedSpreadFigure(group, measures, labels, shown) {
 
 const SERIES_COLORS = ["#2f6fde", "#f28e2b", "#17803d", "#c4321f", "#7c3aed", "#0e7490"];
 
+/** Legend entries naming the compared runs by their line style, in grey: no data. */
+function runEntries(runs) {
+  return runs.map((run) => ({
+    type: "scatter",
+    mode: "lines",
+    name: `${plotText(run.name)} (${run.dash === "solid" ? "solid" : "dashed"})`,
+    legendgroup: `run-${run.name}`,
+    meta: { run: run.name, series: null },
+    x: [null],
+    y: [null],
+    line: { color: MUTED, width: 2, dash: run.dash },
+    hoverinfo: "skip",
+  }));
+}
+
+/** Whether a training log's value is drawn: a number, and above 0 on a log axis (a
+ * term at exactly 0, switched off, has no place there: the page lists it instead). */
+export function drawnValue(value, panel) {
+  return typeof value === "number" && (!panel.log || value > 0);
+}
+
 /**
  * One panel of training curves: each of `panel.series` ({key, name}) against the epoch,
  * for each run in `runs` ({name, log, dash}); a dotted line marks the epoch each run's
- * served checkpoint was saved at. Series a run did not log are left out.
+ * served checkpoint was saved at. Series a run did not log are left out. With two runs
+ * the legend names each run beside its line style; `panel.log` draws the values on a log
+ * axis, where terms orders of magnitude apart do not overlap.
  */
 export function trainingFigure(runs, panel) {
   const data = [];
   const shapes = [];
+  // Two runs' lines on show (a run without a log draws none): name each in the legend.
+  const compare = runs.filter((run) => run.log.epochs.length).length > 1;
   runs.forEach((run, r) => {
     panel.series.forEach((series, s) => {
-      const rows = run.log.epochs.filter((row) => typeof row[series.key] === "number");
+      const rows = run.log.epochs.filter((row) => drawnValue(row[series.key], panel));
       if (!rows.length) return;
       data.push({
         type: "scatter",
         mode: rows.length > 40 ? "lines" : "lines+markers",
-        // One legend entry per series: the runs differ by line style, said on the page.
         name: plotText(series.name),
+        // One legend entry per series, both runs' lines: the runs differ by line style,
+        // and have entries of their own (runEntries).
         legendgroup: series.key,
-        showlegend: r === 0 || !data.some((trace) => trace.legendgroup === series.key),
+        showlegend: !data.some((trace) => trace.legendgroup === series.key),
+        meta: { run: run.name, series: series.key },
         x: rows.map((row) => row.epoch),
         y: rows.map((row) => row[series.key]),
         line: { color: SERIES_COLORS[s % SERIES_COLORS.length], width: 2, dash: run.dash },
@@ -615,6 +642,7 @@ export function trainingFigure(runs, panel) {
       });
     }
   });
+  if (compare) data.push(...runEntries(runs.filter((run) => run.log.epochs.length)));
   return {
     data,
     layout: baseLayout({
@@ -624,7 +652,8 @@ export function trainingFigure(runs, panel) {
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
       xaxis: { title: axisTitle("Epoch"), gridcolor: GRID, zeroline: false, dtick: null },
       yaxis: {
-        title: axisTitle(panel.yTitle),
+        ...(panel.log ? { type: "log", exponentformat: "power" } : {}),
+        title: axisTitle(panel.log ? `${panel.yTitle} (log scale)` : panel.yTitle),
         gridcolor: GRID,
         zeroline: false,
         tickformat: panel.tickFormat,

@@ -1,10 +1,11 @@
 // The "Training curves" tab: a run's metrics.jsonl, epoch by epoch (accuracy, cost,
-// routing measures, loss terms, learning rate); two runs overlaid when comparing.
+// routing measures, loss terms, learning rate); two runs overlaid when comparing, each
+// named in the legend.
 
 import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { ensureTraining, forget } from "./loader.js";
-import { STATIC_CONFIG, trainingFigure } from "./plots.js";
+import { STATIC_CONFIG, drawnValue, trainingFigure } from "./plots.js";
 import { shownModels, state } from "./state.js";
 
 const PANELS = [
@@ -60,8 +61,11 @@ const PANELS = [
     id: "losses",
     title: "Loss terms",
     weighted: true, // plotted as optimised: each term times its run's weight
-    explain: "Each term of the training loss as optimised (weight × term, the weights each run was trained with), averaged over the epoch's batches; the terms add up to the total. A term at 0 is not acting.",
-    unweightedExplain: "Each term of the training loss, averaged over the epoch's batches, unweighted: the checkpoint does not say the weights it was trained with, so the terms do not add up to the total.",
+    // Log scale: the terms lie orders of magnitude apart, and on a linear axis the small
+    // ones lie on top of each other along 0.
+    log: true,
+    explain: "Each term of the training loss as optimised (weight × term, the weights each run was trained with), averaged over the epoch's batches, on a log scale; the terms add up to the total.",
+    unweightedExplain: "Each term of the training loss, averaged over the epoch's batches, unweighted, on a log scale: the checkpoint does not say the weights it was trained with, so the terms do not add up to the total.",
     series: [
       { key: "loss", name: "total" },
       { key: "ce", name: "cross-entropy" },
@@ -128,6 +132,7 @@ export function renderTraining(root) {
               el("p", { class: "explain", text: explain }),
             ),
             div,
+            undrawnNote(shownRuns, panel),
           );
         })
       : null,
@@ -152,6 +157,29 @@ export function weightedRun(run) {
     return out;
   });
   return { ...run, log: { ...run.log, epochs } };
+}
+
+/**
+ * The terms a run logged but the panel cannot draw (at 0 every epoch, on a log axis),
+ * named under the chart: a term switched off is not acting, not missing.
+ */
+function undrawnNote(runs, panel) {
+  if (!panel.log) return null;
+  const undrawn = runs.map((run) =>
+    panel.series
+      .filter((series) => run.log.epochs.some((row) => typeof row[series.key] === "number"))
+      .filter((series) => !run.log.epochs.some((row) => drawnValue(row[series.key], panel)))
+      .map((series) => series.name)
+      .join(", "),
+  );
+  const why = "at 0 every epoch (not acting; no place on a log scale)";
+  let text;
+  if (undrawn.every((names) => names === undrawn[0])) {
+    text = undrawn[0] && `${undrawn[0]} ${why}${runs.length > 1 ? " in both runs" : ""}.`;
+  } else {
+    text = runs.map((run, i) => (undrawn[i] ? `${run.name}: ${undrawn[i]} ${why}.` : "")).filter(Boolean).join(" ");
+  }
+  return text ? el("p", { class: "hint undrawn-note", text }) : null;
 }
 
 /** A panel's series per epoch, one row per run and epoch. */

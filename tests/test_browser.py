@@ -1157,6 +1157,45 @@ def test_the_loss_panel_plots_each_term_as_optimised(ui, api):
     assert ui.errors == []
 
 
+def test_compared_training_curves_name_each_run_and_spread_the_loss_terms(ui, api):
+    """Two runs' curves: the legend says which run each line is; the loss terms, orders
+    of magnitude apart, are on a log axis, and a term switched off is named, not drawn."""
+    log = api.get(f"/api/models/{MODEL}/training").json()
+    other = {**log, "loss_weights": {**log["loss_weights"], "consistency_loss": 0.0}}
+    ui.page.route(
+        f"**/api/models/{OTHER}/training*",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(other)
+        ),
+    )
+    ui.open(f"model={MODEL}&compare={OTHER}&tab=training")
+    ui.page.wait_for_selector("#training-losses[data-state=ready]", timeout=BUSY_TIMEOUT)
+    for panel in ("accuracy", "losses"):
+        legend = ui.page.locator(f"#training-{panel} .legend")
+        expect(legend).to_contain_text(f"{MODEL} (solid)")
+        expect(legend).to_contain_text(f"{OTHER} (dashed)")
+    drawn = ui.page.evaluate(
+        """() => {
+          const gd = document.querySelector('#training-losses');
+          return {axis: gd._fullLayout.yaxis.type,
+                  traces: gd.data.filter(t => t.meta.series)
+                    .map(t => [t.meta.run, t.meta.series, Math.min(...t.y), t.line.dash])};
+        }"""
+    )
+    assert drawn["axis"] == "log"
+    names = {(run, series) for run, series, _, _ in drawn["traces"]}
+    assert (MODEL, "consistency_loss") in names and (OTHER, "consistency_loss") not in names
+    assert all(low > 0 for _, _, low, _ in drawn["traces"])
+    assert {(run, dash) for run, _, _, dash in drawn["traces"]} == {
+        (MODEL, "solid"),
+        (OTHER, "dash"),
+    }
+    note = ui.page.locator(".chart-card[data-chart=training-losses] .undrawn-note")
+    expect(note).to_contain_text(f"{OTHER}: consistency")
+    expect(note).to_contain_text("at 0 every epoch")
+    assert ui.errors == []
+
+
 def test_map_and_charts_download_as_png_svg_and_csv(ui, api):
     import io
 
