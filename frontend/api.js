@@ -128,9 +128,11 @@ export function routeImage(id, file, views = 0, forcePath = null, split = "test"
   return fetchJSON(`${model(id)}/route?${params}`, { method: "POST", body: form });
 }
 
-/** A dataset sample's routing: its own, or through `forcePath`. */
-export function routeSample(id, sampleId, forcePath = null, split = "test") {
+/** A dataset sample's routing: its own (with `views` augmented views), or through
+ * `forcePath`. */
+export function routeSample(id, sampleId, forcePath = null, split = "test", views = 0) {
   const params = new URLSearchParams({ split });
   if (forcePath !== null) params.set("force_path", forcePath);
+  if (views) params.set("views", String(views));
   return fetchJSON(`${model(id)}/samples/${sampleId}/route?${params}`);
 }

@@ -326,7 +326,7 @@ function classTable(metrics, model) {
     { class: "table-wrap" },
     el(
       "table",
-      { class: "data-table" },
+      { class: "data-table class-table" },
       el("thead", {}, el("tr", {}, columns.map(([name], i) => el("th", { scope: "col", class: i ? "num" : null, text: name })))),
       el(
         "tbody",

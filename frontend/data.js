@@ -378,3 +378,153 @@ export function markerCaption(samples, marker, classNames) {
 export function share(part, whole) {
   return formatPercent(whole ? part / whole : null, 0);
 }
+
+// -- Find: a sample, a class or paths ---------------------------------------------------
+
+/**
+ * A Find query, read: "#12" (or "12", or "id:12") a sample; "class:cat", or a class's
+ * name or the unique start of one, the class's images; a path as long as the model's,
+ * of 0, 1 and ? (either), with "~k" for "within k blocks of it" ("path:" forces this
+ * reading; spaces, "·" and "|" between stages are ignored). Bare numbers are sample ids,
+ * so digits' classes "0" to "9" are asked for as "class:3".
+ * Returns {kind: "sample", id} | {kind: "class", index} | {kind: "path", pattern,
+ * within} | {error} | null for an empty query.
+ */
+export function parseQuery(text, { classNames, numGates }) {
+  const raw = String(text ?? "").trim();
+  if (!raw) return null;
+  const [, prefix = "", rest] = /^(?:(id|class|path)\s*:)?\s*(.*)$/is.exec(raw);
+  const kind = prefix.toLowerCase();
+  const body = rest.trim();
+  const path = /^([01?]+)(?:~(\d+))?$/.exec(body.replace(/[\s·|]/g, ""));
+  if (kind === "path" || (!kind && path && path[1].length === numGates)) {
+    if (!path) return { error: `A path is ${numGates} characters of 0, 1 and ? (either), then ~k for "within k blocks".` };
+    if (path[1].length !== numGates) {
+      return { error: `This model's paths have ${numGates} blocks; "${path[1]}" has ${path[1].length}.` };
+    }
+    return { kind: "path", pattern: path[1], within: path[2] ? Number(path[2]) : 0 };
+  }
+  const id = /^#?(\d+)$/.exec(body);
+  if (kind === "id" || (!kind && id)) {
+    return id ? { kind: "sample", id: Number(id[1]) } : { error: `"${body}" is not a sample number.` };
+  }
+  const wanted = body.toLowerCase();
+  const exact = classNames.findIndex((name) => name.toLowerCase() === wanted);
+  if (exact >= 0) return { kind: "class", index: exact };
+  const starting = classNames.flatMap((name, i) => (name.toLowerCase().startsWith(wanted) ? [i] : []));
+  if (starting.length === 1) return { kind: "class", index: starting[0] };
+  return {
+    error: starting.length
+      ? `"${body}" starts ${starting.length} class names: ${starting.slice(0, 4).map((i) => classNames[i]).join(", ")}…`
+      : `No class, sample or path is "${body}".`,
+  };
+}
+
+/** Blocks where `path` differs from `pattern`, a "?" of the pattern matching either. */
+export function patternDistance(pattern, path) {
+  let distance = 0;
+  for (let i = 0; i < pattern.length; i += 1) {
+    const want = pattern.charCodeAt(i);
+    if (want !== 63 && want !== path.charCodeAt(i)) distance += 1;
+  }
+  return distance;
+}
+
+/**
+ * The samples (indices) a parsed query finds: the sample, the class's images, or the
+ * images on the matching paths, nearest paths first, then by index.
+ */
+export function findSamples(samples, query) {
+  if (query.kind === "sample") {
+    const i = samples.indexOf.get(query.id);
+    return i === undefined ? [] : [i];
+  }
+  if (query.kind === "class") {
+    const found = [];
+    for (let i = 0; i < samples.n; i += 1) if (samples.labels[i] === query.index) found.push(i);
+    return found;
+  }
+  const members = pathMembers(samples);
+  return samples.paths
+    .map((path, pathId) => ({ pathId, distance: patternDistance(query.pattern, path) }))
+    .filter((entry) => entry.distance <= query.within)
+    .sort((a, b) => a.distance - b.distance || a.pathId - b.pathId)
+    .flatMap((entry) => members[entry.pathId]);
+}
+
+/** A parsed query in words: "class cat", "paths 10?1 within 1 block". */
+export function describeQuery(query, classNames) {
+  if (query.kind === "sample") return `sample #${query.id}`;
+  if (query.kind === "class") return `class ${classNames[query.index] ?? query.index}`;
+  const exact = !query.within && !query.pattern.includes("?");
+  const within = query.within ? ` within ${plural(query.within, "block")}` : "";
+  return `${exact ? "path" : "paths"} ${query.pattern}${within}`;
+}
+
+// -- density of the colour groups on a map ------------------------------------------------
+
+// A kernel density estimate per group on one grid: CELLS a side over the markers' extent
+// and a margin where a lone marker's lowest line still closes (the grid widens the map's
+// axes by that margin), each marker a Gaussian of its sample count. The
+// bandwidth is a fixed share of the map's span: the maps' scales are arbitrary (UMAP,
+// t-SNE), and a per-class rule (Scott's) smears a class of two far clusters into one.
+const DENSITY_CELLS = 72;
+const DENSITY_BANDWIDTH = 0.035;
+const DENSITY_MARGIN = 2.3; // bandwidths: a lone marker's density is 0.07 of its peak there
+const densityMemo = new WeakMap();
+
+/**
+ * Each group's density over the map of `grouped` (groupMarkers), scaled to its own peak
+ * (1): {x: cell centres, y: cell centres, z: [group][row][column]}. Memoised per
+ * `grouped`.
+ */
+export function densityGrid(grouped) {
+  const memo = densityMemo.get(grouped);
+  if (memo) return memo;
+  let x0 = Infinity;
+  let x1 = -Infinity;
+  let y0 = Infinity;
+  let y1 = -Infinity;
+  for (const group of grouped.groups) {
+    for (const m of group.markers) {
+      x0 = Math.min(x0, m.x);
+      x1 = Math.max(x1, m.x);
+      y0 = Math.min(y0, m.y);
+      y1 = Math.max(y1, m.y);
+    }
+  }
+  const span = Math.max(x1 - x0, y1 - y0) || 1;
+  const h = DENSITY_BANDWIDTH * span;
+  const axis = (lo, hi) => {
+    const start = lo - DENSITY_MARGIN * h;
+    const step = (hi - lo + 2 * DENSITY_MARGIN * h) / (DENSITY_CELLS - 1);
+    return { start, step, at: Array.from({ length: DENSITY_CELLS }, (_, i) => start + i * step) };
+  };
+  const ax = axis(x0, x1);
+  const ay = axis(y0, y1);
+  const x = ax.at;
+  const y = ay.at;
+  // Beyond three bandwidths a marker adds under 1.2% of its peak: not computed.
+  const reachX = Math.ceil((3 * h) / ax.step);
+  const reachY = Math.ceil((3 * h) / ay.step);
+  const z = grouped.groups.map((group) => {
+    const grid = Array.from({ length: DENSITY_CELLS }, () => new Float64Array(DENSITY_CELLS));
+    let peak = 0;
+    for (const m of group.markers) {
+      const ci = Math.round((m.x - ax.start) / ax.step);
+      const ri = Math.round((m.y - ay.start) / ay.step);
+      for (let r = Math.max(0, ri - reachY); r <= Math.min(DENSITY_CELLS - 1, ri + reachY); r += 1) {
+        const dy = y[r] - m.y;
+        for (let c = Math.max(0, ci - reachX); c <= Math.min(DENSITY_CELLS - 1, ci + reachX); c += 1) {
+          const dx = x[c] - m.x;
+          grid[r][c] += m.samples.length * Math.exp(-(dx * dx + dy * dy) / (2 * h * h));
+          peak = Math.max(peak, grid[r][c]);
+        }
+      }
+    }
+    return grid.map((row) => Array.from(row, (v) => (peak ? v / peak : 0)));
+  });
+  const out = { x, y, z };
+  densityMemo.set(grouped, out);
+  return out;
+}

@@ -3,10 +3,12 @@
 import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses, resetClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
+import { initFind } from "./find.js";
 import { datasetName, formatMacs, formatNumber, formatPercent, networkName, originText, plural } from "./format.js";
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
 import { renderRouting } from "./routingview.js";
+import { showSideTab } from "./sidepanel.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
 import { renderFormation } from "./formationview.js";
 import { renderTraining, resetTraining } from "./trainingview.js";
@@ -202,6 +204,7 @@ function renderToolbar() {
       button.tabIndex = on ? 0 : -1;
     }
   }
+  $("#density-toggle").checked = state.density === "on";
   const comparing = shownModels().length === 2;
   const toggle = $("#split-toggle");
   toggle.checked = Boolean(state.splitMethod) && !comparing;
@@ -274,6 +277,7 @@ function initControls() {
       next.focus();
     });
   }
+  $("#density-toggle").addEventListener("change", (event) => update({ density: event.target.checked ? "on" : "off" }));
   $("#split-toggle").addEventListener("change", (event) => {
     const wanted = $("#split-method").value;
     update({ splitMethod: event.target.checked ? (wanted !== state.method ? wanted : otherMethod(state.method)) : null });
@@ -299,16 +303,9 @@ async function start() {
   subscribe(scheduleRender);
   initControls();
   initUpload();
+  initFind();
   const wanted = readHash();
-  update({
-    datasetSplit: wanted.datasetSplit,
-    tab: wanted.tab,
-    method: wanted.method,
-    splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,
-    color: wanted.color,
-    dragmode: wanted.dragmode,
-    flip: wanted.flip,
-  });
+  update(choicesOf(wanted), { replace: true });
   let models;
   let health;
   let measures;
@@ -326,12 +323,51 @@ async function start() {
         unloadable.map(([name, why]) => `${name} (${why})`).join("; "),
     );
   }
+  resetClasses();
+  resetTraining();
+  update({ models, health, measures, ...viewOf(wanted, models) }, { replace: true });
+  // Back, Forward and an edited address change the view: the URL is the view's.
+  window.addEventListener("hashchange", showHashView);
+  window.addEventListener("popstate", showHashView);
+}
+
+/** The toolbar's choices of a URL hash (readHash). */
+function choicesOf(wanted) {
+  return {
+    ...datasetSplitPatch(wanted.datasetSplit),
+    tab: wanted.tab,
+    method: wanted.method,
+    splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,
+    color: wanted.color,
+    dragmode: wanted.dragmode,
+    flip: wanted.flip,
+    density: wanted.density,
+  };
+}
+
+/** The whole view of a URL hash, checked against the checkpoints served: unknown models
+ * fall back to the first, and the shown sample is kept (with its forced path) when the
+ * hash names the same one. */
+function viewOf(wanted, models = state.models) {
   const ids = models.map((m) => m.id);
   const modelId = ids.includes(wanted.modelId) ? wanted.modelId : ids[0] || null;
   const compareId = ids.includes(wanted.compareId) && wanted.compareId !== modelId ? wanted.compareId : null;
-  resetClasses();
-  resetTraining();
-  update({ models, health, measures, modelId, compareId });
+  const sampleModelId = wanted.sampleModelId && [modelId, compareId].includes(wanted.sampleModelId) ? wanted.sampleModelId : modelId;
+  const patch = { ...choicesOf(wanted), modelId, compareId };
+  const kept =
+    state.detail?.modelId === sampleModelId &&
+    state.detail.sampleId === wanted.sampleId &&
+    wanted.datasetSplit === state.datasetSplit;
+  if (!kept) patch.detail = wanted.sampleId !== null && modelId ? { modelId: sampleModelId, sampleId: wanted.sampleId } : null;
+  return patch;
+}
+
+function showHashView() {
+  if (!state.models.length) return;
+  hideHoverCard();
+  const view = viewOf(readHash());
+  if (view.detail) showSideTab("sample");
+  update(view, { replace: true });
 }
 
 // Exposed for debugging in the console and for the browser tests.

@@ -92,9 +92,27 @@ export function legendTitle(model) {
 /** The selected sample indices of a model's samples (a selection on a model with the same
  * samples counts too), or null. */
 export function selectionFor(modelId, samples) {
+  const indices = selectedIndices(modelId, samples);
+  return indices && new Set(indices);
+}
+
+/**
+ * The selected sample indices of a model's samples, in index order, leaving out those
+ * the selection's map hides through its legend (they are not on show, so a summary must
+ * not count them); null without a selection that applies.
+ */
+export function selectedIndices(modelId, samples) {
   const sel = state.selection;
   if (!sel || !(sel.modelId === modelId || sameSamples(sel.modelId, modelId))) return null;
-  return new Set(indicesOfIds(samples, sel.ids));
+  const hidden = hiddenOf(sel.modelId, sel.method);
+  const indices = indicesOfIds(samples, sel.ids);
+  return hidden ? indices.filter((i) => !hidden.sampleIds.has(samples.sampleIds[i])) : indices;
+}
+
+/** What a map's legend hides in the current colour mode: {groups, sampleIds}, or null. */
+export function hiddenOf(modelId, method) {
+  const entry = state.legendHidden[embeddingKey(modelId, method)];
+  return entry && entry.color === state.color && entry.groups.size ? entry : null;
 }
 
 /** The clicked sample, when it belongs to this model's samples, or null. */

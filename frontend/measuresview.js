@@ -90,22 +90,16 @@ function sideBySide(a, b) {
     const error = state.metrics[a.id]?.error || state.metrics[b.id]?.error;
     return el("section", { class: "card", id: "measures-card" }, head, el("p", { class: error ? "error-box" : "loading-box", text: error || "Computing the measures of both models…" }));
   }
-  const body = rows().map((m) => {
-    const va = ma[m.name];
-    const vb = mb[m.name];
-    const diff = va === null || vb === null || va === undefined || vb === undefined ? null : vb - va;
-    let tone = null;
-    if (diff) tone = (diff > 0) === (m.better === "higher") ? "ok" : "bad";
-    const sign = diff > 0 ? "+" : "";
-    return el(
+  const body = compared(ma, mb, rows()).map(({ measure: m, a: va, b: vb, diff, tone }) =>
+    el(
       "tr",
       { dataset: { measure: m.name } },
-      el("th", { scope: "row", title: m.description }, `${m.label} `, el("span", { class: "better", text: m.better === "lower" ? "↓" : "↑" }), m.normalised ? null : el("span", { class: "raw-tag", text: " raw" })),
-      el("td", { class: "num", text: formatValue(m, va) }),
-      el("td", { class: "num", text: formatValue(m, vb) }),
-      el("td", { class: `num diff ${tone ? `tone-${tone}` : ""}`, text: diff === null ? "–" : `${sign}${m.name === "accuracy" ? formatNumber(100 * diff, 1) + " pt" : formatNumber(diff, m.unit === "blocks" ? 2 : 3)}` }),
-    );
-  });
+      measureHead(m, "row"),
+      el("td", { class: "num", text: va }),
+      el("td", { class: "num", text: vb }),
+      el("td", { class: `num diff ${tone ? `tone-${tone}` : ""}`, text: diff }),
+    ),
+  );
   const table = el(
     "table",
     { class: "data-table measures-table" },
@@ -113,6 +107,84 @@ function sideBySide(a, b) {
     el("tbody", {}, body),
   );
   return el("section", { class: "card", id: "measures-card" }, head, el("div", { class: "table-wrap" }, table));
+}
+
+/** Each measure of two models' overall metrics as text: a's, b's and b − a, with the
+ * tone of the difference (ok: b is better). */
+function compared(ma, mb, measures) {
+  return measures.map((m) => {
+    const va = ma[m.name];
+    const vb = mb[m.name];
+    const diff = va === null || vb === null || va === undefined || vb === undefined ? null : vb - va;
+    let tone = null;
+    if (diff) tone = (diff > 0) === (m.better === "higher") ? "ok" : "bad";
+    const sign = diff > 0 ? "+" : "";
+    const digits = m.unit === "blocks" ? 2 : 3;
+    const diffText = diff === null ? "–" : `${sign}${m.name === "accuracy" ? `${formatNumber(100 * diff, 1)} pt` : formatNumber(diff, digits)}`;
+    return { measure: m, a: formatValue(m, va), b: formatValue(m, vb), diff: diffText, tone };
+  });
+}
+
+/** A measure's heading cell: its label, its better direction, "raw" if not normalised. */
+function measureHead(m, scope) {
+  return el(
+    "th",
+    { scope, title: m.description, class: scope === "col" ? "num" : null },
+    `${m.label} `,
+    el("span", { class: "better", text: m.better === "lower" ? "↓" : "↑" }),
+    m.normalised ? null : el("span", { class: "raw-tag", text: " raw" }),
+  );
+}
+
+let stripSig = null;
+
+/**
+ * Under the two maps of Compare: both models' normalised measures (the ones that can
+ * rank two models) and their difference, a row per model, so the maps are read with
+ * the numbers beside them rather than on another tab.
+ */
+export function renderMeasureStrip(root, a, b) {
+  for (const model of [a, b]) ensureMetrics(model.id);
+  const ma = state.metrics[a.id]?.data?.overall;
+  const mb = state.metrics[b.id]?.data?.overall;
+  const sig = [a.id, b.id, entryState(state.metrics[a.id]), entryState(state.metrics[b.id]), state.measures.length].join("|");
+  if (sig === stripSig && root.childElementCount) return;
+  stripSig = sig;
+  const head = el(
+    "div",
+    { class: "card-head" },
+    el("h3", { text: "Routing measures, normalised" }),
+    el("p", { class: "hint", text: `${splitName()} split; the Per-class tab has every measure and the spread over seeds.` }),
+  );
+  if (!ma || !mb) {
+    const error = state.metrics[a.id]?.error || state.metrics[b.id]?.error;
+    fill(root, head, el("p", { class: error ? "error-box" : "hint", text: error || "Computing the measures of both models…" }));
+    return;
+  }
+  const measures = rows().filter((m) => m.normalised);
+  const values = compared(ma, mb, measures);
+  const row = (name, cls, cells) =>
+    el("tr", { class: cls }, el("th", { scope: "row", text: name }), cells.map(([text, tone]) => el("td", { class: `num ${tone ? `tone-${tone}` : ""}`, text })));
+  fill(
+    root,
+    head,
+    el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        { class: "data-table measures-strip" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Model" }), measures.map((m) => measureHead(m, "col")))),
+        el(
+          "tbody",
+          {},
+          row(a.id, "model-row-a", values.map((v) => [v.a])),
+          row(b.id, "model-row-b", values.map((v) => [v.b])),
+          row(`${b.id} − ${a.id}`, "diff-row", values.map((v) => [v.diff, v.tone])),
+        ),
+      ),
+    ),
+  );
 }
 
 function seedCard(group, models) {

@@ -1,6 +1,6 @@
 // Pure functions building Plotly {data, layout} from API data. No DOM, no Plotly calls.
 
-import { markerOutline, markerSize } from "./data.js";
+import { densityGrid, markerOutline, markerSize } from "./data.js";
 import { CORRECT_COLOR, METHOD_NAMES, classColor } from "./format.js";
 
 export const FONT_FAMILY =
@@ -131,8 +131,10 @@ export function scatterFigure(grouped, options) {
     selected = null, // Set of sample indices, or null
     ring = null, // {x, y, size}
     upload = null, // {x, y, name}
+    views = null, // an image's augmented views: {x0, y0, points, total} (viewsmap.js)
     webgl = true,
     showLegend = true,
+    density = false, // contours of each group's samples
   } = options;
   const type = webgl ? "scattergl" : "scatter";
   const traces = mapLayers(grouped);
@@ -169,6 +171,9 @@ export function scatterFigure(grouped, options) {
     }
     return trace;
   });
+  if (density) data.push(...densityTraces(grouped));
+  // Under the ring and the star, which mark the image itself.
+  if (views) data.push(...viewTraces(views, type, grouped.groups.length));
   if (ring) {
     data.push({
       type,
@@ -226,6 +231,74 @@ export function scatterFigure(grouped, options) {
     },
   });
   return { data, layout, traces };
+}
+
+// Density contours, as shares of each group's own peak: a low line that still rings a
+// group's smaller clusters, and two inside it towards where most of the group lies.
+const DENSITY_LEVELS = { start: 0.1, end: 0.7, size: 0.3 };
+
+/**
+ * Where each colour group's samples lie: contour lines, in the group's colour, of its
+ * density (densityGrid). On a dense map markers cover each other and the last drawn
+ * hides the rest; the lines show each group's mass underneath. A group's lines follow
+ * it in the legend: hiding a class hides its lines.
+ */
+function densityTraces(grouped) {
+  const grid = densityGrid(grouped);
+  return grouped.groups.map((group, g) => ({
+    type: "contour",
+    name: `${plotText(group.name)} density`,
+    legendgroup: String(group.id),
+    showlegend: false,
+    x: grid.x,
+    y: grid.y,
+    z: grid.z[g],
+    autocontour: false,
+    contours: { ...DENSITY_LEVELS, coloring: "lines", showlabels: false },
+    line: { width: 1.4, smoothing: 0.8 },
+    colorscale: [
+      [0, group.color],
+      [1, group.color],
+    ],
+    showscale: false,
+    hoverinfo: "skip",
+  }));
+}
+
+/**
+ * An image's augmented views on the map: a dotted line from the image's point to each
+ * view path's point, and a diamond there labelled with its distance to the image's path
+ * in blocks (and how many views took it). Drawn by the map's renderer: SVG traces would
+ * lie under a WebGL map's markers.
+ */
+function viewTraces(views, type, groupCount) {
+  const { x0, y0, points } = views;
+  return [
+    {
+      type,
+      mode: "lines",
+      name: "View links",
+      x: points.flatMap((p) => [x0, p.x, null]),
+      y: points.flatMap((p) => [y0, p.y, null]),
+      line: { color: "#374151", width: 1.3, dash: "dot" },
+      hoverinfo: "skip",
+      showlegend: false,
+    },
+    {
+      type,
+      mode: "markers+text",
+      // Short: the legend is LEGEND_WIDTH wide. The side panel lists every view.
+      name: `${views.points.reduce((n, p) => n + p.count, 0)}/${views.total} views moved`,
+      x: points.map((p) => p.x),
+      y: points.map((p) => p.y),
+      text: points.map((p) => `d ${p.distance}${p.count > 1 ? ` ×${p.count}` : ""}`),
+      textposition: "top center",
+      textfont: { size: 11, color: TEXT },
+      marker: { symbol: "diamond", size: 11, color: "#ffffff", line: { color: TEXT, width: 1.5 } },
+      hoverinfo: "skip",
+      legendrank: 1001 + groupCount,
+    },
+  ];
 }
 
 /** Pixels right of the map for its legend: "automobile (1,234)" at 12 px fits. */

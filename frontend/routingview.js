@@ -8,9 +8,11 @@ import { COLOR_MODE_NAMES, METHOD_NAMES, plural } from "./format.js";
 import { hideHoverCard, showHoverCard } from "./hovercard.js";
 import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
 import { WEBGL, detailFor, legendTitle, markerOf, selectionFor, slotMarkers, slotSamples } from "./mapdata.js";
+import { renderMeasureStrip } from "./measuresview.js";
 import { mapConfig, scatterFigure } from "./plots.js";
 import { renderSides, showSample, showSideTab } from "./sidepanel.js";
-import { embeddingKey, modelById, scatterSlots, shownModels, state, update } from "./state.js";
+import { embeddingKey, modelById, nextSelectionVersion, scatterSlots, shownModels, state, update } from "./state.js";
+import { ensureSampleViews, sampleViews, viewPoints } from "./viewsmap.js";
 import { attachWheelZoom, zooming } from "./wheelzoom.js";
 
 // -- the view --------------------------------------------------------------------------
@@ -23,9 +25,9 @@ const DRAG_HINTS = {
 };
 
 const slotViews = [];
-let selectionVersion = 0;
 
 export function renderRouting(root) {
+  ensureSampleViews();
   const slots = scatterSlots();
   const models = shownModels();
   const mode = models.length === 2 ? "compare" : slots.length === 2 ? "split" : "single";
@@ -38,6 +40,23 @@ export function renderRouting(root) {
   }
   slots.forEach((slot, i) => renderSlot(slotViews[i], slot, mode));
   renderSides(root, models, mode);
+  renderMeasures(root, models, mode);
+}
+
+let measuresCard = null;
+
+/** In Compare, both models' normalised measures between the maps and the side panels. */
+function renderMeasures(root, models, mode) {
+  if (mode !== "compare") {
+    measuresCard?.remove();
+    measuresCard = null;
+    return;
+  }
+  if (!measuresCard) {
+    measuresCard = el("section", { class: "card routing-measures", id: "routing-measures", style: { gridArea: "m" } });
+    root.append(measuresCard);
+  }
+  renderMeasureStrip(measuresCard, models[0], models[1]);
 }
 
 function createSlotView(root, index) {
@@ -123,21 +142,25 @@ function renderSlot(view, slot, mode) {
   }
   view.overlay.hidden = true;
 
-  if (!state.selection && view.plotted && view.plot.layout?.selections?.length) {
-    // The selection was cleared (from the side panel or another map): drop its outline.
+  if ((!state.selection || state.selection.query) && view.plotted && view.plot.layout?.selections?.length) {
+    // The selection was cleared (from the side panel or another map), or a Find replaced
+    // it: drop the box's outline.
     window.Plotly.relayout(view.plot, { selections: [] });
   }
   const grouped = slotMarkers(slot.modelId, slot.method, samples, state.color);
   const selected = selectionFor(slot.modelId, samples);
   const ring = ringFor(slot.modelId, samples, grouped);
   const star = starFor(slot.modelId, slot.method);
+  const views = viewsFor(slot.modelId, slot.method, ring);
   const sig = [
     key,
     state.color,
     state.dragmode,
+    state.density,
     state.selection ? state.selection.version : 0,
     ring ? `${ring.x},${ring.y}` : "",
     star ? `${star.kind}:${star.x},${star.y}` : "",
+    views ? views.points.map((p) => `${p.x},${p.y},${p.count}`).join(";") : "",
     state.paths[slot.modelId]?.data ? 1 : 0,
     grouped.groups.map((g) => g.color).join(","),
   ].join("|");
@@ -166,6 +189,8 @@ function renderSlot(view, slot, mode) {
     selected,
     ring,
     upload: star,
+    views,
+    density: state.density === "on",
     webgl: WEBGL,
   });
   view.ctx.traces = figure.traces;
@@ -196,7 +221,31 @@ function renderSlot(view, slot, mode) {
       forced: star?.kind === "forced" ? "1" : "0",
       renderer: WEBGL ? "webgl" : "svg",
     });
+    // A redraw in an earlier colour mode may bring back what its legend hid.
+    noteLegendHidden(view);
   });
+}
+
+/**
+ * Record which colour groups the map's legend hides (a click on an entry hides all of a
+ * group's layers), with their samples, so a selection's summary leaves them out.
+ */
+function noteLegendHidden(view) {
+  if (!view.ctx || !view.plot._fullData) return;
+  const { grouped, traces, slot, samples } = view.ctx;
+  const groups = new Set();
+  view.plot._fullData.forEach((trace, i) => {
+    if (traces[i] && trace.visible === "legendonly") groups.add(grouped.groups[traces[i].group].id);
+  });
+  const key = embeddingKey(slot.modelId, slot.method);
+  const known = state.legendHidden[key];
+  const same = known && known.color === state.color && known.groups.size === groups.size && [...groups].every((g) => known.groups.has(g));
+  if (same || (!known && !groups.size)) return;
+  const sampleIds = new Set();
+  for (const group of grouped.groups) {
+    if (groups.has(group.id)) for (const marker of group.markers) for (const i of marker.samples) sampleIds.add(samples.sampleIds[i]);
+  }
+  update({ legendHidden: { ...state.legendHidden, [key]: { color: state.color, groups, sampleIds } } });
 }
 function showOverlay(view, kind, text, retry = null, progress = null) {
   const overlay = view.overlay;
@@ -234,6 +283,19 @@ function ringFor(modelId, samples, grouped) {
   return { x: marker.x, y: marker.y, size: markerSize(marker.samples.length, grouped) };
 }
 
+/**
+ * The augmented views drawn on a map: the shown sample's, joined to its ring, else the
+ * upload's, joined to its star; each only on its own model's maps (its network routed
+ * them).
+ */
+function viewsFor(modelId, method, ring) {
+  const own = sampleViews(modelId);
+  if (own) return viewPoints(own, method, ring);
+  if (state.detail) return null; // a shown sample's views are still on their way
+  const result = state.upload?.results?.[modelId]?.result;
+  return result && !result.forced ? viewPoints(result.views, method, result.embedding?.[method]) : null;
+}
+
 /** The star on a map: the shown sample on its forced path, else the uploaded image. */
 function starFor(modelId, method) {
   const detail = state.detail;
@@ -267,6 +329,7 @@ function attachPlotEvents(view) {
     if (found) showHoverCard(view, point, found.group, found.marker, event.event);
   });
   plot.on("plotly_unhover", hideHoverCard);
+  plot.on("plotly_restyle", () => noteLegendHidden(view));
   plot.on("plotly_click", (event) => {
     const found = pointMarker(view, event?.points?.[0]);
     if (!found) return;
@@ -285,7 +348,7 @@ function attachPlotEvents(view) {
     showSideTab("selection");
     update({
       selection: ids.size
-        ? { ids, modelId: slot.modelId, method: slot.method, version: ++selectionVersion }
+        ? { ids, modelId: slot.modelId, method: slot.method, version: nextSelectionVersion() }
         : null,
     });
   });

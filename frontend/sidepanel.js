@@ -14,12 +14,14 @@ import {
 } from "./data.js";
 import { el, fill, sampleImageUrl, stat, thumbnail } from "./dom.js";
 import { exportButtons } from "./export.js";
+import { selectFound } from "./find.js";
 import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, formatPrediction, plural } from "./format.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
 import { ensurePaths } from "./loader.js";
-import { detailFor, modelSamples } from "./mapdata.js";
+import { detailFor, hiddenOf, modelSamples, selectedIndices } from "./mapdata.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
 import { sameSamples, state, update } from "./state.js";
+import { viewsList } from "./viewsmap.js";
 
 const sideViews = [];
 let sideTab = "sample";
@@ -67,8 +69,9 @@ function renderSide(view, model, mode) {
     model.id,
     mode,
     sideTab,
-    detail ? `${detail.modelId}:${detail.sampleId}:${forcedSig(detail.forced)}` : "",
+    detail ? `${detail.modelId}:${detail.sampleId}:${forcedSig(detail.forced)}:${detail.views?.data ? "v" : detail.views?.error ? "e" : ""}` : "",
     selection ? selection.version : 0,
+    selection ? hiddenSig(selection) : "",
     pathsEntry?.data ? "data" : pathsEntry?.error ? "error" : "pending",
   ].join("|");
   if (sig === view.sig) return;
@@ -77,7 +80,8 @@ function renderSide(view, model, mode) {
   view.title.className = `side-title${mode === "compare" ? ` model-${model.id === state.modelId ? "a" : "b"}` : ""}`;
   view.tabSample.classList.toggle("active", sideTab === "sample");
   view.tabSelection.classList.toggle("active", sideTab === "selection");
-  view.tabSelection.textContent = selection ? `Selection (${selection.ids.size})` : "Selection";
+  const selected = selection && modelSamples(model.id) ? selectedIndices(model.id, modelSamples(model.id)) : null;
+  view.tabSelection.textContent = selection ? `Selection (${selected ? selected.length : selection.ids.size})` : "Selection";
   view.body.scrollTop = 0;
   if (pathsEntry?.error) {
     fill(view.body, el("p", { class: "error-box", text: `Could not load the paths: ${pathsEntry.error}` }));
@@ -160,17 +164,19 @@ function forcedSig(forced) {
 
 /** Route the shown sample through `path` (its own path: back to the network's choice). */
 function forceSample(modelId, sampleId, ownPath, path) {
+  // The sample's augmented views are its own path's: they stay whatever path is forced.
+  const views = state.detail?.modelId === modelId && state.detail.sampleId === sampleId ? state.detail.views : undefined;
   if (path === ownPath) {
-    update({ detail: { modelId, sampleId, forced: null } });
+    update({ detail: { modelId, sampleId, views, forced: null } });
     return;
   }
   const previous = state.detail?.forced?.result ?? null;
   const forced = { path, pending: true, result: previous };
-  update({ detail: { modelId, sampleId, forced } });
+  update({ detail: { modelId, sampleId, views, forced } });
   const settle = (patch) => {
     // A later click (or another sample) wins over this answer.
     if (state.detail?.forced !== forced) return;
-    update({ detail: { modelId, sampleId, forced: { path, ...patch } } });
+    update({ detail: { ...state.detail, forced: { path, ...patch } } });
   };
   routeSample(modelId, sampleId, path, state.datasetSplit).then(
     (result) => settle({ result }),
@@ -249,6 +255,14 @@ function sampleDetail(model, samples, detail) {
         : `No other image takes ${which}.`,
     ),
     thumbStrip(model, samples, onPath.slice(0, 10)),
+    onPath.length > 10
+      ? el("button", {
+          type: "button",
+          class: "link browse-path",
+          text: `Browse all ${plural(onPath.length + (forced ? 0 : 1), "image")} on ${which} →`,
+          onclick: () => selectFound(model.id, samples, samplesOnPath(samples, shownPath), `path ${shownPath}`),
+        })
+      : null,
     el("h4", { text: forced ? "Nearest images to the forced path" : "Nearest images on other paths" }),
     el("p", { class: "hint", text: `Nearest first, by Hamming distance from ${which}: the number of blocks one path runs and the other does not.` }),
     el(
@@ -258,6 +272,7 @@ function sampleDetail(model, samples, detail) {
         neighborTile(model, samples, index, `d ${distance}`),
       ),
     ),
+    detailViews(model, detail, path),
     otherPaths.length ? el("h4", { text: forced ? "Paths nearest to the forced path" : "Nearest other paths" }) : null,
     otherPaths.length
       ? el(
@@ -280,6 +295,15 @@ function sampleDetail(model, samples, detail) {
         )
       : null,
   );
+}
+
+/** The shown sample's augmented views (drawn on the map too), once they are in. */
+function detailViews(model, detail, ownPath) {
+  if (detail.modelId !== model.id) return null; // another network routed them
+  const views = detail.views;
+  if (views?.error) return el("p", { class: "note", text: `Its augmented views could not be routed: ${views.error}` });
+  if (!views?.data) return el("p", { class: "hint", text: "Routing its augmented views…" });
+  return viewsList(views.data, ownPath, model);
 }
 
 function neighborTile(model, samples, index, note) {
@@ -332,13 +356,23 @@ function selectionCsv(model, samples, indices) {
   };
 }
 
+/** What the selection's map hides through its legend, as a signature for redraws. */
+function hiddenSig(selection) {
+  const hidden = hiddenOf(selection.modelId, selection.method);
+  return hidden ? [...hidden.groups].sort((a, b) => a - b).join(",") : "";
+}
+
 function selectionSummary(model, samples, selection) {
-  const indices = indicesOfIds(samples, selection.ids);
+  const indices = selectedIndices(model.id, samples);
+  const left = indicesOfIds(samples, selection.ids).length - indices.length;
   const summary = summarize(samples, indices);
   const names = model.class_names;
   const numClasses = names.length;
-  const from =
-    selection.modelId === model.id
+  const where =
+    selection.modelId === model.id ? "" : ` of ${selection.modelId}`;
+  const from = selection.query
+    ? `found: ${selection.query}${where}`
+    : selection.modelId === model.id
       ? `on the ${METHOD_NAMES[selection.method]} map`
       : `selected on ${selection.modelId}'s ${METHOD_NAMES[selection.method]} map`;
   const maxCount = Math.max(1, ...summary.classes.map(([, k]) => k));
@@ -351,7 +385,13 @@ function selectionSummary(model, samples, selection) {
     el(
       "div",
       { class: "selection-head" },
-      el("p", {}, el("b", { text: plural(summary.count, "sample") }), ` ${from}`),
+      el(
+        "p",
+        {},
+        el("b", { text: plural(summary.count, "sample") }),
+        ` ${from}`,
+        left ? el("span", { class: "hidden-note", text: ` (${plural(left, "sample")} of groups hidden through the legend left out)` }) : null,
+      ),
       exportButtons({ csv: () => selectionCsv(model, samples, indices) }),
       el("button", { type: "button", class: "button small", onclick: () => update({ selection: null }) }, "Clear"),
     ),
@@ -401,7 +441,36 @@ function selectionSummary(model, samples, selection) {
         ),
       ),
     ),
-    el("h4", { text: "Examples" }),
-    thumbStrip(model, samples, indices.slice(0, 12)),
+    el("h4", {}, "Images ", el("span", { class: "count", text: String(indices.length) })),
+    pagedStrip(model, samples, indices),
   );
+}
+
+const PAGE = 40; // thumbnails a page: ten rows of four in the side panel
+
+/** All of `indices` as thumbnails, a page at a time, with Previous and Next. */
+function pagedStrip(model, samples, indices) {
+  const strip = el("div", { class: "paged-strip" });
+  const show = (page) => {
+    const pages = Math.max(1, Math.ceil(indices.length / PAGE));
+    const first = page * PAGE;
+    const last = Math.min(indices.length, first + PAGE);
+    const step = (to, label, text) =>
+      el("button", { type: "button", class: "button small", disabled: to < 0 || to >= pages, "aria-label": label, onclick: () => show(to) }, text);
+    fill(
+      strip,
+      thumbStrip(model, samples, indices.slice(first, last)),
+      pages > 1
+        ? el(
+            "div",
+            { class: "pager" },
+            step(page - 1, "Previous page", "‹ Previous"),
+            el("span", { class: "hint pager-range", text: `${first + 1}–${last} of ${indices.length}` }),
+            step(page + 1, "Next page", "Next ›"),
+          )
+        : null,
+    );
+  };
+  show(0);
+  return strip;
 }

@@ -6,6 +6,7 @@ const COLORS = ["label", "prediction", "correct", "cost"];
 const TABS = ["routing", "classes", "training", "formation", "upload"];
 const DRAGS = ["zoom", "pan", "select", "lasso"];
 const FLIPS = ["off", "on"];
+const DENSITIES = ["off", "on"];
 export const DATASET_SPLITS = ["test", "train"];
 
 export const state = {
@@ -19,8 +20,10 @@ export const state = {
   color: "label",
   dragmode: "zoom",
   flip: "off", // block importance heatmap: blocks forced off, or on
+  density: "off", // the map's density layer: each colour group's contours, or none
   // interaction
-  selection: null, // {ids: Set<sample id>, modelId, method, version} of a box or lasso, or null
+  selection: null, // {ids: Set<sample id>, modelId, method, version, query?} of a box, a lasso or a Find, or null
+  legendHidden: {}, // embeddingKey -> {color, groups: Set<group id>, sampleIds: Set}: hidden through a map's legend
   detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
   upload: null, // {file, url, views, results: {modelId: {result|error|pending, forced}}}
   // server data
@@ -40,12 +43,21 @@ export const state = {
 
 const listeners = new Set();
 
-/** Merge `patch` into the state and tell every listener which keys changed. */
-export function update(patch) {
+let selections = 0;
+
+/** A new selection's version: what tells views that the selection changed. */
+export const nextSelectionVersion = () => ++selections;
+
+/**
+ * Merge `patch` into the state and tell every listener which keys changed. A change of
+ * what the URL holds is a new history entry (Back returns to the view before it), unless
+ * `replace`: the page's first state, and a view read back from the URL, are not new views.
+ */
+export function update(patch, { replace = false } = {}) {
   Object.assign(state, patch);
   const keys = new Set(Object.keys(patch));
   for (const listener of listeners) listener(state, keys);
-  writeHash();
+  writeHash(replace);
 }
 
 export function subscribe(listener) {
@@ -101,7 +113,12 @@ export function sameSamples(idA, idB) {
 
 // -- URL hash ------------------------------------------------------------------------
 
-function writeHash() {
+// How a change of these alone is recorded: in place, not as a step Back can undo (the
+// drag mode is a tool, not a view).
+const MINOR_PARAMS = new Set(["drag"]);
+
+/** The URL hash of the state's choices: what a copied link or Back brings back. */
+export function hashOf(state) {
   const params = new URLSearchParams();
   if (state.modelId) params.set("model", state.modelId);
   if (state.compareId) params.set("compare", state.compareId);
@@ -112,10 +129,31 @@ function writeHash() {
   if (state.color !== "label") params.set("color", state.color);
   if (state.dragmode !== "zoom") params.set("drag", state.dragmode);
   if (state.flip !== "off") params.set("flip", state.flip);
-  const hash = params.toString();
-  if (hash !== window.location.hash.slice(1)) {
-    window.history.replaceState(null, "", hash ? `#${hash}` : window.location.pathname);
+  if (state.density !== "off") params.set("density", state.density);
+  const detail = state.detail;
+  if (detail) {
+    params.set("sample", String(detail.sampleId));
+    // A sample of the compared model names it: the main model's samples may be others.
+    if (detail.modelId !== state.modelId) params.set("sample_model", detail.modelId);
   }
+  return params.toString();
+}
+
+function writeHash(replace) {
+  const hash = hashOf(state);
+  const current = window.location.hash.slice(1);
+  if (hash === current) return;
+  const url = hash ? `#${hash}` : window.location.pathname + window.location.search;
+  // Before the checkpoints are known the hash is still being settled: nothing to go back to.
+  if (replace || !state.modelId || onlyMinorChanged(current, hash)) window.history.replaceState(null, "", url);
+  else window.history.pushState(null, "", url);
+}
+
+function onlyMinorChanged(before, after) {
+  const a = new URLSearchParams(before);
+  const b = new URLSearchParams(after);
+  const names = new Set([...a.keys(), ...b.keys()]);
+  return [...names].every((name) => MINOR_PARAMS.has(name) || a.get(name) === b.get(name));
 }
 
 /** The choices stored in the URL hash, validated. */
@@ -133,5 +171,8 @@ export function readHash() {
     color: pick("color", COLORS, "label"),
     dragmode: pick("drag", DRAGS, "zoom"),
     flip: pick("flip", FLIPS, "off"),
+    density: pick("density", DENSITIES, "off"),
+    sampleId: /^\d+$/.test(params.get("sample") || "") ? Number(params.get("sample")) : null,
+    sampleModelId: params.get("sample_model"),
   };
 }

@@ -3,15 +3,15 @@
 
 import { routeImage } from "./api.js";
 import { $, el, fill, stat, thumbnail } from "./dom.js";
-import { COLOR_MODE_NAMES, METHOD_NAMES, formatMacs, formatNumber, formatPercent, plural } from "./format.js";
+import { COLOR_MODE_NAMES, METHOD_NAMES, formatMacs, formatPercent, plural } from "./format.js";
 import { ensureEmbedding } from "./loader.js";
 import { exportButtons } from "./export.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
-import { miniPath, pathDiagram } from "./pathdiagram.js";
+import { pathDiagram } from "./pathdiagram.js";
 import { STATIC_CONFIG, probabilityFigure, scatterFigure, webglConfig } from "./plots.js";
 import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./mapdata.js";
 import { embeddingKey, shownModels, state, update } from "./state.js";
-import { hamming } from "./data.js";
+import { viewPoints, viewsList } from "./viewsmap.js";
 
 let version = 0;
 const rerouted = new Set();
@@ -255,7 +255,7 @@ function resultCard(model, entry, index, compare, pending) {
       differsLabel: "flipped from its own path",
       onToggle: (index) => forceUpload(model.id, ownPath, flipBlock(shownPath, index)),
     }),
-    result.views ? viewsSection(result, model) : null,
+    result.views ? viewsList(result.views, result.path, model) : null,
   );
   const side = el("div", { class: "result-side" }, placementSection(model, result, index, pending));
   if (result.neighbors?.length) {
@@ -318,35 +318,6 @@ function uploadCsv(model, result, name) {
   };
 }
 
-function viewsSection(result, model) {
-  const views = result.views;
-  return el(
-    "div",
-    { class: "views" },
-    el("h4", {}, "Augmented views ", el("span", { class: "count", text: String(views.paths.length) })),
-    el(
-      "p",
-      { class: "hint" },
-      "Their paths differ from each other by ",
-      el("b", { text: `${formatNumber(views.mean_distance, 2)} blocks` }),
-      " on average (lower is more consistent).",
-    ),
-    el(
-      "ul",
-      { class: "path-list" },
-      views.paths.map((path, i) =>
-        el(
-          "li",
-          {},
-          el("span", { class: "pl-name", text: `View ${i + 1}` }),
-          miniPath(path, model.stage_blocks),
-          el("span", { class: "pl-dist", text: `${plural(hamming(path, result.path), "block")} from the image's path` }),
-        ),
-      ),
-    ),
-  );
-}
-
 function placementSection(model, result, index, pending) {
   const method = state.method;
   const name = METHOD_NAMES[method];
@@ -377,8 +348,8 @@ function placementSection(model, result, index, pending) {
       legendTitle: legendTitle(model),
       uirevision: `upload-${model.id}-${method}`,
       upload: { x: placed.x, y: placed.y, name: "Your image" },
+      views: result.forced ? null : viewPoints(result.views, method, placed),
       webgl: WEBGL,
-      showLegend: false,
     });
     figure.layout.hovermode = false;
     figure.layout.dragmode = false;

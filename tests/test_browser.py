@@ -374,7 +374,7 @@ def test_click_opens_detail_with_path_diagram(ui, api):
     expect(note).to_contain_text(f"{sharing} other image" if sharing else "No other image")
     # The clicked sample is circled on the map.
     extra = ui.page.evaluate(DRAWN, selector)["extra"]
-    assert [e["name"] for e in extra] == ["Clicked sample"]
+    assert [e["name"] for e in extra][-1] == "Clicked sample"  # over its views' lines
     # A neighbour opens its own detail.
     tiles.nth(3).click()
     expect(detail).not_to_have_attribute("data-sample", str(sample_id))
@@ -652,14 +652,12 @@ def test_upload_photo_and_digit(ui, api, tmp_path):
     # Its star on the routing-space map.
     ui.page.click("#tab-btn-routing")
     selector = ui.scatter(0, upload="1")
-    star = ui.page.evaluate(DRAWN, selector)["extra"]
-    assert star == [
-        {
-            "name": "Your image",
-            "x": expected["embedding"]["umap"]["x"],
-            "y": expected["embedding"]["umap"]["y"],
-        }
-    ]
+    star = ui.page.evaluate(DRAWN, selector)["extra"][-1]  # over its views' lines
+    assert star == {
+        "name": "Your image",
+        "x": expected["embedding"]["umap"]["x"],
+        "y": expected["embedding"]["umap"]["y"],
+    }
 
     # A handwritten digit, dropped on the drop zone.
     digit, _ = digit_on_paper(3)
@@ -682,6 +680,264 @@ def test_upload_photo_and_digit(ui, api, tmp_path):
     expect(diagram).to_have_attribute("data-path", routed["path"])
     expect(card).to_contain_text(f"{routed['macs'] / routed['full_macs'] * 100:.0f}% of full")
     expect(ui.page.locator("#drop-preview")).to_be_visible()
+    assert ui.errors == []
+
+
+# The legend groups of a map's sample traces that hold selected (highlighted) markers.
+HIGHLIGHTED_GROUPS = """(selector) => [...new Set(document.querySelector(selector).data
+  .filter(t => t.hoverinfo !== 'skip' && t.selectedpoints && t.selectedpoints.length)
+  .map(t => t.legendgroup))].sort()"""
+
+
+def box_select_all(ui, selector: str) -> None:
+    """Drag a box over the whole plot area of the map (in Box mode)."""
+    left, top, width, height = ui.page.evaluate(
+        """(selector) => {
+          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
+        }""",
+        selector,
+    )
+    ui.page.mouse.move(left + 2, top + 2)
+    ui.page.mouse.down()
+    ui.page.mouse.move(left + width / 2, top + height / 2, steps=5)
+    ui.page.mouse.move(left + width - 2, top + height - 2, steps=5)
+    ui.page.mouse.up()
+
+
+def test_a_class_hidden_through_the_legend_leaves_the_selection_summary(ui, api):
+    """A class hidden with the legend is not on show: a box over the map must not count
+    it, whether it was hidden before or after the box was drawn."""
+    labels = api.get(f"/api/models/{MODEL}/paths").json()["labels"]
+    ui.open("drag=select")
+    selector = ui.scatter(0)
+    ui.settled()
+    box_select_all(ui, selector)
+    summary = ui.page.locator(".side-card .selection")
+    expect(summary).to_have_attribute("data-count", str(len(labels)))
+    ui.page.locator("#scatter-0 .legend .traces").first.click()  # hides class 0
+    zeros = labels.count(0)
+    expect(summary).to_have_attribute("data-count", str(len(labels) - zeros))
+    expect(summary.locator(".hidden-note")).to_contain_text(f"{zeros} samples of groups hidden")
+    expect(summary.locator(".histogram li")).to_have_count(9)
+    expect(ui.page.locator(".side-card .subtab[data-side=selection]")).to_have_text(
+        f"Selection ({len(labels) - zeros})"
+    )
+    ui.page.locator("#scatter-0 .legend .traces").first.click()  # shows it again
+    expect(summary).to_have_attribute("data-count", str(len(labels)))
+    assert ui.errors == []
+
+
+def test_at_1280_px_the_per_class_table_is_whole_and_upload_figures_hold_their_line(
+    ui, api, tmp_path
+):
+    """The per-class table has no column behind a scroll bar, alone or compared; an
+    upload's stats keep each figure on one line ("6.83 M of 10.1 M"), and its map has a
+    legend."""
+    overflow = """() => [...document.querySelectorAll('.table-card .table-wrap')]
+      .map(w => w.scrollWidth - w.clientWidth)"""
+    ui.open(f"model={MODEL}&tab=classes")
+    expect(ui.page.locator(".table-card .data-table")).to_have_count(1, timeout=BUSY_TIMEOUT)
+    assert ui.page.evaluate(overflow) == [0]
+    ui.open(f"model={MODEL}&compare={OTHER}&tab=classes")
+    expect(ui.page.locator(".table-card .data-table")).to_have_count(2, timeout=BUSY_TIMEOUT)
+    assert ui.page.evaluate(overflow) == [0, 0]
+
+    embedding(api, "umap")  # computed, so the upload has a place on the map
+    digit = png_file(tmp_path, digit_on_paper(2)[0], "digit.png")
+    ui.page.set_input_files("#file-input", str(digit))
+    cards = ui.page.locator(".result-card")
+    expect(cards).to_have_count(2)
+    for i in range(2):
+        expect(cards.nth(i)).to_have_attribute("data-state", "ready", timeout=BUSY_TIMEOUT)
+    one_line = """(card) => [...card.querySelectorAll('.result-top .stat-value')].map(v =>
+      v.getBoundingClientRect().height < 1.5 * parseFloat(getComputedStyle(v).lineHeight))"""
+    for i in range(2):
+        assert cards.nth(i).evaluate(one_line) == [True, True, True]
+        expect(cards.nth(i).locator(".stat", has_text="MACs").first).to_contain_text(" of ")
+    ui.page.wait_for_selector("#upload-scatter-0[data-state=ready]", timeout=BUSY_TIMEOUT)
+    legend = ui.page.locator("#upload-scatter-0 .legend")
+    expect(legend).to_contain_text("True class")
+    expect(legend).to_contain_text("Your image")
+    assert ui.errors == []
+
+
+def test_find_a_sample_a_class_and_paths_on_every_map(ui, api):
+    """The Find box: a class, a path pattern within k blocks and an exact path are
+    highlighted on both maps and listed, every image paged; a sample number shows the
+    sample; a query that finds nothing says so; Escape clears it."""
+    table = api.get(f"/api/models/{MODEL}/paths").json()
+    ui.open("second=pca")
+    first = ui.scatter(0, method="umap")
+    second = ui.scatter(1, method="pca")
+    ui.settled()
+    box = ui.page.locator("#find-input")
+    summary = ui.page.locator(".side-card .selection")
+
+    box.fill("class:3")
+    box.press("Enter")
+    threes = table["labels"].count(3)
+    expect(summary).to_have_attribute("data-count", str(threes))
+    expect(summary).to_contain_text("found: class 3")
+    expect(ui.page.locator("#find-status")).to_have_text(f"{threes} images found.")
+    for selector in (first, second):
+        ui.page.wait_for_function(
+            f"() => JSON.stringify(({HIGHLIGHTED_GROUPS})('{selector}')) === '[\"3\"]'"
+        )
+
+    # The most common path with its first block either way, within one block.
+    paths = table["paths"]
+    common = max(set(paths), key=paths.count)
+    pattern = "?" + common[1:]
+    near = [p for p in paths if sum(a != b for a, b in zip(pattern[1:], p[1:], strict=True)) <= 1]
+    assert len(near) > 40  # more than a page
+    box.fill(f"{pattern}~1")
+    box.press("Enter")
+    expect(summary).to_have_attribute("data-count", str(len(near)))
+    expect(summary).to_contain_text(f"found: paths {pattern} within 1 block")
+    strip = summary.locator(".paged-strip")
+    expect(strip.locator(".strip-item")).to_have_count(40)
+    expect(strip.locator(".pager-range")).to_have_text(f"1–40 of {len(near)}")
+    strip.locator("button", has_text="Next").click()
+    expect(strip.locator(".pager-range")).to_have_text(f"41–{min(80, len(near))} of {len(near)}")
+    expect(strip.locator(".strip-item")).to_have_count(min(40, len(near) - 40))
+
+    box.fill(common)
+    box.press("Enter")
+    expect(summary).to_have_attribute("data-count", str(paths.count(common)))
+
+    box.fill("#7")
+    box.press("Enter")
+    expect(ui.page.locator(".side-card .detail")).to_have_attribute("data-sample", "7")
+    assert "sample=7" in ui.page.url
+    # From the shown sample: every image on its path, not only the first ten.
+    own = paths[table["sample_ids"].index(7)]
+    if paths.count(own) > 11:
+        ui.page.locator(".side-card .browse-path").click()
+        expect(summary).to_have_attribute("data-count", str(paths.count(own)))
+
+    box.fill("zebra")
+    box.press("Enter")
+    expect(ui.page.locator("#find-status")).to_have_class(re.compile("tone-bad"))
+    expect(ui.page.locator("#find-status")).to_contain_text("No class, sample or path")
+    box.fill("class:3")
+    box.press("Enter")
+    expect(summary).to_have_attribute("data-count", str(threes))
+    box.press("Escape")
+    expect(summary).to_have_count(0)
+    assert ui.page.evaluate(HIGHLIGHTED_GROUPS, first) == []
+    assert ui.errors == []
+
+
+def test_a_samples_augmented_views_are_drawn_on_the_map_joined_to_it(ui, api, tmp_path):
+    """A shown sample's augmented views: each view path's point on the map, joined to
+    the sample's own point and labelled with its distance; listed in the side panel."""
+    embedding(api, "umap")  # so the views have places on the map
+    table = api.get(f"/api/models/{MODEL}/paths").json()
+    for sample_id in table["sample_ids"][:40]:
+        routed = api.get(
+            f"/api/models/{MODEL}/samples/{sample_id}/route", params={"views": 8}
+        ).json()
+        if any(routed["views"]["distances"]):
+            break
+    views = routed["views"]
+    ui.open(f"sample={sample_id}")
+    selector = ui.scatter(0)
+    detail = ui.page.locator(".side-card .detail")
+    expect(detail.locator(".views .path-list li")).to_have_count(8)
+    ui.page.wait_for_function(
+        f"() => document.querySelector('{selector}').data.some(t => /views moved/.test(t.name))"
+    )
+    drawn = ui.page.evaluate(
+        """(selector) => {
+          const data = document.querySelector(selector).data;
+          const pick = (test) => data.find(t => test(t.name));
+          const views = pick(n => /views moved/.test(n)), links = pick(n => n === 'View links');
+          const ring = pick(n => n === 'Clicked sample');
+          return {name: views.name, x: views.x, y: views.y, text: views.text,
+                  links: [links.x, links.y], ring: [ring.x[0], ring.y[0]]};
+        }""",
+        selector,
+    )
+    moved = {}
+    for i, (path, distance) in enumerate(zip(views["paths"], views["distances"], strict=True)):
+        if distance:
+            moved.setdefault(path, []).append(i)
+    count = sum(len(v) for v in moved.values())
+    assert drawn["name"] == f"{count}/8 views moved"
+    placed = views["embedding"]["umap"]
+    expected = [
+        (placed[i[0]]["x"], placed[i[0]]["y"], views["distances"][i[0]], len(i))
+        for i in moved.values()
+    ]
+    points = sorted(zip(drawn["x"], drawn["y"], strict=True))
+    assert [c for point in points for c in point] == pytest.approx(
+        [c for x, y, _, _ in sorted(expected) for c in (x, y)]
+    )
+    assert sorted(drawn["text"]) == sorted(
+        f"d {d}" + (f" ×{k}" if k > 1 else "") for _, _, d, k in expected
+    )
+    # Each line starts at the sample's own (ringed) point.
+    starts = list(zip(drawn["links"][0][::3], drawn["links"][1][::3], strict=True))
+    assert starts == [tuple(drawn["ring"])] * len(expected)
+    ui.page.locator(".plot-card").first.screenshot(path=str(tmp_path / "views.png"))
+    assert ui.errors == []
+
+
+def test_the_density_layer_draws_each_groups_contours(ui):
+    """Density on: each colour group's contour lines in its colour, hidden with the group
+    through the legend; in the URL; off again removes them."""
+    ui.open()
+    selector = ui.scatter(0)
+    ui.settled()
+    ui.page.locator("#density-toggle").check()
+    contours = f"""() => document.querySelector('{selector}')._fullData
+      .filter(t => t.type === 'contour')
+      .map(t => ({{group: t.legendgroup, visible: t.visible, color: t.colorscale[0][1]}}))"""
+    ui.page.wait_for_function(f"() => ({contours})().length > 0")
+    drawn = ui.page.evaluate(contours)
+    colors = ui.page.evaluate(
+        f"""() => Object.fromEntries(document.querySelector('{selector}')._fullData
+          .filter(t => t.type === 'scattergl' && t.hoverinfo !== 'skip')
+          .map(t => [t.legendgroup, t.marker.color]))"""
+    )
+    assert sorted(c["group"] for c in drawn) == sorted(colors)  # one per group
+    assert all(c["color"] == colors[c["group"]] for c in drawn)
+    assert "density=on" in ui.page.url
+    ui.page.locator("#scatter-0 .legend .traces").first.click()  # hides group 0
+    ui.page.wait_for_function(
+        f"() => ({contours})().find(c => c.group === '0').visible === 'legendonly'"
+    )
+    ui.page.locator("#density-toggle").uncheck()
+    ui.page.wait_for_function(f"() => ({contours})().length === 0")
+    assert "density" not in ui.page.url
+    assert ui.errors == []
+
+
+def test_compare_shows_the_normalised_measures_beside_the_maps(ui, api):
+    measures = [m for m in api.get("/api/measures").json() if m["normalised"]]
+    overall = {m: api.get(f"/api/models/{m}/metrics").json()["overall"] for m in (MODEL, OTHER)}
+    ui.open(f"model={MODEL}&compare={OTHER}")
+    ui.scatter(1, model=OTHER)
+    strip = ui.page.locator("#routing-measures .measures-strip")
+    expect(strip.locator("tbody tr")).to_have_count(3, timeout=BUSY_TIMEOUT)
+    heads = strip.locator("thead th").all_inner_texts()
+    for measure in measures:
+        assert any(measure["label"] in head for head in heads), measure["label"]
+    rows = strip.locator("tbody tr")
+    expect(rows.nth(0).locator("th")).to_have_text(MODEL)
+    column = [i for i, h in enumerate(heads) if "View ratio" in h][0] - 1  # after "Model"
+    for row, model in ((0, MODEL), (1, OTHER)):
+        value = rows.nth(row).locator("td").nth(column)
+        expect(value).to_have_text(f"{overall[model]['view_ratio']:.3f}")
+    # Between the maps and the side panels, across both columns.
+    maps = ui.page.locator(".plot-card").first.bounding_box()
+    card = ui.page.locator("#routing-measures").bounding_box()
+    side = ui.page.locator(".side-card").first.bounding_box()
+    assert maps["y"] + maps["height"] <= card["y"] < side["y"]
+    ui.page.locator(f"#models-body tr[data-model={OTHER}] input[type=checkbox]").uncheck()
+    expect(ui.page.locator("#routing-measures")).to_have_count(0)
     assert ui.errors == []
 
 
@@ -1097,6 +1353,54 @@ def test_keyboard_moves_within_radio_groups_and_steps_through_common_paths(ui, a
     expect(detail.locator(".pathdiagram").first).to_have_attribute(
         "data-path", emb["paths"][by_count[0]]
     )
+    assert ui.errors == []
+
+
+def test_back_forward_and_an_edited_hash_change_the_view(ui, api):
+    """Each view is a history entry: Back and Forward step through them, an address
+    edited by hand shows its view, and the shown sample is in the URL."""
+    ui.open()
+    ui.scatter(0, method="umap")
+    ui.settled()
+    ui.page.click("#method-switch button[data-value=pca]")
+    ui.scatter(0, method="pca")
+    ui.page.click("#color-switch button[data-value=correct]")
+    ui.scatter(0, method="pca", color="correct")
+    ui.page.locator("#scatter-0").focus()
+    ui.page.keyboard.press("ArrowRight")  # the most common path's first image
+    detail = ui.page.locator(".side-card .detail")
+    expect(detail).to_be_visible()
+    sample = detail.get_attribute("data-sample")
+    assert f"sample={sample}" in ui.page.url
+    ui.page.go_back()
+    expect(ui.page.locator(".side-card .empty")).to_be_visible()
+    ui.scatter(0, method="pca", color="correct")
+    assert "sample=" not in ui.page.url
+    ui.page.go_back()
+    ui.scatter(0, method="pca", color="label")
+    ui.page.go_back()
+    ui.scatter(0, method="umap", color="label")
+    expect(ui.page.locator("#method-switch button[data-value=umap]")).to_have_attribute(
+        "aria-checked", "true"
+    )
+    ui.page.go_forward()
+    ui.page.go_forward()
+    ui.scatter(0, method="pca", color="correct")
+    ui.page.go_forward()
+    expect(detail).to_have_attribute("data-sample", sample)
+    # An address edited by hand: another tab, and a sample chosen by its id.
+    ui.page.evaluate("() => { location.hash = 'method=tsne&sample=7'; }")
+    ui.scatter(0, method="tsne")
+    expect(detail).to_have_attribute("data-sample", "7")
+    ui.page.evaluate("() => { location.hash = 'tab=classes'; }")
+    expect(ui.page.locator("#tab-classes")).to_be_visible()
+    ui.page.go_back()
+    expect(ui.page.locator("#tab-routing")).to_be_visible()
+    expect(detail).to_have_attribute("data-sample", "7")
+    # A copied link opens on the same sample.
+    ui.page.reload()
+    expect(detail).to_have_attribute("data-sample", "7")
+    ui.scatter(0, method="tsne")
     assert ui.errors == []
 
 
