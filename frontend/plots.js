@@ -301,8 +301,9 @@ function viewTraces(views, type, groupCount) {
   ];
 }
 
-/** Pixels right of the map for its legend: "automobile (1,234)" at 12 px fits. */
-const LEGEND_WIDTH = 150;
+/** Pixels right of the map for its legend: "automobile (1,234)" and "8/8 views moved" at
+ * 12 px fit. */
+const LEGEND_WIDTH = 165;
 
 /** Same-class distance and view distance per class (lower is better). */
 export function consistencyFigure(metrics, { yMax = null } = {}) {
