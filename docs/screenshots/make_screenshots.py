@@ -144,6 +144,25 @@ def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
     page.wait_for_timeout(500)
     shooter.shot("selection-1280x800")
 
+    # Find: a class's images highlighted on the map and listed, page by page.
+    page = shooter.open(f"model={model}")
+    shooter.ready("#scatter-0[data-state=ready]")
+    page.fill("#find-input", "class:8")
+    page.press("#find-input", "Enter")
+    page.wait_for_selector(".side-card .selection")
+    shooter.images_loaded()
+    page.wait_for_timeout(500)
+    shooter.shot("find-1280x800")
+
+    # A sample's augmented views on the map, joined to it, with their distances; and the
+    # density layer, each class's contours, at both sizes.
+    for width, height in SIZES:
+        page = shooter.open_detail(f"model={model}&density=on", width, height)
+        page.wait_for_selector(".side-card .detail .views")
+        shooter.ready("#scatter-0[data-state=ready]")
+        shooter.images_loaded()
+        shooter.shot(f"views-density-{width}x{height}")
+
     # Cost colours with a second map (PCA) side by side.
     shooter.open(f"model={model}&color=cost&second=pca")
     shooter.ready("#scatter-1[data-state=ready]")
@@ -169,6 +188,7 @@ def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
         shooter.shot(f"training-{width}x{height}")
     page = shooter.open(f"model={model}&tab=classes")
     shooter.ready("#chart-importance-0[data-state=ready]")
+    shooter.ready("#chart-block-rate-0[data-state=ready]")  # the metrics, the table's too
     shooter.shot("classes-full-1280", full_page=True)
 
     # An uploaded photo of a handwritten digit.
