@@ -296,7 +296,7 @@ function viewTraces(views, type, groupCount) {
       textfont: { size: 11, color: TEXT },
       marker: { symbol: "diamond", size: 11, color: "#ffffff", line: { color: TEXT, width: 1.5 } },
       hoverinfo: "skip",
-      legendrank: 1001 + groupCount,
+      legendrank: 999.5 + groupCount, // after the groups, before the image's star
     },
   ];
 }
