@@ -1172,6 +1172,9 @@ def test_compare_view_shows_normalised_measures_their_difference_and_seed_spread
         measures = api.get("/api/measures").json()
     page.goto(f"{ablation_server.url}/#model={a}&compare={b}&tab=classes")
     card = page.locator("#measures-card")
+    # The page asks for the metrics beside the block importance's jobs: on a busy machine
+    # the table comes after Playwright's 5 s.
+    expect(card.locator("tr[data-measure]").first).to_be_visible(timeout=BUSY_TIMEOUT)
     for measure in measures:
         row = card.locator(f"tr[data-measure={measure['name']}]")
         expect(row).to_have_count(1)
