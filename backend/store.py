@@ -25,6 +25,7 @@ from trainer.ablation import parse_run_name
 from trainer.checkpoint import (
     MAX_CHECKPOINT_BYTES,
     CheckpointError,
+    CheckpointMissing,
     load_checkpoint,
     model_from_checkpoint,
     read_checkpoint_bytes,
@@ -152,11 +153,7 @@ class ModelStore:
         try:
             signature = _file_signature(path)  # a stat: never blocks, whatever the file
         except OSError:
-            with self._lock:
-                self._forget(model_id)
-            raise UnknownModel(
-                f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}"
-            ) from None
+            raise self._gone(model_id) from None
         found = self._cached(model_id, signature)
         if found is not None:
             return found
@@ -166,11 +163,15 @@ class ModelStore:
             found = self._cached(model_id, signature)
             if found is not None:
                 return found
-            reason = None
+            reason = missing = None
             try:
                 loaded = self._load(model_id, path, group)
+            except CheckpointMissing:  # removed since the stat: no model, not a bad one
+                missing = True
             except CheckpointError as error:
                 reason = str(error)
+            if missing:
+                raise self._gone(model_id)
             if reason is not None:
                 # Raised here, outside the handler: an exception raised inside it would
                 # keep the original, its traceback and the file's bytes as its context.
@@ -195,6 +196,13 @@ class ModelStore:
             raise CheckpointError(failed[1])
         return None
 
+    def _gone(self, model_id: str) -> UnknownModel:
+        """The 404 for a model whose checkpoint is not there; what was loaded from it
+        is unloaded."""
+        with self._lock:
+            self._forget(model_id)
+        return UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
+
     def _forget(self, model_id: str) -> None:
         """Unload a model whose checkpoint is gone (the caller holds the store's lock)."""
         self._loaded.pop(model_id, None)
@@ -213,6 +221,8 @@ class ModelStore:
             prep = checkpoint["preprocessing"]
             macs = mac_table(model, prep["image_size"], prep["channels"])
             model.to(self.device)
+        except CheckpointMissing:
+            raise
         except CheckpointError as error:
             log.warning("refused %s: %s", path, error)
             raise

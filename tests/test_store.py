@@ -2,6 +2,7 @@
 file can freeze the server, pin its memory, or outlive its removal."""
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.store import ModelStore
+from backend.store import ModelStore, UnknownModel
 from tests.backend_helpers import save_untrained_run
 
 DATA = Path("data")
@@ -99,7 +100,7 @@ def test_a_removed_checkpoint_is_unloaded(runs):
 REFUSED_MEMORY = """
 import gc, resource, sys
 from pathlib import Path
-from backend.store import ModelStore
+from backend.store import ModelStore, UnknownModel
 from trainer.checkpoint import CheckpointError
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
@@ -151,3 +152,65 @@ def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_pat
         answer = answers_within(20, lambda: client.get("/api/models/fifo"))
         assert answer.status_code == 409 and "not a regular file" in answer.json()["detail"]
         assert answers_within(20, lambda: client.get("/api/models/good")).status_code == 200
+
+
+def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch):
+    """Removed between the stat and the open: 404 for that model, not 409 or 500, and
+    not listed as unloadable."""
+    import backend.store
+
+    store = ModelStore(runs, DATA)
+    original = backend.store.read_checkpoint_bytes
+
+    def vanishing(path, *args):
+        Path(path).unlink()
+        return original(path, *args)
+
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", vanishing)
+    with pytest.raises(UnknownModel, match="no model 'good'"):
+        store.get("good")
+    assert store.load_all() == ([], {})
+
+
+def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
+    """Many delete-recreate cycles (a file and a whole run folder) while clients ask:
+    the vanishing model is 200 or 404, the lists are always 200."""
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    good = (runs / "good" / "checkpoint.pt").read_bytes()
+    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
+    statuses: dict[str, set] = {}
+    stop = threading.Event()
+
+    def churn():
+        spare = tmp_path / "spare.pt"
+        for cycle in range(200):
+            folder = runs / "flaky"
+            if cycle % 2:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                (folder / "checkpoint.pt").unlink(missing_ok=True)
+            folder.mkdir(exist_ok=True)
+            spare.write_bytes(good)
+            os.replace(spare, folder / "checkpoint.pt")
+        stop.set()
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+
+        def ask():
+            while not stop.is_set():
+                for url in ("/api/health", "/api/models", "/api/groups", "/api/models/flaky"):
+                    statuses.setdefault(url, set()).add(client.get(url).status_code)
+
+        askers = [threading.Thread(target=ask, daemon=True) for _ in range(3)]
+        for thread in askers:
+            thread.start()
+        churn()
+        for thread in askers:
+            thread.join(60)
+    assert statuses["/api/models/flaky"] <= {200, 404}, statuses
+    for url in ("/api/health", "/api/models", "/api/groups"):
+        assert statuses[url] == {200}, statuses

@@ -28,6 +28,10 @@ class CheckpointError(RuntimeError):
     """A file is not a checkpoint this version can load; the message says why."""
 
 
+class CheckpointMissing(CheckpointError):
+    """The file is not there (any more): a server treats that as no model, not a bad one."""
+
+
 def build_checkpoint(model, class_names, preprocessing, metrics, config, epoch) -> dict:
     return {
         "format_version": FORMAT_VERSION,
@@ -77,6 +81,8 @@ def read_checkpoint_bytes(
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:  # removed since whatever check found it
+        raise CheckpointMissing(f"{path} does not exist") from None
     except OSError as error:
         raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
     with os.fdopen(fd, "rb") as f:
