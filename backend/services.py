@@ -68,7 +68,7 @@ ROUTING_SHARE = 0.6
 
 # What routers use. ``Job`` is what an operation that computes in the background returns
 # until its result is ready; routers answer it with 202.
-__all__ = ["Explorer", "Job", "PathsResult", "EmbeddingResult"]
+__all__ = ["Explorer", "Job", "PathsResult", "EmbeddingResult", "ServedEmbedding"]
 
 
 @dataclass
@@ -82,6 +82,25 @@ class EmbeddingResult:
     key: str  # identifies the model content, split, method and parameters
     embedding: Embedding
     reducer: object | None
+
+
+@dataclass
+class ServedEmbedding:
+    """An embedding as one request serves it. ``table()`` is the split's paths from the
+    checkpoint the embedding was read for: the same version from start to end, never a
+    newer file the store loaded meanwhile (an encoded map with another model's
+    predictions would be cached under this version's key)."""
+
+    result: EmbeddingResult
+    table: Callable[[], PathTable]
+
+    @property
+    def key(self) -> str:
+        return self.result.key
+
+    @property
+    def embedding(self) -> Embedding:
+        return self.result.embedding
 
 
 class Explorer:
@@ -174,7 +193,7 @@ class Explorer:
     # -- embeddings ---------------------------------------------------------------
     def embedding(
         self, model_id: str, split: str, method: str, params: dict
-    ) -> EmbeddingResult | Job:
+    ) -> ServedEmbedding | Job:
         """The embedding if computed (memory or disk), else the job computing it."""
         loaded = self.store.get(model_id)
         _check_split(split)
@@ -182,7 +201,7 @@ class Explorer:
         key = keys.embedding(loaded.content_hash, split, method, params)
         found = self._cached_embedding(key)
         if found is not None:
-            return found
+            return ServedEmbedding(found, lambda: self._paths_of(loaded, split))
         self.store.dataset(loaded)  # a missing dataset is the caller's error now, not the job's
 
         def compute(progress):

@@ -63,7 +63,7 @@ def get_embedding(
         return accepted(result)
 
     def encode():
-        embedding, table = result.embedding, explorer.paths(model_id, split).table
+        embedding, table = result.embedding, result.table()  # one version of the model
         xy = embedding.xy.round(5)
         columns = {
             "sample_ids": table.sample_ids.tolist(),
