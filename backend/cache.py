@@ -25,13 +25,40 @@ T = TypeVar("T")
 ArraySpec = tuple[str, tuple[str | int, ...]]
 
 
+# A file being written: ``.<name>.<pid>.<thread>.tmp`` beside the file it becomes.
+TMP_GLOB = "*/.*.tmp"
+
+
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz atomically: a reader never sees half a file."""
+    """Write an .npz atomically: a reader never sees half a file, and a write that fails
+    (a full disk) leaves no partial file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _writer_is_gone(tmp: Path) -> bool:
+    """Whether the process that was writing a temporary file has ended (its pid is in
+    the name): such a file is an orphan of a killed process, never to be renamed."""
+    try:
+        pid = int(tmp.name.rsplit(".", 3)[1])
+    except (IndexError, ValueError):
+        return True  # not a name this cache gives
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
 
 
 def load_arrays(
@@ -88,6 +115,15 @@ class DiskCache:
     def __init__(self, root: Path, max_bytes: int):
         self.root, self.max_bytes = Path(root), max_bytes
         self._trim_lock = threading.Lock()
+        self._remove_orphans()
+
+    def _remove_orphans(self) -> None:
+        """Remove the temporary files of writers killed mid-write (kill -9, a crash):
+        nothing else ever would, and the size bound would count them for good."""
+        for tmp in self.root.glob(TMP_GLOB):
+            if _writer_is_gone(tmp):
+                tmp.unlink(missing_ok=True)
+                log.info("removed %s, left by a writer that ended", tmp)
 
     def load(
         self, name: str, spec: dict[str, ArraySpec], dims: dict[str, int] | None = None
@@ -99,10 +135,20 @@ class DiskCache:
             _touch(path)
         return arrays
 
-    def save(self, name: str, **arrays: np.ndarray) -> None:
+    def save(self, name: str, **arrays: np.ndarray) -> bool:
+        """Write ``root/name``; False when it cannot be written (a full or read-only
+        disk), which is logged: the caller still has the result and answers with it,
+        uncached, rather than failing a request or a job over the cache."""
         path = self.root / name
-        save_arrays(path, **arrays)
+        try:
+            save_arrays(path, **arrays)
+        except OSError as error:
+            log.warning(
+                "cache file %s not written (%s): the result is served uncached", path, error
+            )
+            return False
         self._trim(keep=path)
+        return True
 
     def discard(self, name: str, problem: str) -> None:
         discard(self.root / name, problem)
@@ -111,8 +157,9 @@ class DiskCache:
         with self._trim_lock:
             files = []
             # Only the cache's own layout (one folder per kind of result), so that a
-            # cache folder set to a place holding other files never loses them.
-            for path in self.root.glob("*/*.npz"):
+            # cache folder set to a place holding other files never loses them; files
+            # being written count too (a writer that loses its file just does not cache).
+            for path in [*self.root.glob("*/*.npz"), *self.root.glob(TMP_GLOB)]:
                 try:
                     stat = path.stat()
                 except FileNotFoundError:  # removed meanwhile

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         shutdown(dist_info)
+    if dist_info.is_main and not (settings.resolved_cache_dir / name).is_file():
+        print(f"error: could not write {settings.resolved_cache_dir / name}", file=sys.stderr)
+        return 1
     if dist_info.is_main:
         print(
             f"{args.model}/{args.split}: {len(table.labels)} images routed by "
