@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from backend.app import create_app
+from backend.runs import scan
 from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
 from trainer.execution import DeviceUnavailable
 from trainer.models.registry import import_model_modules
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    found = sorted(settings.runs_dir.glob("*/checkpoint.pt"))
+    found = scan(settings.runs_dir)[0]
     if not found:
         print(
             f"note: no checkpoints under {settings.runs_dir}/ yet; train one with "

@@ -2,7 +2,8 @@
 
 A model's id is its run directory's name: ``runs/<name>/checkpoint.pt`` is ``<name>``,
 and a run one folder down, ``runs/<group>/<name>/checkpoint.pt`` (the runs of an
-ablation, ``trainer ablate``), is ``<group>.<name>``. Listing rescans the directory, so a run
+ablation, ``trainer ablate``), is ``<group>.<name>``; ``backend.runs`` holds the rule,
+symbolic links and special files included. Listing rescans the directory, so a run
 that appears while the server is up is served without a restart; a checkpoint file
 that changes on disk (mtime, size or inode) is reloaded, and everything derived from
 it is keyed by its content hash, so stale results are never served.
@@ -20,6 +21,7 @@ import torch
 
 from backend.errors import UnknownItem
 from backend.ids import MODEL_ID_RULE, is_model_id, shown
+from backend.runs import Run, locate, scan
 from backend.schemas import Split
 from trainer.ablation import parse_run_name
 from trainer.checkpoint import (
@@ -41,6 +43,10 @@ SPLITS = get_args(Split)
 
 class UnknownModel(UnknownItem):
     """No loadable-or-not checkpoint by that id (HTTP 404)."""
+
+
+class ReplacedModel(UnknownModel):
+    """The run is there, but its checkpoint vanished while it was read (a rename)."""
 
 
 @dataclass
@@ -103,53 +109,49 @@ class ModelStore:
         self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
 
-    def _run_names(self) -> list[str]:
-        """Run names: each run folder's, and ``<group>.<run>`` one folder down."""
-        flat = {p.parent.name for p in self.runs_dir.glob("*/checkpoint.pt")}
-        nested = {
-            f"{p.parent.parent.name}.{p.parent.name}"
-            for p in self.runs_dir.glob("*/*/checkpoint.pt")
-            if not p.parent.parent.name.startswith(".")
-        }
-        return sorted(flat | nested)
-
-    def _checkpoint_path(self, model_id: str) -> tuple[Path, str | None]:
-        """Where a (valid) id's checkpoint lies, and its group; a run folder of that
-        name comes before a group's run."""
-        flat = self.runs_dir / model_id / "checkpoint.pt"
-        if flat.is_file() or "." not in model_id:
-            return flat, None
-        group, name = model_id.split(".", 1)
-        return self.runs_dir / group / name / "checkpoint.pt", group
-
     def ids(self) -> list[str]:
-        return [name for name in self._run_names() if is_model_id(name)]
+        return sorted(scan(self.runs_dir)[0])
 
     def load_all(self) -> tuple[list[LoadedModel], dict[str, str]]:
         """Every loadable model, and for the others the reason they cannot be loaded;
         models whose checkpoint is gone are unloaded."""
-        models, errors = [], {}
-        names = self._run_names()
+        runs, errors = scan(self.runs_dir)
         with self._lock:
-            for gone in (set(self._loaded) | set(self._failed)) - set(names):
+            for gone in (set(self._loaded) | set(self._failed)) - set(runs):
                 self._forget(gone)
-        for model_id in names:
-            if not is_model_id(model_id):
-                if not model_id.startswith("."):  # hidden on purpose
-                    errors[model_id] = f"the run folder's name is no model id ({MODEL_ID_RULE})"
-                continue
+        models = []
+        for run in runs.values():
             try:
-                models.append(self.get(model_id))
+                models.append(self._get(run))
             except CheckpointError as error:
-                errors[model_id] = str(error)
+                errors[run.id] = str(error)
             except UnknownModel:  # removed between the scan and the load
                 pass
-        return models, errors
+        return models, dict(sorted(errors.items()))
 
     def get(self, model_id: str) -> LoadedModel:
         if not is_model_id(model_id):
             raise UnknownModel(f"no model {shown(model_id)}: model ids are {MODEL_ID_RULE}")
-        path, group = self._checkpoint_path(model_id)
+        try:
+            return self._get(self._located(model_id))
+        except ReplacedModel:
+            # A checkpoint replaced by a rename is missing for an instant: look again
+            # once, so that a model that is there is not answered as absent.
+            return self._get(self._located(model_id))
+
+    def _located(self, model_id: str) -> Run:
+        """The run of an id (see ``backend.runs``), or the 404 or refusal (409) for it."""
+        found = locate(self.runs_dir, model_id)
+        if isinstance(found, str):
+            with self._lock:
+                self._forget(model_id)
+            raise CheckpointError(found)
+        if found is None:
+            raise self._gone(model_id)
+        return found
+
+    def _get(self, run: Run) -> LoadedModel:
+        model_id, path = run.id, run.checkpoint
         try:
             signature = _file_signature(path)  # a stat: never blocks, whatever the file
         except OSError:
@@ -165,7 +167,7 @@ class ModelStore:
                 return found
             reason = missing = None
             try:
-                loaded = self._load(model_id, path, group)
+                loaded = self._load(model_id, path, run.group)
             except CheckpointMissing:  # removed since the stat: no model, not a bad one
                 missing = True
             except CheckpointError as error:
@@ -198,10 +200,16 @@ class ModelStore:
 
     def _gone(self, model_id: str) -> UnknownModel:
         """The 404 for a model whose checkpoint is not there; what was loaded from it
-        is unloaded."""
+        is unloaded. Its message is true when the run is back already (a replacement)."""
         with self._lock:
             self._forget(model_id)
-        return UnknownModel(f"no model {model_id!r}; known: {', '.join(self.ids()) or 'none'}")
+        known = self.ids()
+        if model_id in known:
+            return ReplacedModel(
+                f"the checkpoint of model {model_id!r} was replaced or removed while it "
+                "was read; ask again"
+            )
+        return UnknownModel(f"no model {model_id!r}; known: {', '.join(known) or 'none'}")
 
     def _forget(self, model_id: str) -> None:
         """Unload a model whose checkpoint is gone (the caller holds the store's lock)."""
@@ -214,7 +222,7 @@ class ModelStore:
         alone, so that one bad file never takes the other models down with it."""
         try:
             data = read_checkpoint_bytes(
-                path, self.max_checkpoint_bytes, "CODINET_MAX_CHECKPOINT_BYTES"
+                path, self.max_checkpoint_bytes, "CODINET_MAX_CHECKPOINT_BYTES", self.runs_dir
             )
             checkpoint = load_checkpoint(io.BytesIO(data), name=str(path))
             model = model_from_checkpoint(checkpoint)

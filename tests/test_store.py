@@ -12,6 +12,7 @@ import pytest
 
 from backend.store import ModelStore, UnknownModel
 from tests.backend_helpers import save_untrained_run
+from trainer.checkpoint import CheckpointError
 
 DATA = Path("data")
 
@@ -57,7 +58,7 @@ def test_a_checkpoint_linked_to_a_device_is_refused_without_reading_it(runs):
     (runs / "zero" / "checkpoint.pt").symlink_to("/dev/zero")
     store = ModelStore(runs, DATA)
     _, errors = answers_within(20, store.load_all)
-    assert "not a regular file" in errors["zero"]
+    assert "out of the runs folder (to /dev/zero)" in errors["zero"]
 
 
 def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
@@ -101,6 +102,7 @@ REFUSED_MEMORY = """
 import gc, resource, sys
 from pathlib import Path
 from backend.store import ModelStore, UnknownModel
+from trainer.checkpoint import CheckpointError
 from trainer.checkpoint import CheckpointError
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
@@ -214,3 +216,63 @@ def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
     assert statuses["/api/models/flaky"] <= {200, 404}, statuses
     for url in ("/api/health", "/api/models", "/api/groups"):
         assert statuses[url] == {200}, statuses
+
+
+def test_a_run_linked_out_of_the_runs_folder_is_refused_and_listed(runs, tmp_path):
+    outside = tmp_path / "elsewhere" / "run"
+    outside.mkdir(parents=True)
+    shutil.copy(runs / "good" / "checkpoint.pt", outside / "checkpoint.pt")
+    (runs / "ev").symlink_to(outside)
+    (runs / "evfile").mkdir()
+    (runs / "evfile" / "checkpoint.pt").symlink_to(outside / "checkpoint.pt")
+    store = ModelStore(runs, DATA)
+    models, errors = store.load_all()
+    assert [m.id for m in models] == ["good"]
+    assert "out of the runs folder" in errors["ev"], errors
+    assert "out of the runs folder" in errors["evfile"], errors
+    with pytest.raises(CheckpointError, match="out of the runs folder"):
+        store.get("ev")  # refused, not "no model"
+
+
+def test_a_link_to_a_folder_above_serves_no_model_twice(runs):
+    """``runs/loop -> runs`` is a cycle, refused and listed; a link to a run inside the
+    folder is an alias, served under its name."""
+    (runs / "loop").symlink_to(runs)
+    (runs / "latest").symlink_to("good")
+    store = ModelStore(runs, DATA)
+    models, errors = store.load_all()
+    assert sorted(m.id for m in models) == ["good", "latest"]
+    assert "a cycle" in errors["loop"], errors
+    with pytest.raises(UnknownModel):
+        store.get("loop.good")
+
+
+def test_special_files_where_a_checkpoint_belongs_are_listed_with_a_reason(runs):
+    (runs / "folder" / "checkpoint.pt").mkdir(parents=True)
+    (runs / "fifo").mkdir()
+    os.mkfifo(runs / "fifo" / "checkpoint.pt")
+    (runs / "linked-fifo").mkdir()
+    (runs / "linked-fifo" / "checkpoint.pt").symlink_to(runs / "fifo" / "checkpoint.pt")
+    store = ModelStore(runs, DATA)
+    _, errors = answers_within(20, store.load_all)
+    assert "a directory" in errors["folder"], errors
+    assert "a FIFO" in errors["fifo"] and "a FIFO" in errors["linked-fifo"], errors
+    with pytest.raises(CheckpointError, match="a directory"):
+        store.get("folder")
+
+
+def test_a_model_replaced_while_it_is_looked_up_is_not_reported_missing(runs, monkeypatch):
+    """The instant a rename leaves no file is not 'no model': the store looks again."""
+    import backend.store
+
+    store = ModelStore(runs, DATA)
+    original, calls = backend.store._file_signature, []
+
+    def renamed_once(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileNotFoundError(path)
+        return original(path)
+
+    monkeypatch.setattr(backend.store, "_file_signature", renamed_once)
+    assert store.get("good").id == "good"

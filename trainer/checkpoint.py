@@ -69,9 +69,14 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 
 
 def read_checkpoint_bytes(
-    path: str | Path, limit: int, setting: str, kind: str = "checkpoints"
+    path: str | Path,
+    limit: int,
+    setting: str,
+    within: str | Path | None = None,
+    kind: str = "checkpoints",
 ) -> bytes:
-    """The file's bytes, if it is a regular file of at most ``limit`` bytes.
+    """The file's bytes, if it is a regular file of at most ``limit`` bytes (and, with
+    ``within``, one that lies inside that folder once every link is followed).
 
     Opened without blocking (a FIFO's open waits for a writer forever) and checked on
     the opened descriptor, so a file swapped for a FIFO or a link to a device after any
@@ -86,6 +91,9 @@ def read_checkpoint_bytes(
     except OSError as error:
         raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
     with os.fdopen(fd, "rb") as f:
+        outside = within is not None and _opened_outside(fd, Path(within))
+        if outside:
+            raise CheckpointError(f"{path} lies out of {within} (at {outside}), not read")
         stat = os.fstat(fd)
         if not S_ISREG(stat.st_mode):
             raise CheckpointError(f"{path} is not a regular file")
@@ -97,6 +105,16 @@ def read_checkpoint_bytes(
     if len(data) > limit:  # grew while being read
         raise CheckpointError(f"{path} is over {limit:,} bytes ({setting})")
     return data
+
+
+def _opened_outside(fd: int, folder: Path) -> str | None:
+    """Where an opened file really is, when that is out of ``folder`` (on Linux, the
+    descriptor's own path: a link swapped in after any check cannot fool it)."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: the callers' checks of the path stand alone
+        return None
+    return None if Path(real).is_relative_to(os.path.realpath(folder)) else real
 
 
 def load_checkpoint(source: str | Path | io.BytesIO, name: str | None = None) -> dict:
