@@ -1,7 +1,7 @@
 """Dynamic batching: the inputs of concurrent requests go through the model together.
 
-One forward pass over 32 images costs far less than 32 passes over one image. A single
-inference thread takes every request queued for a model, prepares each one's inputs,
+One forward pass over 32 images costs far less than 32 passes over one image. A model's
+inference thread takes every request queued for it, prepares each one's inputs,
 runs them as one batch and hands each request its rows; while it computes, new requests
 queue up for the next batch. A lone request waits for nothing. Eval-mode BatchNorm and
 per-sample routing make each row's result independent of its batch mates (up to
@@ -12,6 +12,12 @@ too, not in the requests' own threads. PyTorch releases the GIL around every ope
 and under load each re-acquisition queued behind dozens of request threads doing the
 same Python-heavy preparation: a forward pass that takes 4 ms alone took 59 ms, which
 capped the server at about 270 uploads a second (bench/RESULTS.md, section 5).
+
+Each model has its own queue and inference thread (a lane), so a long batch of one
+model (a large network, an upload with 32 views) never holds up another model's
+requests: their forward passes share the cores instead of waiting in one line. A lane
+ends once its model has had no request for ``idle_s``, so a model replaced on disk is
+not kept alive by it.
 """
 
 import queue
@@ -26,7 +32,6 @@ from trainer.engine import Runtime
 
 @dataclass
 class _Pending:
-    model: torch.nn.Module
     prepare: Callable[[], torch.Tensor]
     force_path: torch.Tensor | None  # (G,) booleans every row of the request takes
     inputs: torch.Tensor | None = None
@@ -35,13 +40,21 @@ class _Pending:
     error: BaseException | None = None
 
 
+@dataclass
+class _Lane:
+    """One model's queue, and the requests taken from it for a later batch."""
+
+    requests: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    held: list[_Pending] = field(default_factory=list)
+
+
 class MicroBatcher:
-    def __init__(self, runtime: Runtime, max_rows: int = 256):
+    def __init__(self, runtime: Runtime, max_rows: int = 256, idle_s: float = 60.0):
         self.runtime = runtime  # where models live, and how a batch of a size runs
         self.max_rows = max_rows
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
-        self._held: list[_Pending] = []  # taken from the queue for a later batch
-        threading.Thread(target=self._serve, name="inference", daemon=True).start()
+        self.idle_s = idle_s
+        self._lanes: dict[torch.nn.Module, _Lane] = {}  # by model object (identity)
+        self._lock = threading.Lock()  # guards _lanes: a lane ends only when empty
 
     def run(
         self,
@@ -52,41 +65,51 @@ class MicroBatcher:
         """``model(prepare())``: each output's rows for these inputs, batched with others,
         as CPU tensors.
 
-        ``prepare`` runs on the inference thread; what it raises is raised here. With
-        ``force_path`` (G booleans) every row takes that path; such requests are batched
-        with other forced ones, each row keeping its own path.
+        ``prepare`` runs on the model's inference thread; what it raises is raised here.
+        With ``force_path`` (G booleans) every row takes that path; such requests are
+        batched with other forced ones, each row keeping its own path.
         """
-        pending = _Pending(model, prepare, force_path)
-        self._queue.put(pending)
+        pending = _Pending(prepare, force_path)
+        with self._lock:
+            lane = self._lanes.get(model)
+            if lane is None:
+                lane = self._lanes[model] = _Lane()
+                threading.Thread(
+                    target=self._serve, args=(model, lane), name="inference", daemon=True
+                ).start()
+            lane.requests.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
         return pending.outputs
 
-    def _next_batch(self) -> list[_Pending]:
-        """The oldest request and every queued one for the same model, up to max_rows,
-        with their inputs prepared; a request whose preparation fails is answered."""
-        waiting = self._held
+    def _next_batch(self, lane: _Lane) -> list[_Pending] | None:
+        """The oldest request of the lane and every queued one that can join it, up to
+        max_rows, with their inputs prepared (a request whose preparation fails is
+        answered); None when nothing came for ``idle_s``."""
+        waiting = lane.held
         if not waiting:
-            waiting.append(self._queue.get())
+            try:
+                waiting.append(lane.requests.get(timeout=self.idle_s))
+            except queue.Empty:
+                return None
         while True:
             try:
-                waiting.append(self._queue.get_nowait())
+                waiting.append(lane.requests.get_nowait())
             except queue.Empty:
                 break
-        batch, rows, self._held = [], 0, []
+        batch, rows, lane.held = [], 0, []
         for pending in waiting:
             if pending.inputs is None and not self._prepare(pending):
                 continue
             if not batch or (
-                pending.model is batch[0].model
-                and (pending.force_path is None) == (batch[0].force_path is None)
+                (pending.force_path is None) == (batch[0].force_path is None)
                 and rows + len(pending.inputs) <= self.max_rows
             ):
                 batch.append(pending)
                 rows += len(pending.inputs)
             else:
-                self._held.append(pending)
+                lane.held.append(pending)
         return batch
 
     @staticmethod
@@ -99,27 +122,38 @@ class MicroBatcher:
             pending.done.set()
             return False
 
-    def _serve(self) -> None:
+    def _serve(self, model: torch.nn.Module, lane: _Lane) -> None:
         while True:
-            batch = self._next_batch()
-            if not batch:
+            batch = self._next_batch(lane)
+            if batch is None:
+                with self._lock:  # run() adds to a lane under this lock: none is lost
+                    if lane.requests.empty() and not lane.held:
+                        del self._lanes[model]
+                        return
                 continue
-            try:
-                with torch.inference_mode():
-                    inputs = torch.cat([p.inputs for p in batch])
-                    outputs = self.runtime.evaluate(batch[0].model, inputs, _forced(batch))
-                    outputs = [o.cpu() for o in outputs]
-                start = 0
-                for p in batch:
-                    rows = slice(start, start + len(p.inputs))
-                    p.outputs = tuple(o[rows].clone() for o in outputs)
-                    start = rows.stop
-            except Exception as error:  # every waiting request must learn of it
-                for p in batch:
-                    p.error = error
-            finally:
-                for p in batch:
-                    p.done.set()
+            self._evaluate(model, batch)
+            del batch  # an idle lane holds no request (nor its inputs)
+
+    def _evaluate(self, model: torch.nn.Module, batch: list[_Pending]) -> None:
+        """Run one batch and hand each request its rows, or the error."""
+        if not batch:
+            return
+        try:
+            with torch.inference_mode():
+                inputs = torch.cat([p.inputs for p in batch])
+                outputs = self.runtime.evaluate(model, inputs, _forced(batch))
+                outputs = [o.cpu() for o in outputs]
+            start = 0
+            for p in batch:
+                rows = slice(start, start + len(p.inputs))
+                p.outputs = tuple(o[rows].clone() for o in outputs)
+                start = rows.stop
+        except Exception as error:  # every waiting request must learn of it
+            for p in batch:
+                p.error = error
+        finally:
+            for p in batch:
+                p.done.set()
 
 
 def _forced(batch: list[_Pending]) -> torch.Tensor | None:

@@ -1,6 +1,9 @@
 """Dynamic batching: each request gets its own rows back, and its own errors."""
 
+import gc
 import threading
+import time
+import weakref
 
 import pytest
 import torch
@@ -117,3 +120,44 @@ def test_forced_and_free_requests_each_get_their_own_routing():
             alone_logits, alone_paths = model.route(images[i : i + 1], force_path=expected_path)
             assert torch.equal(routed, alone_paths)
             torch.testing.assert_close(logits, alone_logits, atol=1e-5, rtol=1e-5)
+
+
+class Slow(torch.nn.Module):
+    """A model whose forward pass takes ``seconds``, saying when it has started."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.started = seconds, threading.Event()
+
+    def route(self, x, force_path=None, execution=None):
+        self.started.set()
+        time.sleep(self.seconds)
+        return x, x
+
+
+def test_a_long_batch_of_one_model_does_not_delay_another_model():
+    """One model's queue never blocks another's: model B answers within a bound while
+    model A's 5 s batch is running."""
+    batcher, slow, quick = MicroBatcher(CPU), Slow(5.0), TwoOutputs()
+    threading.Thread(
+        target=batcher.run, args=(slow, lambda: torch.ones(33, 2)), daemon=True
+    ).start()
+    assert slow.started.wait(10)
+    began = time.monotonic()
+    doubled, _ = batcher.run(quick, lambda: torch.ones(1, 2))
+    waited = time.monotonic() - began
+    assert torch.equal(doubled, torch.full((1, 2), 2.0))
+    assert waited < 1.0, f"model B waited {waited:.1f} s behind model A"
+
+
+def test_an_idle_models_queue_goes_and_holds_no_model():
+    """A model replaced on disk is not kept alive by its queue once it falls idle."""
+    batcher, model = MicroBatcher(CPU, idle_s=0.1), TwoOutputs()
+    batcher.run(model, lambda: torch.ones(1, 2))
+    gone = weakref.ref(model)
+    del model
+    deadline = time.monotonic() + 10
+    while gone() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        gc.collect()
+    assert gone() is None
