@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from backend.app import create_app
+from backend.connections import server_options
 from backend.runs import scan
 from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
 from trainer.execution import DeviceUnavailable
@@ -88,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         f"http://{args.host}:{args.port}/  (API docs: /docs)",
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        **server_options(settings),
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.api import api_router
 from backend.api.uploads import MULTIPART_SLACK
+from backend.connections import BodyDeadline
 from backend.errors import ServiceError
 from backend.services import Explorer
 from backend.settings import Settings, get_settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.add_middleware(RefuseLargeBodies, limit=lambda: app.state.explorer.max_upload_bytes)
+    app.add_middleware(BodyDeadline, seconds=lambda: app.state.explorer.body_timeout_s)
     app.add_exception_handler(ServiceError, _service_error)
     for error_type in (CheckpointError, DatasetError, FormationError):
         app.add_exception_handler(error_type, _unusable_file)

@@ -130,6 +130,10 @@ class Explorer:
     def max_upload_bytes(self) -> int:
         return self.settings.max_upload_bytes
 
+    @property
+    def body_timeout_s(self) -> float:
+        return self.settings.body_timeout_s
+
     def health(self) -> dict:
         models, errors = self.store.load_all()
         return {

@@ -39,6 +39,19 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(
         64 * 1024**2, gt=0, description="memory to decode an image's pixels; more is refused"
     )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers must arrive within this; else closed"
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="a request's body must arrive within this; else 408"
+    )
+    keep_alive_s: int = Field(5, ge=1, description="an idle connection is closed after this")
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description="open connections; more are closed at once (keep it under the "
+        "open-file limit, which checkpoints and cache files need too)",
+    )
     batch_size: int = Field(256, gt=0, description="inference batch size")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where models route: auto is the GPU when PyTorch sees one"
