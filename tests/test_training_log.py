@@ -1,7 +1,9 @@
 """Training curves: metrics.jsonl read as a stranger's file, and served per model."""
 
 import json
+import os
 import shutil
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,3 +106,16 @@ def test_the_loss_terms_come_with_the_weights_they_were_trained_with(tmp_path):
         "cost_loss": 0.5,
         "target_rate_loss": 0.0,
     }
+
+
+def test_a_fifo_in_place_of_the_log_is_no_rows_without_blocking(tmp_path):
+    """A run folder is a stranger's: a FIFO named metrics.jsonl must not hang the
+    request (its open would wait for a writer forever)."""
+    os.mkfifo(tmp_path / "metrics.jsonl")
+    found = []
+    reader = threading.Thread(
+        target=lambda: found.append(read_training_log(tmp_path / "metrics.jsonl")), daemon=True
+    )
+    reader.start()
+    reader.join(20)
+    assert found == [([], 0)], "reading a FIFO blocked"

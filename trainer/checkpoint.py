@@ -5,11 +5,11 @@ import os
 import pickle
 import re
 from pathlib import Path
-from stat import S_ISREG
 
 import torch
 
 from trainer.checkpoint_schema import schema_problem
+from trainer.files import RefusedFile, open_regular
 from trainer.models import create_model, list_models
 
 FORMAT_VERSION = 1
@@ -78,43 +78,25 @@ def read_checkpoint_bytes(
     """The file's bytes, if it is a regular file of at most ``limit`` bytes (and, with
     ``within``, one that lies inside that folder once every link is followed).
 
-    Opened without blocking (a FIFO's open waits for a writer forever) and checked on
-    the opened descriptor, so a file swapped for a FIFO or a link to a device after any
-    earlier check is refused too, and at most ``limit`` + 1 bytes are ever read;
-    ``setting`` names what sets the limit and ``kind`` what the file holds, for the
-    message.
+    Opened without blocking and checked on the opened descriptor (``trainer.files``),
+    so a file swapped for a FIFO or a link to a device after any earlier check is
+    refused too, and at most ``limit`` + 1 bytes are ever read; ``setting`` names what
+    sets the limit and ``kind`` what the file holds, for the message.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open_regular(path, within) as (f, size):
+            if size > limit:
+                raise CheckpointError(
+                    f"{path} is {size:,} bytes; {kind} may have at most {limit:,} ({setting})"
+                )
+            data = f.read(limit + 1)
     except FileNotFoundError:  # removed since whatever check found it
         raise CheckpointMissing(f"{path} does not exist") from None
-    except OSError as error:
-        raise CheckpointError(f"{path} cannot be opened: {error.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        outside = within is not None and _opened_outside(fd, Path(within))
-        if outside:
-            raise CheckpointError(f"{path} lies out of {within} (at {outside}), not read")
-        stat = os.fstat(fd)
-        if not S_ISREG(stat.st_mode):
-            raise CheckpointError(f"{path} is not a regular file")
-        if stat.st_size > limit:
-            raise CheckpointError(
-                f"{path} is {stat.st_size:,} bytes; {kind} may have at most {limit:,} ({setting})"
-            )
-        data = f.read(limit + 1)
+    except RefusedFile as error:
+        raise CheckpointError(str(error)) from None
     if len(data) > limit:  # grew while being read
         raise CheckpointError(f"{path} is over {limit:,} bytes ({setting})")
     return data
-
-
-def _opened_outside(fd: int, folder: Path) -> str | None:
-    """Where an opened file really is, when that is out of ``folder`` (on Linux, the
-    descriptor's own path: a link swapped in after any check cannot fool it)."""
-    try:
-        real = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:  # no /proc: the callers' checks of the path stand alone
-        return None
-    return None if Path(real).is_relative_to(os.path.realpath(folder)) else real
 
 
 def load_checkpoint(source: str | Path | io.BytesIO, name: str | None = None) -> dict:

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from trainer.checkpoint import completed_epochs
+from trainer.files import RefusedFile, open_regular
 from trainer.measures import upgrade_metrics
 
 MAX_BYTES = 16 * 2**20  # far above any real log: 10,000 epochs take about 8 MiB
@@ -22,9 +23,11 @@ def read_training_log(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[dict
     lines skipped). A missing file has no rows; a file over ``max_bytes`` is read up to
     that size, the rest counted as one skipped line."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as (f, _size):
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
+        return [], 0
+    except RefusedFile:  # a FIFO or a device in the run folder: nothing to show, no hang
         return [], 0
     skipped = 0
     if len(data) > max_bytes:
