@@ -13,6 +13,7 @@ from bench import (
     inference,
     large_maps,
     regularizer,
+    soak,
     train_step,
 )
 
@@ -34,6 +35,7 @@ def last_table(output: str) -> list[str]:
         (train_step, "overhead", 3),
         (embeddings, "speedup warm", 4),  # 2 inputs x (UMAP, t-SNE)
         (api, "p50 ms", 2),  # route, cached embedding
+        (soak, "p99 ms", 11),  # one row per kind of request
     ],
 )
 def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_rows, capsys):
