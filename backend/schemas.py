@@ -26,6 +26,11 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
     models: int = Field(description="loadable checkpoints in the runs directory")
     unloadable: dict[str, str] = Field(description="run name -> why its checkpoint is refused")
+    loading: list[str] = Field(
+        default_factory=list,
+        description="runs whose checkpoint is being loaded: listed among the models once "
+        "loaded (a listing does not wait for a large checkpoint)",
+    )
     runs_dir: str
     warmup: str = Field(description="embedding code compilation: running, done, failed or off")
     device: str = Field(description="where models route", examples=["cpu", "cuda:0"])

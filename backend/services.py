@@ -140,6 +140,7 @@ class Explorer:
             "status": "ok",
             "models": len(models),
             "unloadable": errors,
+            "loading": self.store.loading(),
             "runs_dir": str(self.store.runs_dir),
             "warmup": self.warmup,
             "device": str(self.runtime.device),

@@ -76,6 +76,12 @@ class LoadedModel:
 
 CPU = torch.device("cpu")
 
+# A listing (/api/health, /api/models, /api/groups) loads a new or changed checkpoint
+# under LISTING_WAIT_BYTES itself; a larger one (a 994 MB file takes seconds) it waits
+# for LISTING_WAIT_S at most, then lists as loading rather than hold every client up.
+LISTING_WAIT_BYTES = 64 * 2**20
+LISTING_WAIT_S = 0.5
+
 
 def _file_signature(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
@@ -94,12 +100,14 @@ class ModelStore:
         data_dir: Path,
         device: torch.device = CPU,
         max_checkpoint_bytes: int = MAX_CHECKPOINT_BYTES,
+        listing_wait_bytes: int = LISTING_WAIT_BYTES,
     ):
         self.runs_dir = Path(runs_dir)
         self.device = device  # where loaded models live
         # The server's own setting alone: a checkpoint never chooses where data is read.
         self.data_dir = Path(data_dir)
         self.max_checkpoint_bytes = max_checkpoint_bytes
+        self.listing_wait_bytes = listing_wait_bytes
         self._loaded: dict[str, tuple[tuple, LoadedModel]] = {}
         # Why a checkpoint file could not be loaded, until the file changes: a broken
         # file is not read again on every listing. The reason alone is kept: an
@@ -108,6 +116,7 @@ class ModelStore:
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
+        self._loading: set[str] = set()  # ids whose checkpoint is being read now
 
     def ids(self) -> list[str]:
         return sorted(scan(self.runs_dir)[0])
@@ -122,12 +131,45 @@ class ModelStore:
         models = []
         for run in runs.values():
             try:
-                models.append(self._get(run))
+                found = self._listed(run)
             except CheckpointError as error:
                 errors[run.id] = str(error)
             except UnknownModel:  # removed between the scan and the load
-                pass
+                continue
+            if found is not None:
+                models.append(found)
         return models, dict(sorted(errors.items()))
+
+    def loading(self) -> list[str]:
+        """The models whose checkpoint is being read or built now."""
+        with self._lock:
+            return sorted(self._loading)
+
+    def _listed(self, run: Run) -> LoadedModel | None:
+        """The run's model for a listing; None while it loads. A listing waits for no
+        large checkpoint: a load of one runs in the background, and a model not loaded
+        within LISTING_WAIT_S is listed by the next listing after it is. Small ones are
+        loaded at once, so that a listing never misses them."""
+        signature = self._signature(run)
+        found = self._cached(run.id, signature)
+        if found is not None:
+            return found
+        with self._lock:
+            if run.id in self._loading:
+                return None
+        if signature[1] < self.listing_wait_bytes:
+            return self._get(run)
+        loader = threading.Thread(target=self._load_quietly, args=(run,), daemon=True)
+        loader.start()
+        loader.join(LISTING_WAIT_S)
+        return None if loader.is_alive() else self._get(run)
+
+    def _load_quietly(self, run: Run) -> None:
+        """Load a run for the cache (the listing that started it reads the outcome)."""
+        try:
+            self._get(run)
+        except (CheckpointError, UnknownModel):  # recorded, or gone: the listing says so
+            pass
 
     def get(self, model_id: str) -> LoadedModel:
         if not is_model_id(model_id):
@@ -150,12 +192,17 @@ class ModelStore:
             raise self._gone(model_id)
         return found
 
+    def _signature(self, run: Run) -> tuple:
+        """The checkpoint's signature (a stat: never blocks, whatever the file), or the
+        404 when it is not there."""
+        try:
+            return _file_signature(run.checkpoint)
+        except OSError:
+            raise self._gone(run.id) from None
+
     def _get(self, run: Run) -> LoadedModel:
         model_id, path = run.id, run.checkpoint
-        try:
-            signature = _file_signature(path)  # a stat: never blocks, whatever the file
-        except OSError:
-            raise self._gone(model_id) from None
+        signature = self._signature(run)
         found = self._cached(model_id, signature)
         if found is not None:
             return found
@@ -166,12 +213,17 @@ class ModelStore:
             if found is not None:
                 return found
             reason = missing = None
+            with self._lock:
+                self._loading.add(model_id)
             try:
                 loaded = self._load(model_id, path, run.group)
             except CheckpointMissing:  # removed since the stat: no model, not a bad one
                 missing = True
             except CheckpointError as error:
                 reason = str(error)
+            finally:
+                with self._lock:
+                    self._loading.discard(model_id)
             if missing:
                 raise self._gone(model_id)
             if reason is not None:

@@ -276,3 +276,30 @@ def test_a_model_replaced_while_it_is_looked_up_is_not_reported_missing(runs, mo
 
     monkeypatch.setattr(backend.store, "_file_signature", renamed_once)
     assert store.get("good").id == "good"
+
+
+def test_a_listing_does_not_wait_for_a_model_being_loaded(runs, monkeypatch):
+    """A large checkpoint loading is listed as loading; the listing (health, models,
+    groups) answers at once, and lists the model once it is loaded."""
+    save_untrained_run(runs / "slow")
+    store = ModelStore(runs, DATA, listing_wait_bytes=0)  # every checkpoint counts as large
+    entered, release = threading.Event(), threading.Event()
+    original = store._load
+
+    def slow_load(model_id, path, group):
+        if model_id == "slow":
+            entered.set()
+            release.wait(30)
+        return original(model_id, path, group)
+
+    monkeypatch.setattr(store, "_load", slow_load)
+    try:
+        models, errors = answers_within(10, store.load_all)
+        assert entered.is_set()
+        assert [m.id for m in models] == ["good"] and errors == {}
+        assert store.loading() == ["slow"]
+    finally:
+        release.set()
+    assert answers_within(20, lambda: store.get("slow")).id == "slow"
+    assert [m.id for m in store.load_all()[0]] == ["good", "slow"]
+    assert store.loading() == []
