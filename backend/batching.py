@@ -49,7 +49,7 @@ class _Lane:
 
 
 class MicroBatcher:
-    def __init__(self, runtime: Runtime, max_rows: int = 256, idle_s: float = 60.0):
+    def __init__(self, runtime: Runtime, max_rows: int = 256, idle_s: float = 10.0):
         self.runtime = runtime  # where models live, and how a batch of a size runs
         self.max_rows = max_rows
         self.idle_s = idle_s

@@ -9,6 +9,7 @@ that changes on disk (mtime, size or inode) is reloaded, and everything derived 
 it is keyed by its content hash, so stale results are never served.
 """
 
+import ctypes
 import hashlib
 import io
 import logging
@@ -83,6 +84,22 @@ LISTING_WAIT_BYTES = 64 * 2**20
 LISTING_WAIT_S = 0.5
 
 
+def return_freed_memory() -> None:
+    """Hand memory freed by a load back to the system. glibc keeps what a thread frees
+    in that thread's arena for reuse, and loads run on whichever request thread asks
+    first: with a 165 MB checkpoint rewritten every 20 s, the server's resident memory
+    grew with the arenas (bench/RESULTS.md, section 14). No-op without glibc."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim  # noqa: B018 (glibc only)
+except (OSError, AttributeError):
+    _LIBC = None
+
+
 def _file_signature(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
@@ -126,8 +143,11 @@ class ModelStore:
         models whose checkpoint is gone are unloaded."""
         runs, errors = scan(self.runs_dir)
         with self._lock:
-            for gone in (set(self._loaded) | set(self._failed)) - set(runs):
-                self._forget(gone)
+            gone = (set(self._loaded) | set(self._failed)) - set(runs)
+            for model_id in gone:
+                self._forget(model_id)
+        if gone:
+            return_freed_memory()
         models = []
         for run in runs.values():
             try:
@@ -232,10 +252,12 @@ class ModelStore:
                 with self._lock:
                     self._loaded.pop(model_id, None)
                     self._failed[model_id] = (signature, reason)
+                return_freed_memory()
                 raise CheckpointError(reason)
             with self._lock:
                 self._failed.pop(model_id, None)
                 self._loaded[model_id] = (signature, loaded)
+            return_freed_memory()  # the file's bytes, and the version this one replaced
             return loaded
 
     def _cached(self, model_id: str, signature: tuple) -> LoadedModel | None:

@@ -303,3 +303,50 @@ def test_a_listing_does_not_wait_for_a_model_being_loaded(runs, monkeypatch):
     assert answers_within(20, lambda: store.get("slow")).id == "slow"
     assert [m.id for m in store.load_all()[0]] == ["good", "slow"]
     assert store.loading() == []
+
+
+REPLACED_MEMORY = """
+import os, shutil, sys, threading
+from pathlib import Path
+from backend.store import ModelStore
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+runs, spare = Path(sys.argv[1]), Path(sys.argv[2])
+store = ModelStore(runs, Path("data"))
+store.get("big")
+loaded = rss()
+for _ in range(6):  # replaced, each load on a thread of its own, as requests do
+    shutil.copy(spare, runs / "big" / ".tmp")
+    os.replace(runs / "big" / ".tmp", runs / "big" / "checkpoint.pt")
+    loader = threading.Thread(target=store.get, args=("big",))
+    loader.start()
+    loader.join()
+replaced = rss()
+shutil.rmtree(runs / "big")
+store.load_all()
+print(loaded, replaced, rss())
+"""
+
+
+def test_a_replaced_or_removed_checkpoint_returns_its_memory(tmp_path):
+    """A model replaced six times holds the memory of one, and once removed, none
+    (resident memory measured in a subprocess)."""
+    from bench.soak import _digits_checkpoint
+
+    runs = tmp_path / "runs"
+    _digits_checkpoint(runs / "big" / "checkpoint.pt", 0, "codinet_resnet50")
+    _digits_checkpoint(tmp_path / "spare.pt", 1, "codinet_resnet50")
+    size = (tmp_path / "spare.pt").stat().st_size
+    loaded, replaced, removed = map(
+        int,
+        subprocess.run(
+            [sys.executable, "-c", REPLACED_MEMORY, str(runs), str(tmp_path / "spare.pt")],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[1],
+            timeout=300,
+        ).stdout.split()[-3:],
+    )
+    assert replaced - loaded < size, f"{(replaced - loaded) / size:.1f}x the file kept"
+    assert loaded - removed > 0.7 * size, f"{(loaded - removed) / size:.1f}x the file freed"
