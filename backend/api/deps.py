@@ -21,6 +21,7 @@ CSV = {200: {"content": {"text/csv": {}}, "description": "json, or csv with form
 
 _ERRORS = {
     404: "unknown model, sample or job",
+    408: "the request's body did not arrive within CODINET_BODY_TIMEOUT_S",
     409: "a checkpoint or dataset the server cannot use",
     413: "the upload is too large, or its image too large to decode",
     415: "the upload is no decodable image",

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/models", tags=["route"])
 @router.post(
     "/{model_id}/route",
     response_model=RouteResult,
-    responses=errors(404, 409, 413, 415, 422),
+    responses=errors(404, 408, 409, 413, 415, 422),
     openapi_extra=OPENAPI_BODY,
 )
 async def route_image(
