@@ -154,6 +154,7 @@ class ModelStore:
                 found = self._listed(run)
             except CheckpointError as error:
                 errors[run.id] = str(error)
+                continue
             except UnknownModel:  # removed between the scan and the load
                 continue
             if found is not None:
