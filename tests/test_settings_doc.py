@@ -22,6 +22,8 @@ def documented() -> dict[str, str]:
 def shown(value) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"  # 10.0 s is written 10
     return f"`{value}`"
 
 

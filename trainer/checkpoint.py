@@ -73,7 +73,6 @@ def read_checkpoint_bytes(
     limit: int,
     setting: str,
     within: str | Path | None = None,
-    kind: str = "checkpoints",
 ) -> bytes:
     """The file's bytes, if it is a regular file of at most ``limit`` bytes (and, with
     ``within``, one that lies inside that folder once every link is followed).
@@ -81,13 +80,13 @@ def read_checkpoint_bytes(
     Opened without blocking and checked on the opened descriptor (``trainer.files``),
     so a file swapped for a FIFO or a link to a device after any earlier check is
     refused too, and at most ``limit`` + 1 bytes are ever read; ``setting`` names what
-    sets the limit and ``kind`` what the file holds, for the message.
+    sets the limit, for the message.
     """
     try:
         with open_regular(path, within) as (f, size):
             if size > limit:
                 raise CheckpointError(
-                    f"{path} is {size:,} bytes; {kind} may have at most {limit:,} ({setting})"
+                    f"{path} is {size:,} bytes; checkpoints may have at most {limit:,} ({setting})"
                 )
             data = f.read(limit + 1)
     except FileNotFoundError:  # removed since whatever check found it

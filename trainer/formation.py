@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.checkpoint import CheckpointError, completed_epochs, read_checkpoint_bytes
+from trainer.checkpoint import completed_epochs
+from trainer.files import RefusedFile, open_regular
 from trainer.paths import unique_paths
 
 log = logging.getLogger(__name__)
@@ -297,12 +298,16 @@ def settled_epoch(formation: Formation, share: float = SETTLED_SHARE) -> int | N
 
 def _read_bounded(path: Path, max_bytes: int) -> bytes:
     """A regular file's bytes, refused beyond ``max_bytes``; empty when it is missing."""
-    if not path.exists():
-        return b""
     try:
-        return read_checkpoint_bytes(path, max_bytes, "the formation reader's bound", "recordings")
-    except CheckpointError as error:
+        with open_regular(path) as (f, size):
+            data = f.read(max_bytes + 1) if size <= max_bytes else None
+    except FileNotFoundError:
+        return b""
+    except RefusedFile as error:
         raise FormationError(str(error)) from None
+    if data is None or len(data) > max_bytes:
+        raise FormationError(f"{path.name} is larger than the {max_bytes:,} bytes read at most")
+    return data
 
 
 def _read_header(path: Path) -> dict:
