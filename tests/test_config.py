@@ -85,6 +85,7 @@ def test_every_command_line_flag_explains_itself():
     assert set(parsers) == {
         "trainer train",
         "trainer ablate",
+        "trainer sweep",
         "trainer eval",
         "trainer import",
         "backend",
