@@ -340,19 +340,40 @@ def save_embedding(cache: DiskCache, name: str, embedding: Embedding, reducer) -
     projection = {}
     if isinstance(reducer, LinearProjection):
         projection = {"projection_mean": reducer.mean, "projection_axes": reducer.axes}
-    cache.save(
-        name,
-        unique_paths=embedding.unique_paths,
-        counts=embedding.counts,
-        inverse=embedding.inverse,
-        unique_xy=embedding.unique_xy,
-        method=np.array(embedding.method),
-        params=np.array(json.dumps(embedding.params)),
-        **projection,
+    cache.save(name, **embedding_arrays(embedding), **projection)
+
+
+def embedding_arrays(embedding: Embedding) -> dict[str, np.ndarray]:
+    """An embedding as the plain arrays a cache file holds (``EMBEDDING_SPEC``)."""
+    return {
+        "unique_paths": embedding.unique_paths,
+        "counts": embedding.counts,
+        "inverse": embedding.inverse,
+        "unique_xy": embedding.unique_xy,
+        "method": np.array(embedding.method),
+        "params": np.array(json.dumps(embedding.params)),
+    }
+
+
+def embedding_from_arrays(arrays: dict) -> Embedding:
+    """The embedding of a cache file's arrays; ValueError (or KeyError, TypeError) when
+    they do not make one."""
+    embedding = Embedding(
+        method=str(arrays["method"]),
+        params=json.loads(str(arrays["params"])),
+        unique_paths=arrays["unique_paths"],
+        counts=arrays["counts"],
+        inverse=arrays["inverse"],
+        unique_xy=arrays["unique_xy"].astype(np.float32),
     )
+    if embedding.method not in METHODS or not isinstance(embedding.params, dict):
+        raise ValueError(f"method {embedding.method!r}, params {embedding.params!r}")
+    if embedding.inverse.size and embedding.inverse.max() >= len(embedding.unique_xy):
+        raise ValueError("inverse indexes beyond the distinct paths")
+    return embedding
 
 
-_EMBEDDING_SPEC = {
+EMBEDDING_SPEC = {
     "unique_paths": ("b", ("paths", "gates")),
     "counts": ("iu", ("paths",)),
     "inverse": ("iu", ("samples",)),
@@ -364,22 +385,11 @@ _EMBEDDING_SPEC = {
 
 def load_embedding(cache: DiskCache, name: str):
     """A cached (Embedding, placement or None), or None when not cached or unreadable."""
-    arrays = cache.load(name, _EMBEDDING_SPEC)
+    arrays = cache.load(name, EMBEDDING_SPEC)
     if arrays is None:
         return None
     try:
-        embedding = Embedding(
-            method=str(arrays["method"]),
-            params=json.loads(str(arrays["params"])),
-            unique_paths=arrays["unique_paths"],
-            counts=arrays["counts"],
-            inverse=arrays["inverse"],
-            unique_xy=arrays["unique_xy"].astype(np.float32),
-        )
-        if embedding.method not in METHODS or not isinstance(embedding.params, dict):
-            raise ValueError(f"method {embedding.method!r}, params {embedding.params!r}")
-        if embedding.inverse.size and embedding.inverse.max() >= len(embedding.unique_xy):
-            raise ValueError("inverse indexes beyond the distinct paths")
+        embedding = embedding_from_arrays(arrays)
         return embedding, _rebuilt_placement(embedding, arrays)
     except (KeyError, ValueError, TypeError) as error:
         cache.discard(name, f"{type(error).__name__}: {error}")

@@ -11,7 +11,6 @@ encoding time.
 """
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from backend.cache import DiskCache
-from backend.embeddings import Embedding, embed_paths
+from backend.embeddings import (
+    EMBEDDING_SPEC,
+    Embedding,
+    embed_paths,
+    embedding_arrays,
+    embedding_from_arrays,
+)
 from backend.errors import UnknownItem
 from backend.schemas import FormationOut
 from trainer.formation import (
@@ -147,7 +152,6 @@ def compute_formation(
 
 
 def save_formation(cache: DiskCache, result: FormationResult) -> None:
-    e = result.embedding
     cache.save(
         result.key,
         epochs=result.epochs,
@@ -155,12 +159,7 @@ def save_formation(cache: DiskCache, result: FormationResult) -> None:
         labels=result.labels,
         predictions=result.predictions,
         measures=result.measures,
-        unique_paths=e.unique_paths,
-        counts=e.counts,
-        inverse=e.inverse,
-        unique_xy=e.unique_xy,
-        method=np.array(e.method),
-        params=np.array(json.dumps(e.params)),
+        **embedding_arrays(result.embedding),
     )
 
 
@@ -170,12 +169,7 @@ _SPEC = {
     "labels": ("iu", ("images",)),
     "predictions": ("iu", ("epochs", "images")),
     "measures": ("f", ("epochs", len(COLUMNS))),
-    "unique_paths": ("b", ("paths", "gates")),
-    "counts": ("iu", ("paths",)),
-    "inverse": ("iu", ("samples",)),
-    "unique_xy": ("f", ("paths", 2)),
-    "method": ("U", ()),
-    "params": ("U", ()),
+    **EMBEDDING_SPEC,
 }
 
 
@@ -185,20 +179,11 @@ def load_formation(cache: DiskCache, key: str) -> FormationResult | None:
     if arrays is None:
         return None
     try:
-        embedding = Embedding(
-            method=str(arrays["method"]),
-            params=json.loads(str(arrays["params"])),
-            unique_paths=arrays["unique_paths"],
-            counts=arrays["counts"],
-            inverse=arrays["inverse"],
-            unique_xy=arrays["unique_xy"].astype(np.float32),
-        )
+        embedding = embedding_from_arrays(arrays)
         epochs, images = arrays["predictions"].shape
         if embedding.inverse.shape != (epochs * images,):
             raise ValueError(f"{embedding.inverse.shape} paths for {epochs} x {images}")
-        if embedding.inverse.size and embedding.inverse.max() >= len(embedding.unique_xy):
-            raise ValueError("inverse indexes beyond the distinct paths")
-    except (ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError) as error:
         cache.discard(key, f"{type(error).__name__}: {error}")
         return None
     return FormationResult(
