@@ -24,20 +24,47 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import torch
 
 from trainer.engine import Runtime
 
 
+class Prepared(Protocol):
+    """What a request's preparation gives: its rows of the batch, and whatever else it
+    found out on the way (an upload's warnings) for the request to read back."""
+
+    inputs: torch.Tensor
+
+
+@dataclass
+class Inputs:
+    """A preparation with nothing to tell but the rows."""
+
+    inputs: torch.Tensor
+
+
+P = TypeVar("P", bound=Prepared)
+
+
+class Answer(NamedTuple, Generic[P]):
+    outputs: tuple[torch.Tensor, ...]  # each output's rows for this request, on the CPU
+    prepared: P  # what ``prepare`` returned
+
+
 @dataclass
 class _Pending:
-    prepare: Callable[[], torch.Tensor]
+    prepare: Callable[[], Prepared]
     force_path: torch.Tensor | None  # (G,) booleans every row of the request takes
-    inputs: torch.Tensor | None = None
+    prepared: Prepared | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outputs: tuple | None = None
     error: BaseException | None = None
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        return self.prepared.inputs
 
 
 @dataclass
@@ -59,11 +86,11 @@ class MicroBatcher:
     def run(
         self,
         model: torch.nn.Module,
-        prepare: Callable[[], torch.Tensor],
+        prepare: Callable[[], P],
         force_path: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, ...]:
-        """``model(prepare())``: each output's rows for these inputs, batched with others,
-        as CPU tensors.
+    ) -> Answer[P]:
+        """``model(prepare().inputs)``: each output's rows for these inputs, batched with
+        others, as CPU tensors, and what ``prepare`` returned.
 
         ``prepare`` runs on the model's inference thread; what it raises is raised here.
         With ``force_path`` (G booleans) every row takes that path; such requests are
@@ -81,7 +108,7 @@ class MicroBatcher:
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
-        return pending.outputs
+        return Answer(pending.outputs, pending.prepared)
 
     def _next_batch(self, lane: _Lane) -> list[_Pending] | None:
         """The oldest request of the lane and every queued one that can join it, up to
@@ -100,7 +127,7 @@ class MicroBatcher:
                 break
         batch, rows, lane.held = [], 0, []
         for pending in waiting:
-            if pending.inputs is None and not self._prepare(pending):
+            if pending.prepared is None and not self._prepare(pending):
                 continue
             if not batch or (
                 (pending.force_path is None) == (batch[0].force_path is None)
@@ -115,7 +142,7 @@ class MicroBatcher:
     @staticmethod
     def _prepare(pending: _Pending) -> bool:
         try:
-            pending.inputs = pending.prepare()
+            pending.prepared = pending.prepare()
             return True
         except Exception as error:  # the request's own bad input: answer it alone
             pending.error = error

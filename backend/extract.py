@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from backend import keys
 from backend.cache import DiskCache
+from backend.context import Context
 from backend.extraction import extract_paths
 from backend.settings import Settings, add_setting_arguments, setting_overrides, settings_error
 from backend.store import SPLITS, ModelStore
@@ -58,17 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         loaded = store.get(args.model)
         cache = DiskCache(settings.resolved_cache_dir, settings.cache_max_bytes)
+        context = Context(store, cache, runtime, args.batch_size)
         name = keys.paths(loaded.content_hash, args.split)
-        table = extract_paths(
-            store,
-            loaded,
-            args.split,
-            cache,
-            name,
-            args.batch_size,
-            runtime=runtime,
-            dist_info=dist_info,
-        )
+        table = extract_paths(context, loaded, args.split, name, dist_info=dist_info)
     except (LookupError, CheckpointError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,15 +4,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from backend.cache import DiskCache
-from backend.store import LoadedModel, ModelStore, split_of
+from backend.context import Context
+from backend.store import LoadedModel, split_of
 from trainer.data import ViewsDataset, build_transform
 from trainer.distributed import SINGLE_PROCESS, DistInfo
-from trainer.engine import Runtime, ViewProtocol, route_dataset, route_views
-
-CPU = Runtime(torch.device("cpu"))
+from trainer.engine import ViewProtocol, route_dataset, route_views
 
 
 @dataclass
@@ -50,14 +47,11 @@ def _table_spec() -> dict:
 
 
 def extract_paths(
-    store: ModelStore,
+    context: Context,
     loaded: LoadedModel,
     split: str,
-    cache: DiskCache,
     cache_file: str,
-    batch_size: int = 256,
     progress: Callable[[float], None] | None = None,
-    runtime: Runtime = CPU,
     dist_info: DistInfo = SINGLE_PROCESS,
 ) -> PathTable:
     """Route a split through the model; cached on disk as ``cache_file`` (see
@@ -66,18 +60,18 @@ def extract_paths(
     Under torchrun (``dist_info``) each process routes its shard of the split, every
     process gets the whole table, and only rank 0 writes the file (atomically).
     """
-    cached = cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
+    cached = context.cache.load(cache_file, _table_spec(), {"gates": loaded.num_gates})
     if cached is not None:
         return PathTable(**{name: cached[name] for name in _table_spec()})
-    bundle = store.dataset(loaded)
+    bundle = context.store.dataset(loaded)
     dataset = ViewsDataset(
         split_of(bundle, split), build_transform(loaded.preprocessing, train=False), 1
     )
     result = route_dataset(
         loaded.model,
         dataset,
-        runtime,
-        batch_size=batch_size,
+        context.runtime,
+        batch_size=context.batch_size,
         dist_info=dist_info,
         description=f"{loaded.id}/{split}",
         progress=progress,
@@ -91,19 +85,12 @@ def extract_paths(
         macs=loaded.macs.per_sample(paths).numpy(),
     )
     if dist_info.is_main:
-        cache.save(cache_file, **table.arrays())
+        context.cache.save(cache_file, **table.arrays())
     return table
 
 
 def augmented_view_paths(
-    store: ModelStore,
-    loaded: LoadedModel,
-    split: str,
-    protocol: ViewProtocol,
-    cache: DiskCache,
-    cache_file: str,
-    batch_size: int = 256,
-    runtime: Runtime = CPU,
+    context: Context, loaded: LoadedModel, split: str, protocol: ViewProtocol, cache_file: str
 ) -> dict[int, np.ndarray]:
     """Paths of the protocol's augmented views (the trainer measures them alike).
 
@@ -111,11 +98,17 @@ def augmented_view_paths(
     ``backend.keys.views``).
     """
     spec = {"labels": ("iu", ("n",)), "paths": ("b", ("n", "views", "gates"))}
+    cache = context.cache
     cached = cache.load(cache_file, spec, {"views": protocol.views, "gates": loaded.num_gates})
     if cached is None:
-        data = split_of(store.dataset(loaded), split)
+        data = split_of(context.store.dataset(loaded), split)
         labels, paths = route_views(
-            loaded.model, data, loaded.preprocessing, protocol, runtime, batch_size=batch_size
+            loaded.model,
+            data,
+            loaded.preprocessing,
+            protocol,
+            context.runtime,
+            batch_size=context.batch_size,
         )
         cached = {"labels": labels, "paths": paths}
         cache.save(cache_file, **cached)

@@ -4,12 +4,14 @@ import io
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from backend.errors import ServiceError
+from backend.errors import InvalidInput, ServiceError, TooLarge, UnsupportedImage
+from trainer.data import build_transform
 
 log = logging.getLogger(__name__)
 
@@ -18,19 +20,60 @@ DIGIT_WORKING_SIZE = 128
 MIB = 2**20
 
 
-class ImageRejected(ServiceError):
-    """An upload that is not a usable image: empty (422), too large to decode (413) or
-    not decodable (415); ``status`` says which."""
+@dataclass
+class Limits:
+    """What decoding one upload may cost (the server's settings)."""
 
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status = status
+    max_pixels: int
+    max_bytes: int
+
+
+@dataclass
+class PreparedUpload:
+    """An upload made ready for a model: ``source``, the image in the dataset's raw
+    format (kept to route it again without decoding it again); ``inputs``, the network's
+    rows (the image, then its augmented views); and why it may be far from the training
+    images."""
+
+    source: torch.Tensor
+    inputs: torch.Tensor
+    warnings: list[str]
+
+    def with_views(self, preprocessing: dict, views: int) -> "PreparedUpload":
+        """The same upload with ``views`` augmented views instead."""
+        return PreparedUpload(
+            self.source, with_views(self.source, preprocessing, views), self.warnings
+        )
+
+
+def prepare_upload(data: bytes, preprocessing: dict, limits: Limits, views: int) -> PreparedUpload:
+    """Decode an upload and prepare it as the model's dataset would (see
+    ``to_dataset_format``), with ``views`` augmented views."""
+    image = decode_image(data, limits.max_pixels, limits.max_bytes, needed_side(preprocessing))
+    source = to_dataset_format(image, preprocessing)
+    return PreparedUpload(
+        source, with_views(source, preprocessing, views), domain_warnings(image, preprocessing)
+    )
+
+
+def with_views(source, preprocessing: dict, views: int) -> torch.Tensor:
+    """An image in its dataset's raw format as the model's input, then ``views``
+    augmented views of it (the training augmentation), the same ones for the same image."""
+    batch = [build_transform(preprocessing, train=False)(source)]
+    if views:
+        augment = build_transform(preprocessing, train=True)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            batch += [augment(source) for _ in range(views)]
+    return torch.stack(batch)
 
 
 def decode_image(
     data: bytes, max_pixels: int, max_bytes: int, needed_side: int | None = None
 ) -> Image.Image:
-    """Bytes -> an upright RGB or L image; raises ImageRejected for anything else.
+    """Bytes -> an upright RGB or L image; anything else is refused: empty
+    (``InvalidInput``), too large to decode (``TooLarge``) or not decodable
+    (``UnsupportedImage``).
 
     What decoding costs is bounded from the header, before any pixel is decoded: at
     most ``max_pixels`` pixels, and at most ``max_bytes`` of memory for them (a 16-bit
@@ -41,7 +84,7 @@ def decode_image(
     conversion after this works on the fewer pixels.
     """
     if not data:
-        raise ImageRejected(422, "the uploaded file is empty")
+        raise InvalidInput("the uploaded file is empty")
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # A process-wide switch another library may turn on; with it, Pillow pads a
         # truncated upload with blank pixels instead of failing, and it gets routed.
@@ -54,8 +97,8 @@ def decode_image(
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageRejected(
-                    413, f"image is {width}x{height} pixels; at most {max_pixels:,} are accepted"
+                raise TooLarge(
+                    f"image is {width}x{height} pixels; at most {max_pixels:,} are accepted"
                 )
             if image.format in ("JPEG", "MPO"):
                 _check_jpeg_data(image, data)
@@ -69,14 +112,14 @@ def decode_image(
             image = ImageOps.exif_transpose(image)
             if needed_side is not None:
                 image = _reduce(image, needed_side)
-    except ImageRejected:
+    except ServiceError:
         raise
     except Image.DecompressionBombError as error:
-        raise ImageRejected(413, f"image refused as a decompression bomb: {error}") from None
+        raise TooLarge(f"image refused as a decompression bomb: {error}") from None
     except UnidentifiedImageError:
-        raise ImageRejected(415, f"not a decodable image; send {ACCEPTED}") from None
+        raise UnsupportedImage(f"not a decodable image; send {ACCEPTED}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageRejected(415, f"the image is corrupt or truncated ({error})") from None
+        raise UnsupportedImage(f"the image is corrupt or truncated ({error})") from None
     return _to_rgb_or_l(image)
 
 
@@ -93,8 +136,7 @@ def _check_memory(image: Image.Image, max_bytes: int) -> None:
     take more than ``max_bytes``."""
     needed = image.width * image.height * _bytes_per_pixel(image.mode)
     if needed > max_bytes:
-        raise ImageRejected(
-            413,
+        raise TooLarge(
             f"a {image.width}x{image.height} {image.mode} image takes {needed / MIB:.0f} MiB "
             f"to decode; at most {max_bytes / MIB:.0f} MiB are accepted "
             "(send fewer pixels, or 8 bits per channel)",
@@ -111,8 +153,7 @@ def _check_jpeg_data(image: Image.Image, data: bytes) -> None:
     scan = len(data) - _scan_start(data)
     blocks = math.ceil(image.width / 8) * math.ceil(image.height / 8)
     if scan * 8 < blocks:
-        raise ImageRejected(
-            415,
+        raise UnsupportedImage(
             f"the image is corrupt or truncated: {scan:,} bytes of JPEG data cannot hold "
             f"{image.width}x{image.height} pixels",
         )

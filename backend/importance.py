@@ -22,13 +22,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from backend.cache import DiskCache
-from backend.store import LoadedModel, ModelStore, split_of
+from backend.context import Context
+from backend.store import LoadedModel, split_of
 from trainer.data import ViewsDataset, build_transform
-from trainer.engine import Runtime
+from trainer.engine import ON_CPU, Runtime
 
 DIRECTIONS = ("off", "on")  # forced off for images executing the block; on for skipping
 SUMS = ("count", "own_correct", "forced_correct", "own_confidence", "forced_confidence")
-CPU = Runtime(torch.device("cpu"))
 # Every image of a CIFAR-sized test split; a sample beyond. A change to either constant
 # changes results: bump "importance" in backend.keys.VERSIONS with it.
 MAX_IMAGES = 10_000
@@ -36,7 +36,7 @@ SAMPLE_SEED = 0
 
 
 def flip_block_sums(
-    model, images: torch.Tensor, labels: torch.Tensor, num_classes: int, runtime: Runtime = CPU
+    model, images: torch.Tensor, labels: torch.Tensor, num_classes: int, runtime: Runtime = ON_CPU
 ) -> np.ndarray:
     """Sums over a batch, (directions, SUMS, classes, gates), for one flipped block at
     a time; ``model`` must be in eval mode, on ``runtime``'s device."""
@@ -88,30 +88,29 @@ def cached_sums(
 
 
 def compute_sums(
-    store: ModelStore,
+    context: Context,
     loaded: LoadedModel,
     split: str,
-    cache: DiskCache,
     cache_file: str,
-    batch_size: int = 256,
     progress: Callable[[float], None] = lambda _fraction: None,
-    runtime: Runtime = CPU,
 ) -> tuple[np.ndarray, int]:
     """Route the split (or its ``sample_of``) once per block with that block flipped;
     the sums and the split's size go to the cache as ``cache_file``."""
     data = ViewsDataset(
-        split_of(store.dataset(loaded), split), build_transform(loaded.preprocessing, False), 1
+        split_of(context.store.dataset(loaded), split),
+        build_transform(loaded.preprocessing, False),
+        1,
     )
     sample = sample_of(len(data))
-    loader = DataLoader(Subset(data, sample.tolist()), batch_size=batch_size)
+    loader = DataLoader(Subset(data, sample.tolist()), batch_size=context.batch_size)
     sums = np.zeros(_shape(loaded))
     with torch.inference_mode():
         for done, (images, labels) in enumerate(loader, start=1):
             sums += flip_block_sums(
-                loaded.model, images[:, 0], labels, len(loaded.class_names), runtime
+                loaded.model, images[:, 0], labels, len(loaded.class_names), context.runtime
             )
             progress(done / len(loader))
-    cache.save(cache_file, sums=sums, split_images=np.array([len(data)]))
+    context.cache.save(cache_file, sums=sums, split_images=np.array([len(data)]))
     return sums, len(data)
 
 

@@ -260,6 +260,12 @@ class RouteResult(Routing):
         None, description="with a forced path: the network's own prediction and path"
     )
     sample: SampleRef | None = Field(None, description="the dataset sample routed, if one was")
+    upload_id: str | None = Field(
+        None,
+        description="for an upload: its id while the server holds it (15 minutes after "
+        "its last use); GET /api/models/{model_id}/uploads/{upload_id}/route routes it "
+        "again, with other parameters, without sending it again",
+    )
     input_image: str = Field(
         description="what the network received, as a PNG data URL (after the dataset's "
         "preparation and resizing, before normalisation)"

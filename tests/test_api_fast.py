@@ -5,13 +5,14 @@ from tests.backend_helpers import digit_on_paper, encode
 URL = "/api/models/digits"
 
 
-def upload(client, split=None, **params):
+def upload(client, split=None, force_path_field=None, **params):
     image, _ = digit_on_paper(3)
     if split is not None:
         params["split"] = split
     return client.post(
         f"{URL}/route",
         files={"file": ("three.png", encode(image, "PNG"), "image/png")},
+        data={} if force_path_field is None else {"force_path": force_path_field},
         params=params,
     )
 
@@ -41,10 +42,16 @@ def test_an_unknown_split_of_an_upload_is_refused(client):
     assert "split" in answer.text
 
 
-def _operations(client):
+def _operations(client, upload_id="0" * 32):
     """(method, path with its path parameters filled, the query parameters it declares)."""
     document = client.get("/openapi.json").json()
-    fill = {"model_id": "digits", "sample_id": "0", "method": "pca", "job_id": "0" * 32}
+    fill = {
+        "model_id": "digits",
+        "sample_id": "0",
+        "method": "pca",
+        "job_id": "0" * 32,
+        "upload_id": upload_id,
+    }
     for path, item in document["paths"].items():
         for method, operation in item.items():
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
@@ -74,7 +81,8 @@ def test_every_operation_answers_a_valid_request(client):
     from tests.backend_helpers import wait_for_result
 
     answered = []
-    for method, url, _ in _operations(client):
+    held = upload(client).json()["upload_id"]
+    for method, url, _ in _operations(client, held):
         if method == "post":
             answer = upload(client)
         elif url.startswith("/api/jobs/"):
@@ -87,3 +95,26 @@ def test_every_operation_answers_a_valid_request(client):
         assert answer.status_code == 200, (method, url, answer.text[:300])
         answered.append(url)
     assert len(answered) == len(list(_operations(client))) >= 14
+
+
+def test_a_held_upload_routes_again_as_it_was_first_routed(client):
+    first = upload(client, "train").json()
+    held = first["upload_id"]
+    again = client.get(f"{URL}/uploads/{held}/route", params={"split": "train"})
+    assert again.status_code == 200, again.text
+    assert again.json() == first
+
+    flipped = "".join("1" if bit == "0" else "0" for bit in first["path"])
+    forced = client.get(f"{URL}/uploads/{held}/route", params={"force_path": flipped}).json()
+    posted = upload(client, force_path_field=flipped).json()
+    assert forced["forced"] and forced["path"] == flipped == posted["path"]
+    assert forced["unforced"] == posted["unforced"] and forced["neighbors"] == posted["neighbors"]
+    assert forced["probabilities"] == posted["probabilities"]
+    assert forced["split"] == "test"
+
+
+def test_an_upload_no_longer_held_is_404_saying_to_post_it_again(client):
+    answer = client.get(f"{URL}/uploads/{'0' * 32}/route")
+    assert answer.status_code == 404
+    assert "post the image again" in answer.json()["detail"]
+    assert client.get(f"{URL}/uploads/not-hex/route").status_code == 422

@@ -8,10 +8,8 @@ import weakref
 import pytest
 import torch
 
-from backend.batching import MicroBatcher
-from trainer.engine import Runtime
-
-CPU = Runtime(torch.device("cpu"))
+from backend.batching import Inputs, MicroBatcher
+from trainer.engine import ON_CPU
 
 
 class TwoOutputs(torch.nn.Module):
@@ -33,7 +31,7 @@ def run_concurrently(batcher, model, prepares):
     def request(i):
         start.wait()
         try:
-            results[i] = batcher.run(model, prepares[i])
+            results[i] = batcher.run(model, prepares[i]).outputs
         except Exception as error:
             results[i] = error
 
@@ -46,14 +44,14 @@ def run_concurrently(batcher, model, prepares):
 
 
 def test_each_request_gets_its_rows_and_only_its_own_error():
-    batcher, model = MicroBatcher(CPU), TwoOutputs()
+    batcher, model = MicroBatcher(ON_CPU), TwoOutputs()
     inputs = [torch.full((1 + i % 3, 4), float(i)) for i in range(24)]
 
     def prepare(i):
         def make():
             if i % 5 == 0:
                 raise ValueError(f"bad upload {i}")
-            return inputs[i]
+            return Inputs(inputs[i])
 
         return make
 
@@ -74,14 +72,16 @@ def test_a_failing_forward_reaches_every_request_of_its_batch():
         def route(self, x, force_path=None, execution=None):
             raise RuntimeError("model failed")
 
-    results = run_concurrently(MicroBatcher(CPU), Broken(), [lambda: torch.ones(1, 2)] * 4)
+    results = run_concurrently(
+        MicroBatcher(ON_CPU), Broken(), [lambda: Inputs(torch.ones(1, 2))] * 4
+    )
     assert all(isinstance(r, RuntimeError) for r in results)
 
 
 @pytest.mark.parametrize("max_rows", [1, 3])
 def test_batches_never_exceed_max_rows_unless_one_request_does(max_rows):
-    batcher, model = MicroBatcher(CPU, max_rows=max_rows), TwoOutputs()
-    results = run_concurrently(batcher, model, [lambda: torch.ones(2, 2)] * 8)
+    batcher, model = MicroBatcher(ON_CPU, max_rows=max_rows), TwoOutputs()
+    results = run_concurrently(batcher, model, [lambda: Inputs(torch.ones(2, 2))] * 8)
     assert all(isinstance(r, tuple) for r in results)
     assert max(model.calls) <= max(max_rows, 2)
 
@@ -101,13 +101,14 @@ def test_forced_and_free_requests_each_get_their_own_routing():
         None if i % 3 == 0 else torch.rand(model.num_gates, generator=generator) > 0.5
         for i in range(12)
     ]
-    batcher = MicroBatcher(CPU)
+    batcher = MicroBatcher(ON_CPU)
     results = [None] * 12
     start = threading.Barrier(12)
 
     def request(i):
         start.wait()
-        results[i] = batcher.run(model, lambda: images[i : i + 1], force_path=paths[i])
+        answer = batcher.run(model, lambda: Inputs(images[i : i + 1]), force_path=paths[i])
+        results[i] = answer.outputs
 
     threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
     for thread in threads:
@@ -138,13 +139,13 @@ class Slow(torch.nn.Module):
 def test_a_long_batch_of_one_model_does_not_delay_another_model():
     """One model's queue never blocks another's: model B answers within a bound while
     model A's 5 s batch is running."""
-    batcher, slow, quick = MicroBatcher(CPU), Slow(5.0), TwoOutputs()
+    batcher, slow, quick = MicroBatcher(ON_CPU), Slow(5.0), TwoOutputs()
     threading.Thread(
-        target=batcher.run, args=(slow, lambda: torch.ones(33, 2)), daemon=True
+        target=batcher.run, args=(slow, lambda: Inputs(torch.ones(33, 2))), daemon=True
     ).start()
     assert slow.started.wait(10)
     began = time.monotonic()
-    doubled, _ = batcher.run(quick, lambda: torch.ones(1, 2))
+    doubled, _ = batcher.run(quick, lambda: Inputs(torch.ones(1, 2))).outputs
     waited = time.monotonic() - began
     assert torch.equal(doubled, torch.full((1, 2), 2.0))
     assert waited < 1.0, f"model B waited {waited:.1f} s behind model A"
@@ -152,8 +153,8 @@ def test_a_long_batch_of_one_model_does_not_delay_another_model():
 
 def test_an_idle_models_queue_goes_and_holds_no_model():
     """A model replaced on disk is not kept alive by its queue once it falls idle."""
-    batcher, model = MicroBatcher(CPU, idle_s=0.1), TwoOutputs()
-    batcher.run(model, lambda: torch.ones(1, 2))
+    batcher, model = MicroBatcher(ON_CPU, idle_s=0.1), TwoOutputs()
+    batcher.run(model, lambda: Inputs(torch.ones(1, 2)))
     gone = weakref.ref(model)
     del model
     deadline = time.monotonic() + 10

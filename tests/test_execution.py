@@ -88,7 +88,7 @@ def _served(runs: Path, cache: Path, execution: str, upload: bytes) -> tuple[dic
     returns the upload's answer, the modes the model ran in, and the server's health."""
     explorer = Explorer(Settings(runs_dir=runs, cache_dir=cache, execution=execution, warmup=False))
     try:
-        model = explorer.store.get("digits").model
+        model = explorer.shared.store.get("digits").model
         modes, forward = [], model.forward
 
         def spy(x, force_path=None, execution=None):
@@ -96,10 +96,10 @@ def _served(runs: Path, cache: Path, execution: str, upload: bytes) -> tuple[dic
             return forward(x, force_path, execution)
 
         model.forward = spy
-        table = explorer.paths("digits", "test").table
-        answer = explorer.route("digits", upload, views=0)
+        table = explorer.splits.paths("digits", "test").table
+        answer = explorer.images.upload("digits", upload).model_dump()
         answer["split_paths"] = table.paths
-        return answer, modes, explorer.health()
+        return answer, modes, explorer.models.health().model_dump()
     finally:
         explorer.close()
 
@@ -162,12 +162,12 @@ def test_a_gpu_server_routes_as_the_cpu_one(runs, tmp_path):
             Settings(runs_dir=runs, cache_dir=tmp_path / device, device=device, warmup=False)
         )
         try:
-            model = explorer.store.get("digits").model
+            model = explorer.shared.store.get("digits").model
             assert next(model.parameters()).device.type == device
             answers[device] = (
-                explorer.paths("digits", "test").table,
-                explorer.route("digits", upload, views=0),
-                explorer.health()["execution_by_batch_size"],
+                explorer.splits.paths("digits", "test").table,
+                explorer.images.upload("digits", upload).model_dump(),
+                explorer.models.health().execution_by_batch_size,
             )
         finally:
             explorer.close()

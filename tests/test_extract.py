@@ -13,10 +13,13 @@ import pytest
 from backend import keys
 from backend.__main__ import main as backend_main
 from backend.cache import DiskCache
+from backend.context import Context
 from backend.extraction import extract_paths
-from backend.services import ROUTING_SHARE, Explorer
+from backend.services import Explorer
+from backend.services.splits import ROUTING_SHARE
 from backend.settings import Settings
 from backend.store import ModelStore
+from trainer.engine import ON_CPU
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -80,7 +83,7 @@ def test_the_server_serves_an_extracted_split_without_routing_it(runs, tmp_path,
     monkeypatch.setattr("backend.extraction.route_dataset", no_routing)
     explorer = Explorer(Settings(runs_dir=runs, cache_dir=cache, warmup=False))
     try:
-        table = explorer.paths("digits", "test").table
+        table = explorer.splits.paths("digits", "test").table
         assert np.array_equal(table.paths, extracted(cache, runs)["paths"])
     finally:
         explorer.close()
@@ -99,8 +102,8 @@ def test_routing_reports_progress_after_every_batch(runs, tmp_path):
     store = ModelStore(runs, Path("data"))
     loaded = store.get("digits")
     seen = []
-    cache = DiskCache(tmp_path, 10**9)
-    extract_paths(store, loaded, "test", cache, "paths/x.npz", batch_size=50, progress=seen.append)
+    context = Context(store, DiskCache(tmp_path, 10**9), ON_CPU, batch_size=50)
+    extract_paths(context, loaded, "test", "paths/x.npz", progress=seen.append)
     assert seen == pytest.approx([k / 8 for k in range(1, 9)])  # 360 images, 8 batches
 
 
@@ -109,9 +112,9 @@ def test_an_embedding_job_moves_its_bar_while_the_split_is_routed(runs, tmp_path
     try:
         jobs = []
         monkeypatch.setattr(
-            explorer.jobs, "submit", lambda key, what, compute: jobs.append(compute)
+            explorer.shared.jobs, "submit", lambda key, what, compute: jobs.append(compute)
         )
-        explorer.embedding("digits", "test", "tsne", {})
+        explorer.splits.embedding("digits", "test", "tsne", {})
         seen = []
         jobs[0](seen.append)
     finally:

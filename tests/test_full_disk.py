@@ -87,7 +87,7 @@ def test_the_server_answers_from_memory_when_the_cache_disk_is_full(
             assert answer.status_code == 200, (url, answer.text)
         first, answer = wait_for_result(client, "/api/models/digits/embeddings/pca")
         assert (first, answer.status_code) == (202, 200), answer.text
-        jobs = client.app.state.explorer.jobs
+        jobs = client.app.state.explorer.shared.jobs
         submitted = len(jobs._jobs)
         for _ in range(3):  # computed once: not resubmitted on every request
             assert client.get("/api/models/digits/embeddings/pca").status_code == 200

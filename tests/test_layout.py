@@ -44,20 +44,63 @@ def test_routers_import_no_service_internals():
     assert reaching_in == {}
 
 
+def _explorer_chains(path: Path):
+    """Each ``explorer.a.b...`` in a router: its line and its attribute names."""
+    tree = ast.parse(path.read_text())
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or id(node) in inner:
+            continue
+        names, value = [], node
+        while isinstance(value, ast.Attribute):
+            names.insert(0, value.attr)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id == "explorer":
+            yield node.lineno, names
+
+
 def test_routers_use_no_attribute_of_explorer_but_its_operations():
-    """``explorer.store``, ``.jobs``, ``.cache``, ``.settings``: internals of the service."""
-    internals = {"store", "jobs", "cache", "settings", "batcher"}
+    """``explorer.shared``, ``.store``, ``.jobs``, ``.cache``, ``.settings``: internals of
+    the services; a router calls an operation of ``explorer`` or of one of its parts."""
+    internals = {"shared", "context", "store", "jobs", "cache", "settings", "batcher", "held"}
+    found = []
+    for path in sorted(API.glob("*.py")):
+        for line, names in _explorer_chains(path):
+            if any(name in internals or name.startswith("_") for name in names):
+                found.append(f"{path.name}:{line} explorer.{'.'.join(names)}")
+    assert found == []
+
+
+def test_routers_unpack_no_dict_from_a_service():
+    """Services return the API's schema objects: no ``Schema(**explorer...(...))``."""
     found = []
     for path in sorted(API.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "explorer"
-                and (node.attr in internals or node.attr.startswith("_"))
-            ):
-                found.append(f"{path.name}:{node.lineno} explorer.{node.attr}")
+            if isinstance(node, ast.Call):
+                for keyword in node.keywords:
+                    if keyword.arg is None and "explorer" in ast.unparse(keyword.value):
+                        found.append(f"{path.name}:{node.lineno}")
     assert found == []
+
+
+SERVICES = API.parent / "services"
+
+
+def test_each_part_of_the_services_fits_on_a_screen_or_two():
+    """No part grows back into one class doing every job: each module of
+    ``backend/services`` stays under 260 lines, each class under 16 public methods."""
+    modules = sorted(SERVICES.glob("*.py"))
+    assert len(modules) >= 5
+    for path in modules:
+        assert len(path.read_text().splitlines()) < 260, path.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                public = [
+                    f
+                    for f in node.body
+                    if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")
+                ]
+                assert len(public) < 16, (path.name, node.name)
 
 
 KEYS = {
@@ -98,16 +141,16 @@ def test_a_new_paths_version_routes_the_split_again(digits_runs, tmp_path, monke
     from backend.settings import Settings
 
     settings = Settings(runs_dir=digits_runs, cache_dir=tmp_path / "cache", warmup=False)
-    first = backend.services.Explorer(settings).paths("digits", "test")
+    first = backend.services.Explorer(settings).splits.paths("digits", "test")
     monkeypatch.setitem(keys.VERSIONS, "paths", keys.VERSIONS["paths"] + 1)
-    extract, routed = backend.services.extract_paths, []
+    extract, routed = backend.services.splits.extract_paths, []
 
     def counted(*args, **kwargs):
-        routed.append(args[4])  # the cache file it is asked to write
+        routed.append(args[3])  # the cache file it is asked to write
         return extract(*args, **kwargs)
 
-    monkeypatch.setattr(backend.services, "extract_paths", counted)
-    second = backend.services.Explorer(settings).paths("digits", "test")
+    monkeypatch.setattr(backend.services.splits, "extract_paths", counted)
+    second = backend.services.Explorer(settings).splits.paths("digits", "test")
     assert routed == [second.key] and second.key != first.key
     assert sorted(p.name for p in (tmp_path / "cache" / "paths").iterdir()) == sorted(
         Path(key).name for key in (first.key, second.key)
@@ -155,7 +198,7 @@ def test_statuses_come_from_the_services_error_types(raised, status, tmp_path, m
 
     import backend.errors
     from backend.app import create_app
-    from backend.services import Explorer
+    from backend.services.models import Models
     from backend.settings import Settings
 
     error_type = getattr(backend.errors, raised, None) or getattr(builtins, raised)
@@ -163,7 +206,7 @@ def test_statuses_come_from_the_services_error_types(raised, status, tmp_path, m
     def failing(self, model_id):
         raise error_type("what went wrong")
 
-    monkeypatch.setattr(Explorer, "model", failing)
+    monkeypatch.setattr(Models, "get", failing)
     app = create_app(Settings(runs_dir=tmp_path, warmup=False))
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/api/models/digits")

@@ -45,7 +45,7 @@ def test_an_embedding_never_mixes_two_versions_of_its_model(tmp_path, monkeypatc
         assert client.get("/api/models/a/paths").json()["predictions"] != own
         put(first)
         _wait_for_job(client, URL)
-        store = client.app.state.explorer.store
+        store = client.app.state.explorer.shared.store
         read = store.get
 
         def read_then_replace(model_id):

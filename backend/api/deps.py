@@ -17,6 +17,23 @@ async def get_explorer(request: Request) -> Explorer:
 ExplorerDep = Annotated[Explorer, Depends(get_explorer)]
 SplitQuery = Annotated[Split, Query(description="dataset split")]
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+ForcePathQuery = Annotated[
+    str | None,
+    Query(
+        max_length=4096,
+        description="route through this path instead of the gates' choice: one "
+        "character per gated block, input side first, 1 = execute",
+    ),
+]
+ViewsQuery = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=32,
+        description="augmented views of the image to route too (by its own gates): "
+        "their paths, distances to its path and places on the computed maps",
+    ),
+]
 CSV = {200: {"content": {"text/csv": {}}, "description": "json, or csv with format=csv"}}
 
 _ERRORS = {

@@ -58,7 +58,7 @@ def get_embedding(
     format: FormatQuery = "json",
 ):
     """The 2-D embedding of the split's paths; 202 with a job while it is computed."""
-    result = explorer.embedding(model_id, split, method, params)
+    result = explorer.splits.embedding(model_id, split, method, params)
     if isinstance(result, Job):
         return accepted(result)
 

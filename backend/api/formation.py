@@ -29,7 +29,7 @@ def get_formation(
     recorded epoch, in one layout shared by all epochs, with each epoch's measures, the
     share of paths changed and when each path settles. 404 for a run whose paths were
     not recorded; 202 with a job while it is computed."""
-    found = explorer.formation(model_id, method)
+    found = explorer.splits.formation(model_id, method)
     if isinstance(found, Job):
         return accepted(found)
     parts = ("formation", found.result.key, model_id, found.class_names, found.checkpoint_epoch)

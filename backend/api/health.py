@@ -8,4 +8,4 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health", response_model=Health)
 def health(explorer: ExplorerDep) -> Health:
-    return Health(**explorer.health())
+    return explorer.models.health()

@@ -18,7 +18,7 @@ def get_importance(model_id: str, explorer: ExplorerDep, split: SplitQuery = "te
     the block is flipped in each image's own path (forced off where the image executes
     it, on where it skips it), beside the same images on their own paths. 202 with a
     job while it is computed."""
-    result = explorer.importance(model_id, split)
+    result = explorer.splits.importance(model_id, split)
     if isinstance(result, Job):
         return accepted(result)
-    return BlockImportance(**result)
+    return result

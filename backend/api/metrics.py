@@ -20,7 +20,7 @@ def get_metrics(
 ):
     """Overall and per-class routing measures, cost and execution rates; as CSV, the
     per-class table (one row per class)."""
-    metrics = Metrics(**explorer.metrics(model_id, split))
+    metrics = explorer.splits.metrics(model_id, split)
     if format == "json":
         return metrics
     columns = {

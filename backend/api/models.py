@@ -11,12 +11,12 @@ router = APIRouter(prefix="/api/models", tags=["models"])
 @router.get("", response_model=list[ModelInfo])
 def list_models(explorer: ExplorerDep) -> list[ModelInfo]:
     """Every loadable checkpoint under the runs directory (rescanned on each call)."""
-    return [ModelInfo(**model) for model in explorer.models()]
+    return explorer.models.all()
 
 
 @router.get("/{model_id}", response_model=ModelInfo, responses=errors(404, 409, 422))
 def get_model(model_id: str, explorer: ExplorerDep) -> ModelInfo:
-    return ModelInfo(**explorer.model(model_id))
+    return explorer.models.get(model_id)
 
 
 @router.get("/{model_id}/paths", response_model=Paths, responses={**CSV, **errors(404, 409, 422)})
@@ -28,7 +28,7 @@ def get_paths(
     format: FormatQuery = "json",
 ):
     """Every sample's routing path with its label, prediction and cost."""
-    result = explorer.paths(model_id, split)
+    result = explorer.splits.paths(model_id, split)
 
     def encode():
         table = result.table
@@ -52,7 +52,7 @@ groups_router = APIRouter(prefix="/api/groups", tags=["models"])
 
 
 @groups_router.get("", response_model=list[SeedGroup])
-def list_groups(explorer: ExplorerDep) -> list[dict]:
+def list_groups(explorer: ExplorerDep) -> list[SeedGroup]:
     """The ablations among the runs: each variant's mean and spread over seeds, and the
     reference variant's differences from each baseline, paired by seed."""
-    return explorer.groups()
+    return explorer.models.groups()

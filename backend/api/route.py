@@ -1,10 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from backend.api.deps import ExplorerDep, SplitQuery, errors
+from backend.api.deps import ExplorerDep, ForcePathQuery, SplitQuery, ViewsQuery, errors
 from backend.api.uploads import (
     FORCE_FIELD,
     MULTIPART_SLACK,
@@ -28,13 +28,14 @@ async def route_image(
     model_id: str,
     explorer: ExplorerDep,
     request: Request,
-    views: Annotated[int, Query(ge=0, le=32, description="augmented views to route too")] = 0,
+    views: ViewsQuery = 0,
     split: SplitQuery = "test",
 ) -> Response:
     """Route an uploaded image (multipart field ``file``): prediction, path, cost, its
     neighbours in ``split`` and its place in that split's computed embeddings. With the
     field ``force_path`` the image takes that path instead, and ``unforced`` holds its
-    own."""
+    own. The upload is held for a while: the answer's ``upload_id`` routes it again
+    (``GET .../uploads/{upload_id}/route``) without sending it again."""
     limit = explorer.max_upload_bytes
     body = await read_body(request, limit + MULTIPART_SLACK)
     content_type = request.headers.get("content-type", "")
@@ -44,8 +45,27 @@ async def route_image(
         if len(data) > limit:
             raise TooLarge(f"the upload is larger than {limit:,} bytes")
         force_path = fields.get(FORCE_FIELD)
-        result = RouteResult(**explorer.route(model_id, data, views, split, force_path))
+        result = explorer.images.upload(model_id, data, views, split, force_path)
         # Serialised here, in the worker thread, not on the event loop.
         return Response(result.model_dump_json(), media_type="application/json")
 
     return await run_in_threadpool(route)
+
+
+@router.get(
+    "/{model_id}/uploads/{upload_id}/route",
+    response_model=RouteResult,
+    responses=errors(404, 409, 422),
+)
+def route_held_upload(
+    model_id: str,
+    upload_id: Annotated[str, Path(max_length=64, pattern="^[0-9a-f]+$")],
+    explorer: ExplorerDep,
+    split: SplitQuery = "test",
+    force_path: ForcePathQuery = None,
+    views: ViewsQuery = 0,
+) -> RouteResult:
+    """Route an upload the server still holds again (``upload_id`` from its ``POST
+    .../route``), along its own path or ``force_path``, with ``views``; 404 once it is
+    no longer held (15 minutes after its last use) or the model's checkpoint changed."""
+    return explorer.images.held_upload(model_id, upload_id, views, split, force_path)

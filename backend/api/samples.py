@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from backend.api.deps import ExplorerDep, SplitQuery, errors
+from backend.api.deps import ExplorerDep, ForcePathQuery, SplitQuery, ViewsQuery, errors
 from backend.schemas import RouteResult
 
 router = APIRouter(prefix="/api/models", tags=["samples"])
@@ -21,7 +21,7 @@ def sample_image(
     split: SplitQuery = "test",
     size: Annotated[int, Query(ge=8, le=512, description="longer side, pixels")] = 64,
 ) -> Response:
-    png = explorer.thumbnail(model_id, split, sample_id, size)
+    png = explorer.splits.thumbnail(model_id, split, sample_id, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 
@@ -35,25 +35,10 @@ def route_sample(
     sample_id: Annotated[int, Path(ge=0)],
     explorer: ExplorerDep,
     split: SplitQuery = "test",
-    force_path: Annotated[
-        str | None,
-        Query(
-            max_length=4096,
-            description="route through this path instead of the gates' choice: one "
-            "character per gated block, input side first, 1 = execute",
-        ),
-    ] = None,
-    views: Annotated[
-        int,
-        Query(
-            ge=0,
-            le=32,
-            description="augmented views of the sample to route too (by its own gates): "
-            "their paths, distances to its path and places on the computed maps",
-        ),
-    ] = 0,
+    force_path: ForcePathQuery = None,
+    views: ViewsQuery = 0,
 ) -> RouteResult:
     """A dataset sample's routing: prediction, probabilities, path, cost, neighbours and
     place in the computed embeddings; with ``force_path``, for that path, and
     ``unforced`` holds its own; with ``views``, its augmented views' paths and places."""
-    return RouteResult(**explorer.route_sample(model_id, split, sample_id, force_path, views))
+    return explorer.images.sample(model_id, split, sample_id, force_path, views)

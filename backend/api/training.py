@@ -10,4 +10,4 @@ router = APIRouter(prefix="/api/models", tags=["training"])
 def get_training(model_id: str, explorer: ExplorerDep) -> TrainingLog:
     """The training curves: every epoch's metrics from the run's ``metrics.jsonl`` (empty
     when the run has none), with the epoch of the served checkpoint."""
-    return TrainingLog(**explorer.training(model_id))
+    return explorer.models.training(model_id)
