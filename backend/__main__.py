@@ -1,5 +1,5 @@
 """``python -m backend``: serve the API (and the dashboard) with uvicorn;
-``python -m backend extract MODEL``: route a split ahead of serving it (see extract.py)."""
+``python -m backend extract MODEL``: route a split ahead of serving it (see extract_command.py)."""
 
 import argparse
 import errno
@@ -58,7 +58,7 @@ def port_is_free(host: str, port: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["extract"]:  # route a split ahead of serving it
-        from backend.extract import main as extract
+        from backend.extract_command import main as extract
 
         return extract(argv[1:])
     args = get_args_parser().parse_args(argv)

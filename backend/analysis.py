@@ -8,6 +8,7 @@ import numpy as np
 
 from backend.extraction import PathTable
 from trainer.measures import class_mean_distances, distance_ratio, routing_measures
+from trainer.metrics import routing_summary
 from trainer.paths import mean_pairwise_hamming, mean_view_hamming, unique_paths
 
 
@@ -33,11 +34,8 @@ def class_metrics(
     all_views = [v for v in view_paths.values() if len(v)]
     overall = {
         "count": int(len(table.labels)),
-        "accuracy": _mean(table.predictions == table.labels),
-        "unique_paths": int(len(unique_paths(table.paths)[1])),
+        **routing_summary(table.labels, table.predictions, table.paths, table.macs),
         "path_entropy": path_entropy(table.paths),
-        "mean_executed_blocks": _mean(table.paths.sum(axis=1)),
-        "mean_macs": _mean(table.macs),
         **routing_measures(
             table.paths, table.labels, np.concatenate(all_views) if all_views else None
         ),
@@ -59,11 +57,10 @@ def class_metrics(
                 "class_index": c,
                 "class_name": name,
                 "count": int(members.sum()),
-                "accuracy": _mean(table.predictions[members] == c),
-                "unique_paths": int(len(unique_paths(paths)[1])) if members.any() else 0,
+                **routing_summary(
+                    table.labels[members], table.predictions[members], paths, table.macs[members]
+                ),
                 "path_entropy": path_entropy(paths),
-                "mean_executed_blocks": _mean(paths.sum(axis=1)),
-                "mean_macs": _mean(table.macs[members]),
                 "same_class_distance": same_class,
                 "same_class_ratio": distance_ratio(same_class, any_two),
                 "view_distance": view_distance,
@@ -79,8 +76,3 @@ def class_metrics(
         "class_distance": distance.round(6).tolist(),
         "block_execution_rate": rates.round(6).tolist(),
     }
-
-
-def _mean(values) -> float | None:
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()) if values.size else None

@@ -27,7 +27,7 @@ from trainer.engine import (
 from trainer.flops import MacTable, mac_table
 from trainer.formation import FormationRecorder
 from trainer.losses import LossWeights
-from trainer.metrics import routing_metrics
+from trainer.metrics import epoch_metrics
 from trainer.models import create_model
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def evaluate(
     protocol = ViewProtocol(config.eval_views, config.view_images_per_class)
     _, view_paths = route_views(model, bundle.test, bundle.preprocessing, protocol, **common)
     routed = route_dataset(model, clean, description="eval", **common)
-    return routing_metrics(routed, view_paths, macs), routed
+    return epoch_metrics(routed, view_paths, macs), routed
 
 
 def selection_score(metrics: dict, weights: LossWeights, use_cost: bool) -> list:

@@ -40,7 +40,7 @@ async def route_image(
     body = await read_body(request, limit + MULTIPART_SLACK)
     content_type = request.headers.get("content-type", "")
 
-    def route() -> Response:
+    def answer() -> Response:
         data, fields = form_from_multipart(content_type, body)
         if len(data) > limit:
             raise TooLarge(f"the upload is larger than {limit:,} bytes")
@@ -49,7 +49,7 @@ async def route_image(
         # Serialised here, in the worker thread, not on the event loop.
         return Response(result.model_dump_json(), media_type="application/json")
 
-    return await run_in_threadpool(route)
+    return await run_in_threadpool(answer)
 
 
 @router.get(
