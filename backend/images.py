@@ -11,12 +11,12 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from backend.errors import InvalidInput, ServiceError, TooLarge, UnsupportedImage
+from backend.upload_formats import format_for
 from trainer.data import build_transform
 
 log = logging.getLogger(__name__)
 
 ACCEPTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
-DIGIT_WORKING_SIZE = 128
 MIB = 2**20
 
 
@@ -47,10 +47,12 @@ class PreparedUpload:
 
 
 def prepare_upload(data: bytes, preprocessing: dict, limits: Limits, views: int) -> PreparedUpload:
-    """Decode an upload and prepare it as the model's dataset would (see
-    ``to_dataset_format``), with ``views`` augmented views."""
-    image = decode_image(data, limits.max_pixels, limits.max_bytes, needed_side(preprocessing))
-    source = to_dataset_format(image, preprocessing)
+    """Decode an upload and make it a raw sample of the model's dataset (the dataset's
+    ``backend.upload_formats`` format), with ``views`` augmented views."""
+    upload_format = format_for(preprocessing)
+    needed = upload_format.needed_side(preprocessing)
+    image = decode_image(data, limits.max_pixels, limits.max_bytes, needed)
+    source = upload_format.to_dataset_format(image, preprocessing)
     return PreparedUpload(
         source, with_views(source, preprocessing, views), domain_warnings(image, preprocessing)
     )
@@ -206,9 +208,6 @@ def _to_rgb_or_l(image: Image.Image) -> Image.Image:
 # Bounds of "far outside the training domain", for warnings only (nothing is refused).
 SMALLEST_SIDE = 8  # pixels: below this the image is mostly invented by resizing
 WIDEST_ASPECT = 3.0  # longer side over shorter: past this, much is cropped or squeezed
-PHOTO_MIDTONES = 0.35  # share of pixels between ink and paper in a photo, not a digit
-PHOTO_CHROMA = 0.15  # mean colourfulness (0..1) of a colour photo
-TONE_SAMPLE_SIDE = 64  # pixels a side that judge the tones and the colour
 
 
 def domain_warnings(image: Image.Image, preprocessing: dict) -> list[str]:
@@ -229,37 +228,7 @@ def domain_warnings(image: Image.Image, preprocessing: dict) -> list[str]:
             f"One side of the image is {aspect:.1f} times the other, unlike the square "
             "training images: the network sees a square made from part of it."
         )
-    if preprocessing["dataset"] == "digits" and _looks_like_a_photo(image):
-        warnings.append(
-            "This looks like a photo, not a digit drawn on plain paper: a digits model still "
-            "names one of its ten digits, and the answer means little."
-        )
-    return warnings
-
-
-def _looks_like_a_photo(image: Image.Image) -> bool:
-    """A handwritten digit is ink on paper: two tones, little colour. A photo has many
-    tones between its darkest and lightest pixels, or colour.
-
-    It runs on the inference thread, before every upload's forward pass, so it looks at
-    every n-th pixel only (at most ``TONE_SAMPLE_SIDE`` a side; taking pixels, not
-    averaging them, keeps the tones as they are) and finds percentiles by histogram.
-    """
-    step = max(1, max(image.size) // TONE_SAMPLE_SIDE)
-    if step > 1:
-        size = (max(image.width // step, 1), max(image.height // step, 1))
-        image = image.resize(size, Image.Resampling.NEAREST)
-    if image.mode == "RGB":
-        rgb = np.asarray(image, dtype=np.int16)
-        if (rgb.max(axis=2) - rgb.min(axis=2)).mean() / 255 > PHOTO_CHROMA:
-            return True
-    gray = np.asarray(image.convert("L"))
-    cumulative = np.bincount(gray.ravel(), minlength=256).cumsum()
-    low, high = np.searchsorted(cumulative, [0.01 * cumulative[-1], 0.99 * cumulative[-1]])
-    if high - low < 1:
-        return False
-    scaled = (gray - float(low)) / float(high - low)
-    return float(((scaled > 0.2) & (scaled < 0.8)).mean()) > PHOTO_MIDTONES
+    return warnings + format_for(preprocessing).warnings(image)
 
 
 def network_input_png(inputs: torch.Tensor, preprocessing: dict) -> bytes:
@@ -272,96 +241,6 @@ def network_input_png(inputs: torch.Tensor, preprocessing: dict) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def needed_side(preprocessing: dict) -> int:
-    """The shortest side an upload needs before ``to_dataset_format`` shrinks it."""
-    if preprocessing["dataset"] == "digits":
-        return DIGIT_WORKING_SIZE
-    if preprocessing["dataset"] == "imagefolder":
-        return preprocessing["resize"]
-    return preprocessing["image_size"]
-
-
-def to_dataset_format(image: Image.Image, preprocessing: dict) -> torch.Tensor:
-    """A uint8 (C, H, W) tensor that looks like a raw sample of the dataset."""
-    channels = preprocessing["channels"]
-    image = image.convert("L" if channels == 1 else "RGB")
-    if preprocessing["dataset"] == "digits":
-        # An 8x8 digit needs no more than this many pixels to find and average its ink.
-        image.thumbnail((DIGIT_WORKING_SIZE, DIGIT_WORKING_SIZE), Image.Resampling.BOX)
-        return _as_digit(np.asarray(image, dtype=np.float64), preprocessing)
-    if preprocessing["dataset"] != "imagefolder":
-        # CIFAR and SVHN samples are small and square: shorter side, then centre crop.
-        size = preprocessing["image_size"]
-        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1).copy()).permute(
-        2, 0, 1
-    )
-
-
-def _as_digit(gray: np.ndarray, preprocessing: dict) -> torch.Tensor:
-    """A photo of a digit -> an 8x8 light-on-dark digit like scikit-learn's.
-
-    Those digits are centred, scaled to fill the frame and drawn in light ink on a
-    dark background, so a dark digit on paper is inverted, cropped to its ink and
-    reduced to 8x8 by area averaging.
-    """
-    if preprocessing.get("ink") == "light_on_dark" and _border(gray).mean() > gray.mean():
-        gray = 255 - gray
-    # The background becomes 0 everywhere: under a lamp the paper is lighter on one side,
-    # and a single background level would leave that side brighter than the ink.
-    gray = np.clip(gray - _background(gray), 0, None)
-    ink = gray > 0.3 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
-    if ink.any():
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        # Like scikit-learn's digits: the ink fills the frame along its longer side.
-        side = max(bottom - top, right - left)
-        centre_y, centre_x = (top + bottom) / 2, (left + right) / 2
-        padded = np.zeros((side, side))
-        y0, x0 = int(round(centre_y - side / 2)), int(round(centre_x - side / 2))
-        ys = slice(max(y0, 0), min(y0 + side, gray.shape[0]))
-        xs = slice(max(x0, 0), min(x0 + side, gray.shape[1]))
-        padded[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = gray[ys, xs]
-        gray = padded
-    size = preprocessing.get("source_size", 8)
-    small = Image.fromarray(gray.astype(np.float32), "F").resize((size, size), Image.Resampling.BOX)
-    small = np.asarray(small)
-    small = small / small.max() * 255 if small.max() > 0 else small
-    return torch.from_numpy(small.round().astype(np.uint8))[None]
-
-
-BACKGROUND_ROUNDS = 5  # refits of the background, each without what stood above the last
-INK_ABOVE_BACKGROUND = 3.0  # robust standard deviations above the background: ink
-MIN_INK_STEP = 4.0  # grey levels: on clean paper (no noise) ink is what stands this high
-
-
-def _background(gray: np.ndarray) -> np.ndarray:
-    """The paper's light under the (light) ink: a quadratic surface in x and y, fitted to
-    the pixels that are not ink. Lighting across a sheet of paper is smooth (a gradient,
-    a vignette), so six terms follow it; the ink, above the surface, is left out of each
-    refit by a robust threshold, so a digit however large does not lift the surface."""
-    height, width = gray.shape
-    ys, xs = np.mgrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
-    terms = np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1).reshape(-1, 6)
-    values = gray.reshape(-1)
-    paper = np.ones(values.shape, dtype=bool)
-    for _ in range(BACKGROUND_ROUNDS):
-        coefficients, *_ = np.linalg.lstsq(terms[paper], values[paper], rcond=None)
-        surface = terms @ coefficients
-        residual = values - surface
-        spread = 1.4826 * np.median(np.abs(residual[paper] - np.median(residual[paper])))
-        still = residual < max(INK_ABOVE_BACKGROUND * spread, MIN_INK_STEP)
-        if still.sum() < terms.shape[1] or np.array_equal(still, paper):
-            break
-        paper = still
-    return surface.reshape(height, width)
-
-
-def _border(gray: np.ndarray) -> np.ndarray:
-    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
 def thumbnail_png(sample, max_side: int = 64) -> bytes:

@@ -263,14 +263,15 @@ def unevenly_lit(image: Image.Image) -> Image.Image:
 def test_a_digit_under_uneven_light_is_prepared_like_the_evenly_lit_one():
     """The paper's lighting gradient is taken away before the ink is looked for: the
     network sees the digit, not a blob of the lamp's light."""
-    from backend.images import to_dataset_format
+    from backend.upload_formats import format_for
     from trainer.data import load_dataset
 
-    bundle = load_dataset("digits")
+    prep = load_dataset("digits").preprocessing
+    to_dataset_format = format_for(prep).to_dataset_format
     for index in range(10):
         photo, _ = digit_on_paper(index)
-        even = to_dataset_format(photo, bundle.preprocessing)[0].numpy().astype(np.float64)
-        lit = to_dataset_format(unevenly_lit(photo), bundle.preprocessing)[0].numpy()
+        even = to_dataset_format(photo, prep)[0].numpy().astype(np.float64)
+        lit = to_dataset_format(unevenly_lit(photo), prep)[0].numpy()
         assert np.abs(lit - even).mean() < 20, index  # of 255
         assert np.corrcoef(lit.ravel(), even.ravel())[0, 1] > 0.95, index
 
