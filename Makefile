@@ -6,12 +6,14 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 # Debian's Chromium drives the browser tests (Playwright's own download needs the internet).
 CHROMIUM ?= /usr/bin/chromium
+# Node runs the page's unit tests with its built-in runner (Debian's nodejs is enough).
+NODE ?= /usr/bin/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_RUN := runs/digits-demo
 
-.PHONY: install demo train-demo serve check test lint
+.PHONY: install demo train-demo serve check test lint test-js
 
 install: $(INSTALLED)
 
@@ -42,17 +44,25 @@ $(SYSTEM_TOOLS):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium docker-compose wrk
 
+$(NODE):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq nodejs
+
 PY_SOURCES := trainer backend tests bench docs
 
 lint: install
 	$(PY) -m ruff check $(PY_SOURCES)
 	$(PY) -m ruff format --check $(PY_SOURCES)
 
-# The fast loop: lint, then the tests marked neither slow nor browser.
-check: lint
+# The page's pure modules (frontend/data.js, plots.js, format.js), without a browser.
+test-js: $(NODE)
+	$(NODE) --test tests/js/*.test.mjs
+
+# The fast loop: lint, the page's unit tests, then the tests marked neither slow nor browser.
+check: lint test-js
 	$(PY) -m pytest -m "not slow and not browser"
 
-# Every test: browser, slow (training, subprocesses, the contract fuzzer) and GPU ones
-# (skipped without CUDA).
-test: lint $(SYSTEM_TOOLS)
+# Every test: the page's unit tests, browser, slow (training, subprocesses, the contract
+# fuzzer) and GPU ones (skipped without CUDA).
+test: lint test-js $(SYSTEM_TOOLS)
 	$(PY) -m pytest
