@@ -4,7 +4,7 @@
 import { el, fill, stat } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { formatMacs, formatNumber, formatPercent } from "./format.js";
-import { ensureImportance, ensureMetrics, forget } from "./loader.js";
+import { ensureImportance, ensureMetrics, entryState, forget } from "./loader.js";
 import {
   STATIC_CONFIG,
   blockRateFigure,
@@ -14,6 +14,7 @@ import {
   uniquePathsFigure,
 } from "./plots.js";
 import { shownModels, splitName, state, update } from "./state.js";
+import { whenChanged } from "./rerender.js";
 
 const CHARTS = [
   {
@@ -62,22 +63,24 @@ const IMPORTANCE_DIRECTIONS = {
       "For the images of each class that skip a block, the change in accuracy when that block alone is forced on (the rest of each image's path kept): blue cells are blocks that would have helped.",
   },
 };
-let lastSig = null;
-
-const entryState = (entry) => (entry?.data ? "data" : entry?.error ? "error" : "pending");
 
 export function renderClasses(root) {
-  const models = shownModels();
-  for (const model of models) {
+  for (const model of shownModels()) {
     ensureMetrics(model.id);
     ensureImportance(model.id);
   }
-  const sig = [
-    state.flip,
-    ...models.map((m) => `${m.id}:${entryState(state.metrics[m.id])}:${entryState(state.importance[m.id])}`),
-  ].join("|");
-  if (sig === lastSig) return;
-  lastSig = sig;
+  classesView(root);
+}
+
+// Drawn again when the heatmap's direction, the shown models or one of their entries'
+// states (pending, data, error) changes.
+const classesView = whenChanged(
+  () => [state.flip, shownModels().map((m) => [m.id, entryState(state.metrics[m.id]), entryState(state.importance[m.id])])],
+  drawClasses,
+);
+
+function drawClasses(root) {
+  const models = shownModels();
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   const compare = models.length === 2;
   root.className = `classes-grid ${compare ? "layout-compare" : "layout-single"}`;
@@ -222,11 +225,6 @@ function classCsv(metrics, model) {
     columns,
     rows: metrics.per_class.map((row) => columns.map((key) => row[key])),
   };
-}
-
-/** Force the next render to rebuild (after a model list change). */
-export function resetClasses() {
-  lastSig = null;
 }
 
 const METRICS_CELL = {

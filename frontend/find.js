@@ -8,7 +8,7 @@ import { $ } from "./dom.js";
 import { plural } from "./format.js";
 import { ensurePaths } from "./loader.js";
 import { modelSamples } from "./mapdata.js";
-import { showSample, showSideTab } from "./sidepanel.js";
+import { showSample } from "./sidepanel.js";
 import { modelById, nextSelectionVersion, splitName, state, subscribe, update } from "./state.js";
 
 let waiting = null; // a query typed before the paths were in, run when they come
@@ -78,9 +78,9 @@ export function find(text) {
 
 /** Make `indices` (of `samples`, a model's) the selection, found by `what` (words). */
 export function selectFound(modelId, samples, indices, what) {
-  showSideTab("selection");
   update({
     tab: "routing",
+    sideTab: "selection",
     selection: {
       ids: new Set(indices.map((i) => samples.sampleIds[i])),
       modelId,

@@ -8,8 +8,9 @@
 import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { classColor, formatPercent, METHOD_NAMES, plural } from "./format.js";
-import { ensureFormation, forget } from "./loader.js";
+import { ensureFormation, entryState, forget } from "./loader.js";
 import { PLOT_CONFIG, plotText, STATIC_CONFIG } from "./plots.js";
+import { whenChanged } from "./rerender.js";
 import { shownModels, state, update } from "./state.js";
 
 // Images on one path share its point; each is drawn this far from it (a fraction of the
@@ -29,8 +30,8 @@ const MEASURE_SERIES = [
 ];
 
 // The one piece of the tab's own state: the epoch shown (an index into the union of the
-// shown runs' epochs), the play timer, the clicked image per run, what was built.
-const view = { epoch: null, timer: null, picked: {}, built: null, epochs: [] };
+// shown runs' epochs), the play timer, the clicked image per run.
+const view = { epoch: null, timer: null, picked: {}, epochs: [] };
 
 /** A deterministic offset per image (golden-angle spiral), scaled by `radius`. */
 export function imageOffsets(count, radius) {
@@ -218,12 +219,26 @@ function rasterFigure(data, i, epoch) {
 // -- rendering ------------------------------------------------------------------------
 
 export function renderFormation(root) {
-  const models = shownModels();
-  for (const model of models) ensureFormation(model.id, state.method);
-  const entries = models.map((model) => ({ model, entry: state.formation[`${model.id}|${state.method}`] }));
-  const sig = entries.map(({ model, entry }) => `${model.id}|${state.method}:${entry?.data ? "data" : entry?.error ? "error" : `pending${Math.round((entry?.job?.progress || 0) * 20)}`}`).join(" ");
-  if (sig === view.built) return;
-  view.built = sig;
+  for (const model of shownModels()) ensureFormation(model.id, state.method);
+  formationView(root);
+}
+
+const formationOf = (model) => state.formation[`${model.id}|${state.method}`];
+
+// Drawn again when the shown models, the layout method or a run's state changes; a job's
+// progress in steps of 5%, so the loading card's percentage moves.
+const formationView = whenChanged(
+  () =>
+    shownModels().map((model) => {
+      const entry = formationOf(model);
+      const progress = entry?.data || entry?.error ? null : Math.round((entry?.job?.progress || 0) * 20);
+      return [model.id, state.method, entryState(entry), progress];
+    }),
+  drawFormation,
+);
+
+function drawFormation(root) {
+  const entries = shownModels().map((model) => ({ model, entry: formationOf(model) }));
   stop();
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   const ready = entries.filter(({ entry }) => entry?.data);

@@ -6,6 +6,9 @@
 import * as api from "./api.js";
 import { embeddingKey, state, update } from "./state.js";
 
+/** What a view reads of an entry: whether its data is in, its error, or neither yet. */
+export const entryState = (entry) => (entry?.data ? "data" : entry?.error ? "error" : "pending");
+
 function setEntry(kind, key, value) {
   update({ [kind]: { ...state[kind], [key]: value } });
 }

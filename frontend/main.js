@@ -1,24 +1,23 @@
 // DOM wiring: start-up, the checkpoint picker, tabs and toolbar; each tab renders itself.
 
 import { getHealth, getMeasures, getModels } from "./api.js";
-import { renderClasses, resetClasses } from "./classview.js";
+import { renderClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
 import { initFind } from "./find.js";
 import { datasetName, formatMacs, formatNumber, formatPercent, networkName, originText, plural } from "./format.js";
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
 import { renderRouting } from "./routingview.js";
-import { showSideTab } from "./sidepanel.js";
+import { whenChanged } from "./rerender.js";
 import { modelById, readHash, shownModels, state, subscribe, update } from "./state.js";
 import { renderFormation } from "./formationview.js";
-import { renderTraining, resetTraining } from "./trainingview.js";
+import { renderTraining } from "./trainingview.js";
 import { renderTradeoff } from "./tradeoffview.js";
 import { initUpload, renderUpload, syncUpload } from "./uploadview.js";
 
 // -- render scheduling: many updates in a row give one render ---------------------------
 
 let scheduled = false;
-let lastTab = null;
 
 function scheduleRender() {
   if (scheduled) return;
@@ -47,14 +46,17 @@ function render() {
   else if (state.tab === "formation") renderFormation($("#formation-grid"));
   else renderUpload($("#upload-grid"));
   syncUpload();
-  if (lastTab !== state.tab) {
-    lastTab = state.tab;
-    // Plots drawn or resized while their tab was hidden need their size again.
+  resizeShownTab(panel);
+}
+
+// Plots drawn or resized while their tab was hidden need their size again when it shows.
+const resizeShownTab = whenChanged(
+  () => state.tab,
+  (panel) =>
     requestAnimationFrame(() => {
       for (const plot of $$(".js-plotly-plot", panel)) window.Plotly.Plots.resize(plot);
-    });
-  }
-}
+    }),
+);
 
 // -- status and errors -----------------------------------------------------------------
 
@@ -77,30 +79,10 @@ function renderStatus() {
 
 // -- checkpoint picker -------------------------------------------------------------------
 
-let tableBuiltFor = null;
-
 function renderModelsTable() {
   const body = $("#models-body");
-  const ids = state.models.map((m) => m.id).join("|");
-  if (state.modelsError) {
-    fill(body, el("tr", { class: "placeholder-row" }, el("td", { colspan: "10", class: "error-text", text: state.modelsError })));
-    return;
-  }
-  if (tableBuiltFor !== ids && state.health) {
-    tableBuiltFor = ids;
-    if (!state.models.length) {
-      fill(
-        body,
-        el(
-          "tr",
-          { class: "placeholder-row" },
-          el("td", { colspan: "10" }, "No checkpoints found under ", el("code", { text: state.health.runs_dir || "runs" }), ". Train one with ", el("code", { text: "make train-demo" }), "."),
-        ),
-      );
-    } else {
-      fill(body, state.models.map(modelRow));
-    }
-  }
+  modelsTable(body);
+  if (state.modelsError) return;
   for (const row of $$("tr[data-model]", body)) {
     const id = row.dataset.model;
     const primary = id === state.modelId;
@@ -113,6 +95,28 @@ function renderModelsTable() {
     box.disabled = primary;
   }
 }
+
+// Built again when the checkpoints served (or the error listing them) change; before the
+// server's health is in there is nothing to say.
+const modelsTable = whenChanged(
+  () => (state.modelsError ? { error: state.modelsError } : state.health ? state.models.map((m) => m.id) : null),
+  (body) => {
+    if (state.modelsError) {
+      fill(body, el("tr", { class: "placeholder-row" }, el("td", { colspan: "10", class: "error-text", text: state.modelsError })));
+    } else if (state.health && !state.models.length) {
+      fill(
+        body,
+        el(
+          "tr",
+          { class: "placeholder-row" },
+          el("td", { colspan: "10" }, "No checkpoints found under ", el("code", { text: state.health.runs_dir || "runs" }), ". Train one with ", el("code", { text: "make train-demo" }), "."),
+        ),
+      );
+    } else if (state.health) {
+      fill(body, state.models.map(modelRow));
+    }
+  },
+);
 
 function modelRow(model) {
   const m = model.metrics || {};
@@ -153,14 +157,14 @@ function pickModel(id) {
 }
 
 function renderChips() {
-  const node = $("#model-chips");
-  const shown = shownModels();
-  const key = shown.map((m) => m.id).join("|");
-  if (node.dataset.key === key) return;
-  node.dataset.key = key;
+  modelChips($("#model-chips"));
+}
+
+// Built again when the shown models change.
+const modelChips = whenChanged(() => shownModels().map((m) => m.id), (node) =>
   fill(
     node,
-    shown.map((model, i) =>
+    shownModels().map((model, i) =>
       el(
         "span",
         { class: `chip ${i ? "chip-b" : "chip-a"}`, title: `${datasetName(model.dataset)} · ${networkName(model)}` },
@@ -171,8 +175,8 @@ function renderChips() {
           : null,
       ),
     ),
-  );
-}
+  ),
+);
 
 // -- tabs and toolbar ------------------------------------------------------------------
 
@@ -323,8 +327,6 @@ async function start() {
         unloadable.map(([name, why]) => `${name} (${why})`).join("; "),
     );
   }
-  resetClasses();
-  resetTraining();
   update({ models, health, measures, ...viewOf(wanted, models) }, { replace: true });
   // Back, Forward and an edited address change the view: the URL is the view's.
   window.addEventListener("hashchange", showHashView);
@@ -366,7 +368,7 @@ function showHashView() {
   if (!state.models.length) return;
   hideHoverCard();
   const view = viewOf(readHash());
-  if (view.detail) showSideTab("sample");
+  if (view.detail) view.sideTab = "sample";
   update(view, { replace: true });
 }
 

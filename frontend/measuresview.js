@@ -5,33 +5,36 @@
 import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { formatNumber, formatPercent } from "./format.js";
-import { ensureGroups, ensureMetrics } from "./loader.js";
+import { ensureGroups, ensureMetrics, entryState } from "./loader.js";
 import { STATIC_CONFIG, seedSpreadFigure } from "./plots.js";
 import { shownModels, splitName, state } from "./state.js";
+import { whenChanged } from "./rerender.js";
 
 // Shown first and charted over seeds: the measures that can rank two models.
 const HEADLINE = ["accuracy", "mean_executed_blocks"];
 
-let lastSig = null;
-
 export function renderMeasureComparison(root) {
   const models = shownModels();
-  if (models.length !== 2) {
-    root.hidden = true;
-    lastSig = null;
-    return;
+  if (models.length === 2) {
+    for (const model of models) ensureMetrics(model.id);
+    if (models.some((m) => m.group)) ensureGroups();
   }
-  root.hidden = false;
-  for (const model of models) ensureMetrics(model.id);
+  comparisonView(root);
+}
+
+// Drawn again when the compared models, their metrics' or the seed groups' states, or
+// the measures defined change; hidden unless two models are compared.
+const comparisonView = whenChanged(() => {
+  const models = shownModels();
+  if (models.length !== 2) return null;
   const grouped = models.some((m) => m.group);
-  if (grouped) ensureGroups();
-  const sig = [
-    ...models.map((m) => `${m.id}:${entryState(state.metrics[m.id])}`),
-    grouped ? `groups:${entryState(state.groups)}` : "",
-    state.measures.length,
-  ].join("|");
-  if (sig === lastSig) return;
-  lastSig = sig;
+  return [models.map((m) => [m.id, entryState(state.metrics[m.id])]), grouped && entryState(state.groups), state.measures.length];
+}, drawComparison);
+
+function drawComparison(root) {
+  const models = shownModels();
+  root.hidden = models.length !== 2;
+  if (root.hidden) return;
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   const [a, b] = models;
   const cards = [sideBySide(a, b)];
@@ -49,10 +52,6 @@ export function renderMeasureComparison(root) {
       div.dataset.state = "ready";
     });
   }
-}
-
-function entryState(entry) {
-  return entry?.data ? "data" : entry?.error ? "error" : "pending";
 }
 
 /** Every measure's definition, the headline figures first (accuracy, cost). */
@@ -136,20 +135,23 @@ function measureHead(m, scope) {
   );
 }
 
-let stripSig = null;
-
 /**
  * Under the two maps of Compare: both models' normalised measures (the ones that can
  * rank two models) and their difference, a row per model, so the maps are read with
- * the numbers beside them rather than on another tab.
+ * the numbers beside them rather than on another tab. One strip per card: `strip(root,
+ * a, b)` fills `root`, again when the models, their metrics' states or the measures
+ * defined change.
  */
-export function renderMeasureStrip(root, a, b) {
-  for (const model of [a, b]) ensureMetrics(model.id);
+export function measureStrip() {
+  return whenChanged(
+    (root, a, b) => [a.id, b.id, entryState(state.metrics[a.id]), entryState(state.metrics[b.id]), state.measures.length],
+    drawStrip,
+  );
+}
+
+function drawStrip(root, a, b) {
   const ma = state.metrics[a.id]?.data?.overall;
   const mb = state.metrics[b.id]?.data?.overall;
-  const sig = [a.id, b.id, entryState(state.metrics[a.id]), entryState(state.metrics[b.id]), state.measures.length].join("|");
-  if (sig === stripSig && root.childElementCount) return;
-  stripSig = sig;
   const head = el(
     "div",
     { class: "card-head" },

@@ -6,13 +6,14 @@ import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { COLOR_MODE_NAMES, METHOD_NAMES, plural } from "./format.js";
 import { hideHoverCard, showHoverCard } from "./hovercard.js";
-import { ensureEmbedding, ensurePaths, forget } from "./loader.js";
+import { ensureEmbedding, ensureMetrics, ensurePaths, forget } from "./loader.js";
 import { WEBGL, detailFor, legendTitle, markerOf, selectionFor, slotMarkers, slotSamples } from "./mapdata.js";
-import { renderMeasureStrip } from "./measuresview.js";
+import { measureStrip } from "./measuresview.js";
 import { mapConfig, scatterFigure } from "./plots.js";
-import { renderSides, showSample, showSideTab } from "./sidepanel.js";
+import { renderSides, showSample } from "./sidepanel.js";
 import { embeddingKey, modelById, nextSelectionVersion, scatterSlots, shownModels, state, update } from "./state.js";
 import { ensureSampleViews, sampleViews, viewPoints } from "./viewsmap.js";
+import { whenChanged } from "./rerender.js";
 import { attachWheelZoom, zooming } from "./wheelzoom.js";
 
 // -- the view --------------------------------------------------------------------------
@@ -43,20 +44,21 @@ export function renderRouting(root) {
   renderMeasures(root, models, mode);
 }
 
-let measuresCard = null;
+let measures = null; // {card, strip}: the measures between the maps, while comparing
 
 /** In Compare, both models' normalised measures between the maps and the side panels. */
 function renderMeasures(root, models, mode) {
   if (mode !== "compare") {
-    measuresCard?.remove();
-    measuresCard = null;
+    measures?.card.remove();
+    measures = null;
     return;
   }
-  if (!measuresCard) {
-    measuresCard = el("section", { class: "card routing-measures", id: "routing-measures", style: { gridArea: "m" } });
-    root.append(measuresCard);
+  if (!measures) {
+    measures = { card: el("section", { class: "card routing-measures", id: "routing-measures", style: { gridArea: "m" } }), strip: measureStrip() };
+    root.append(measures.card);
   }
-  renderMeasureStrip(measuresCard, models[0], models[1]);
+  for (const model of models) ensureMetrics(model.id);
+  measures.strip(measures.card, models[0], models[1]);
 }
 
 function createSlotView(root, index) {
@@ -90,7 +92,7 @@ function createSlotView(root, index) {
     foot,
   );
   root.append(card);
-  const view = { card, title, subtitle, plot, overlay, foot, sig: null, plotted: false, ctx: null, seq: 0 };
+  const view = { card, title, subtitle, plot, overlay, foot, drawMap: whenChanged(mapReading, drawMap), plotted: false, ctx: null, seq: 0 };
   plot.addEventListener("mouseleave", hideHoverCard);
   plot.addEventListener("keydown", (event) => stepThroughPaths(view, event));
   // The card's width changes with the layout (a second map or model appears or goes),
@@ -148,22 +150,7 @@ function renderSlot(view, slot, mode) {
     window.Plotly.relayout(view.plot, { selections: [] });
   }
   const grouped = slotMarkers(slot.modelId, slot.method, samples, state.color);
-  const selected = selectionFor(slot.modelId, samples);
   const ring = ringFor(slot.modelId, samples, grouped);
-  const star = starFor(slot.modelId, slot.method);
-  const views = viewsFor(slot.modelId, slot.method, ring);
-  const sig = [
-    key,
-    state.color,
-    state.dragmode,
-    state.density,
-    state.selection ? state.selection.version : 0,
-    ring ? `${ring.x},${ring.y}` : "",
-    star ? `${star.kind}:${star.x},${star.y}` : "",
-    views ? views.points.map((p) => `${p.x},${p.y},${p.count}`).join(";") : "",
-    state.paths[slot.modelId]?.data ? 1 : 0,
-    grouped.groups.map((g) => g.color).join(","),
-  ].join("|");
   view.ctx = { slot, samples, grouped, model, traces: view.ctx?.traces ?? [] };
   fill(
     view.foot,
@@ -179,14 +166,41 @@ function renderSlot(view, slot, mode) {
     `Hover for images, click for details, ${DRAG_HINTS[state.dragmode]} `,
     "Legend: click hides a group, double-click isolates it.",
   );
-  if (sig === view.sig) return;
-  view.sig = sig;
+  view.drawMap(view, {
+    key,
+    drawnMethod,
+    ring,
+    star: starFor(slot.modelId, slot.method),
+    views: viewsFor(slot.modelId, slot.method, ring),
+  });
+}
+
+/** What a map's drawing reads: its key, the toolbar's choices, the selection, what is
+ * marked on it (ring, star, augmented views), and its markers' colours. */
+function mapReading(view, { key, ring, star, views }) {
+  const { slot, grouped } = view.ctx;
+  return [
+    key,
+    state.color,
+    state.dragmode,
+    state.density,
+    state.selection ? state.selection.version : 0,
+    ring && [ring.x, ring.y],
+    star && [star.kind, star.x, star.y],
+    views && views.points.map((p) => [p.x, p.y, p.count]),
+    Boolean(state.paths[slot.modelId]?.data),
+    grouped.groups.map((g) => g.color),
+  ];
+}
+
+function drawMap(view, { key, drawnMethod, ring, star, views }) {
+  const { slot, samples, grouped, model } = view.ctx;
   const figure = scatterFigure(grouped, {
     method: drawnMethod,
     legendTitle: legendTitle(model),
     dragmode: state.dragmode,
     uirevision: key,
-    selected,
+    selected: selectionFor(slot.modelId, samples),
     ring,
     upload: star,
     views,
@@ -345,8 +359,8 @@ function attachPlotEvents(view) {
       const found = pointMarker(view, point);
       if (found) for (const i of found.marker.samples) ids.add(samples.sampleIds[i]);
     }
-    showSideTab("selection");
     update({
+      sideTab: "selection",
       selection: ids.size
         ? { ids, modelId: slot.modelId, method: slot.method, version: nextSelectionVersion() }
         : null,

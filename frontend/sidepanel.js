@@ -17,19 +17,14 @@ import { exportButtons } from "./export.js";
 import { selectFound } from "./find.js";
 import { METHOD_NAMES, classColor, formatMacs, formatNumber, formatPercent, formatPrediction, plural } from "./format.js";
 import { flipBlock, interventionSummary } from "./intervention.js";
-import { ensurePaths } from "./loader.js";
+import { ensurePaths, entryState } from "./loader.js";
 import { detailFor, hiddenOf, modelSamples, selectedIndices } from "./mapdata.js";
 import { miniPath, pathDiagram } from "./pathdiagram.js";
+import { whenChanged } from "./rerender.js";
 import { sameSamples, state, update } from "./state.js";
 import { viewsList } from "./viewsmap.js";
 
 const sideViews = [];
-let sideTab = "sample";
-
-/** Which tab of the side panels shows: "sample" or "selection". */
-export function showSideTab(tab) {
-  sideTab = tab;
-}
 
 /** One side panel per shown model, in `root`. */
 export function renderSides(root, models, mode) {
@@ -43,11 +38,7 @@ function createSideView(root, index) {
   const tabSample = el("button", { type: "button", class: "subtab", dataset: { side: "sample" } }, "Sample");
   const tabSelection = el("button", { type: "button", class: "subtab", dataset: { side: "selection" } }, "Selection");
   for (const button of [tabSample, tabSelection]) {
-    button.addEventListener("click", () => {
-      sideTab = button.dataset.side;
-      sideViews.forEach((v) => (v.sig = null));
-      update({});
-    });
+    button.addEventListener("click", () => update({ sideTab: button.dataset.side }));
   }
   const body = el("div", { class: "side-body" });
   const card = el(
@@ -57,25 +48,47 @@ function createSideView(root, index) {
     body,
   );
   root.append(card);
-  return { card, title, body, tabSample, tabSelection, sig: null };
+  return { card, title, body, tabSample, tabSelection, render: whenChanged(sideReading, drawSide) };
 }
 
 function renderSide(view, model, mode) {
   ensurePaths(model.id);
+  view.render(view, model, mode);
+}
+
+/** The selection, when it applies to `model`'s samples, or null. */
+function selectionOf(model) {
+  const selection = state.selection;
+  return selection && (selection.modelId === model.id || sameSamples(selection.modelId, model.id)) ? selection : null;
+}
+
+/** What a side panel reads: its model and layout, the tab shown, the sample (its forced
+ * path and views as far as they are in), the selection and the paths' state. */
+function sideReading(view, model, mode) {
   const detail = detailFor(model.id);
-  const selection = state.selection && (state.selection.modelId === model.id || sameSamples(state.selection.modelId, model.id)) ? state.selection : null;
-  const pathsEntry = state.paths[model.id];
-  const sig = [
+  const forced = detail?.forced;
+  const selection = selectionOf(model);
+  return [
     model.id,
     mode,
-    sideTab,
-    detail ? `${detail.modelId}:${detail.sampleId}:${forcedSig(detail.forced)}:${detail.views?.data ? "v" : detail.views?.error ? "e" : ""}` : "",
+    state.sideTab,
+    detail && [
+      detail.modelId,
+      detail.sampleId,
+      forced && [forced.path, forced.pending ? "p" : forced.error ? "e" : "r"],
+      entryState(detail.views),
+    ],
     selection ? selection.version : 0,
-    selection ? hiddenSig(selection) : "",
-    pathsEntry?.data ? "data" : pathsEntry?.error ? "error" : "pending",
-  ].join("|");
-  if (sig === view.sig) return;
-  view.sig = sig;
+    selection && hiddenGroups(selection),
+    entryState(state.paths[model.id]),
+  ];
+}
+
+function drawSide(view, model, mode) {
+  const detail = detailFor(model.id);
+  const selection = selectionOf(model);
+  const pathsEntry = state.paths[model.id];
+  const sideTab = state.sideTab;
   view.title.textContent = mode === "compare" ? model.id : "Details";
   view.title.className = `side-title${mode === "compare" ? ` model-${model.id === state.modelId ? "a" : "b"}` : ""}`;
   view.tabSample.classList.toggle("active", sideTab === "sample");
@@ -154,12 +167,7 @@ function emptyState(title, text) {
 
 /** Show a sample in the side panel (its Sample tab). */
 export function showSample(modelId, sampleId) {
-  sideTab = "sample";
-  update({ detail: { modelId, sampleId } });
-}
-
-function forcedSig(forced) {
-  return forced ? `${forced.path}:${forced.pending ? "p" : forced.error ? "e" : "r"}` : "";
+  update({ sideTab: "sample", detail: { modelId, sampleId } });
 }
 
 /** Route the shown sample through `path` (its own path: back to the network's choice). */
@@ -356,10 +364,10 @@ function selectionCsv(model, samples, indices) {
   };
 }
 
-/** What the selection's map hides through its legend, as a signature for redraws. */
-function hiddenSig(selection) {
+/** The groups the selection's map hides through its legend, in order, or null. */
+function hiddenGroups(selection) {
   const hidden = hiddenOf(selection.modelId, selection.method);
-  return hidden ? [...hidden.groups].sort((a, b) => a - b).join(",") : "";
+  return hidden && [...hidden.groups].sort((a, b) => a - b);
 }
 
 function selectionSummary(model, samples, selection) {

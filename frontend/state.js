@@ -21,6 +21,7 @@ export const state = {
   dragmode: "zoom",
   flip: "off", // block importance heatmap: blocks forced off, or on
   density: "off", // the map's density layer: each colour group's contours, or none
+  sideTab: "sample", // which tab of the routing tab's side panels shows: "sample" or "selection"
   // interaction
   selection: null, // {ids: Set<sample id>, modelId, method, version, query?} of a box, a lasso or a Find, or null
   legendHidden: {}, // embeddingKey -> {color, groups: Set<group id>, sampleIds: Set}: hidden through a map's legend

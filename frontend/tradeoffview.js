@@ -6,6 +6,7 @@ import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { ensureGroups } from "./loader.js";
 import { STATIC_CONFIG, plotText } from "./plots.js";
+import { whenChanged } from "./rerender.js";
 import { modelById, state } from "./state.js";
 
 // The measures the front is taken on (trainer.sweep.FRONT) and one more telling one.
@@ -14,8 +15,6 @@ const MEASURES = [
   { key: "probe_accuracy", label: "linear probe ↑" },
   { key: "neighbor_agreement", label: "neighbour agreement ↑" },
 ];
-
-let lastSig = null;
 
 /** Points of one panel: per variant with both means, {variant, x, y, sdX, sdY, front}. */
 export function tradeoffPoints(group, measure) {
@@ -72,17 +71,26 @@ export function tradeoffFigure(group, shownVariant) {
 }
 
 export function renderTradeoff(root) {
+  if (modelById(state.modelId)?.group) ensureGroups();
+  tradeoffView(root);
+}
+
+/** The shown model's seed group, once the groups are in, or undefined. */
+function shownGroup(model) {
+  return state.groups?.data?.find((g) => g.group === model.group);
+}
+
+// Drawn again when the shown model or its group's state changes; hidden for a model of
+// no group.
+const tradeoffView = whenChanged(() => {
   const model = modelById(state.modelId);
-  if (!model?.group) {
-    root.hidden = true;
-    lastSig = null;
-    return;
-  }
-  ensureGroups();
-  const group = state.groups?.data?.find((g) => g.group === model.group);
-  const sig = `${model.id}:${group ? "data" : state.groups?.error ? "error" : "pending"}`;
-  if (sig === lastSig) return;
-  lastSig = sig;
+  if (!model?.group) return null;
+  return [model.id, shownGroup(model) ? "data" : state.groups?.error ? "error" : "pending"];
+}, drawTradeoff);
+
+function drawTradeoff(root) {
+  const model = modelById(state.modelId);
+  const group = model?.group && shownGroup(model);
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   if (!group || Object.keys(group.variants).length < 2) {
     root.hidden = true;

@@ -4,8 +4,9 @@
 
 import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
-import { ensureTraining, forget } from "./loader.js";
+import { ensureTraining, entryState, forget } from "./loader.js";
 import { STATIC_CONFIG, drawnValue, trainingFigure } from "./plots.js";
+import { whenChanged } from "./rerender.js";
 import { shownModels, state } from "./state.js";
 
 const PANELS = [
@@ -89,15 +90,16 @@ const PANELS = [
   },
 ];
 
-let lastSig = null;
-
 export function renderTraining(root) {
-  const models = shownModels();
-  for (const model of models) ensureTraining(model.id);
-  const entries = models.map((model) => ({ model, entry: state.training[model.id] }));
-  const sig = entries.map(({ model, entry }) => `${model.id}:${entry?.data ? "data" : entry?.error ? "error" : "pending"}`).join("|");
-  if (sig === lastSig) return;
-  lastSig = sig;
+  for (const model of shownModels()) ensureTraining(model.id);
+  trainingView(root);
+}
+
+// Drawn again when the shown models or the state of one's curves changes.
+const trainingView = whenChanged(() => shownModels().map((m) => [m.id, entryState(state.training[m.id])]), drawTraining);
+
+function drawTraining(root) {
+  const entries = shownModels().map((model) => ({ model, entry: state.training[model.id] }));
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   const problems = entries.filter(({ entry }) => !entry?.data);
   if (problems.length) {
@@ -224,9 +226,4 @@ function statusCard(model, entry) {
     );
   }
   return el("div", { class: "card loading-box" }, el("span", { class: "spinner" }), `Loading the training curves of ${model.id}…`);
-}
-
-/** Force the next render to rebuild (after a model list change). */
-export function resetTraining() {
-  lastSig = null;
 }

@@ -10,6 +10,7 @@ import { flipBlock, interventionSummary } from "./intervention.js";
 import { pathDiagram } from "./pathdiagram.js";
 import { STATIC_CONFIG, probabilityFigure, scatterFigure, webglConfig } from "./plots.js";
 import { WEBGL, legendTitle, slotMarkers, slotSamples } from "./mapdata.js";
+import { whenChanged } from "./rerender.js";
 import { embeddingKey, shownModels, state, update } from "./state.js";
 import { viewPoints, viewsList } from "./viewsmap.js";
 
@@ -121,8 +122,6 @@ export function syncUpload() {
   }
 }
 
-let lastSig = null;
-
 export function renderUpload(root) {
   const upload = state.upload;
   if (!upload) $("#drop-preview").hidden = true;
@@ -130,19 +129,28 @@ export function renderUpload(root) {
     $("#drop-preview-img").setAttribute("src", upload.url);
   }
   $("#upload-file-name").textContent = upload ? `${upload.name} · ${plural(upload.views, "augmented view")}` : "";
-  const models = shownModels();
-  const sig = JSON.stringify([
-    upload?.version ?? 0,
-    models.map((m) => {
-      const entry = upload?.results?.[m.id];
+  resultsView(root);
+}
+
+// Drawn again when the upload, a shown model's result (its state, forced path and the
+// maps it has a place on) or its map's readiness, the method or the colours change.
+const resultsView = whenChanged(
+  () => [
+    state.upload?.version ?? 0,
+    shownModels().map((m) => {
+      const entry = state.upload?.results?.[m.id];
       const ready = Boolean(state.embeddings[embeddingKey(m.id, state.method)]?.data);
       return [m.id, entry ? (entry.pending ? "p" : entry.error ? "e" : "r") : "-", entry?.forced ?? "", entry?.result?.embedding ? Object.keys(entry.result.embedding) : [], ready];
     }),
     state.method,
     state.color,
-  ]);
-  if (sig === lastSig) return;
-  lastSig = sig;
+  ],
+  drawResults,
+);
+
+function drawResults(root) {
+  const upload = state.upload;
+  const models = shownModels();
   for (const plot of root.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(plot);
   const compare = models.length === 2;
   root.className = `upload-grid ${compare ? "layout-compare" : "layout-single"}`;
