@@ -39,6 +39,11 @@ class Health(BaseModel):
         description="the mode a batch of one image and a full batch run in",
         examples=[{"1": "conditional", "256": "conditional"}],
     )
+    neighbors: int = Field(
+        description="nearest samples listed for an upload and for a shown sample "
+        "(CODINET_NEIGHBORS)",
+        examples=[8],
+    )
 
 
 class ModelInfo(BaseModel):

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         description="execution of skipped blocks; auto: the mode measured fastest "
         "for the device and batch size (conditional on CPUs, masked on GPUs)",
     )
-    neighbors: int = Field(8, ge=1, le=100, description="nearest samples returned for an upload")
+    neighbors: int = Field(
+        8, ge=1, le=100, description="nearest samples listed for an upload and a shown sample"
+    )
     eval_views: int = Field(
         ViewProtocol.views, ge=2, le=32, description="augmented views per image (view distance)"
     )

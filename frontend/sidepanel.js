@@ -233,7 +233,7 @@ function sampleDetail(model, samples, detail) {
   // The sections below describe the path shown: the forced one while one is forced.
   const shownPath = forced ? forced.path : path;
   const onPath = samplesOnPath(samples, shownPath).filter((j) => j !== i);
-  const near = nearestToPath(samples, shownPath, 8, { skip: i, otherPaths: true });
+  const near = nearestToPath(samples, shownPath, state.health.neighbors, { skip: i, otherPaths: true });
   const otherPaths = nearestPaths(samples, shownPath, 4);
   const which = forced ? "the forced path" : "its path";
   const force = (target) => forceSample(model.id, sampleId, path, target);

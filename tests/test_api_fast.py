@@ -118,3 +118,10 @@ def test_an_upload_no_longer_held_is_404_saying_to_post_it_again(client):
     assert answer.status_code == 404
     assert "post the image again" in answer.json()["detail"]
     assert client.get(f"{URL}/uploads/not-hex/route").status_code == 422
+
+
+def test_health_gives_the_neighbours_an_upload_lists(client):
+    """The page lists as many nearest images for a shown sample: it reads the number here."""
+    neighbors = client.get("/api/health").json()["neighbors"]
+    assert neighbors == 8  # CODINET_NEIGHBORS's default
+    assert len(upload(client).json()["neighbors"]) == neighbors

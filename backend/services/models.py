@@ -29,6 +29,7 @@ class Models:
             execution_by_batch_size={
                 str(size): runtime.mode_for(size) for size in (1, shared.settings.batch_size)
             },
+            neighbors=shared.settings.neighbors,
         )
 
     def all(self) -> list[ModelInfo]:
