@@ -54,8 +54,8 @@ lint: install
 	$(PY) -m ruff check $(PY_SOURCES)
 	$(PY) -m ruff format --check $(PY_SOURCES)
 
-# The page's pure modules (frontend/data.js, plots.js, format.js, rerender.js), without a
-# browser.
+# The page's pure modules (frontend/data.js, plots.js, format.js, rerender.js and the URL
+# hash of state.js), without a browser.
 test-js: $(NODE)
 	$(NODE) --test tests/js/*.test.mjs
 

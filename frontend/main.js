@@ -3,7 +3,7 @@
 import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
-import { initFind } from "./find.js";
+import { initFind, restoreFind } from "./find.js";
 import { datasetName, formatMacs, formatNumber, formatPercent, networkName, originText, plural } from "./format.js";
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
@@ -328,6 +328,7 @@ async function start() {
     );
   }
   update({ models, health, measures, ...viewOf(wanted, models) }, { replace: true });
+  restoreFind(wanted.find);
   // Back, Forward and an edited address change the view: the URL is the view's.
   window.addEventListener("hashchange", showHashView);
   window.addEventListener("popstate", showHashView);
@@ -347,9 +348,10 @@ function choicesOf(wanted) {
   };
 }
 
-/** The whole view of a URL hash, checked against the checkpoints served: unknown models
- * fall back to the first, and the shown sample is kept (with its forced path) when the
- * hash names the same one. */
+/** The whole view of a URL hash but its Find (restoreFind), checked against the
+ * checkpoints served: unknown models fall back to the first, and the shown sample is
+ * kept (with its augmented views, and its forced path's answer) when the hash names the
+ * same one. */
 function viewOf(wanted, models = state.models) {
   const ids = models.map((m) => m.id);
   const modelId = ids.includes(wanted.modelId) ? wanted.modelId : ids[0] || null;
@@ -360,16 +362,24 @@ function viewOf(wanted, models = state.models) {
     state.detail?.modelId === sampleModelId &&
     state.detail.sampleId === wanted.sampleId &&
     wanted.datasetSplit === state.datasetSplit;
-  if (!kept) patch.detail = wanted.sampleId !== null && modelId ? { modelId: sampleModelId, sampleId: wanted.sampleId } : null;
+  // A forced path read from the URL has no answer yet: the side panel routes it.
+  const forced = wanted.forced && { path: wanted.forced };
+  if (!kept) {
+    patch.detail = wanted.sampleId !== null && modelId ? { modelId: sampleModelId, sampleId: wanted.sampleId, forced } : null;
+  } else if ((state.detail.forced?.path ?? null) !== wanted.forced) {
+    patch.detail = { ...state.detail, forced };
+  }
   return patch;
 }
 
 function showHashView() {
   if (!state.models.length) return;
   hideHoverCard();
-  const view = viewOf(readHash());
+  const wanted = readHash();
+  const view = viewOf(wanted);
   if (view.detail) view.sideTab = "sample";
   update(view, { replace: true });
+  restoreFind(wanted.find);
 }
 
 // Exposed for debugging in the console and for the browser tests.

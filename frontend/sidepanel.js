@@ -28,6 +28,7 @@ const sideViews = [];
 
 /** One side panel per shown model, in `root`. */
 export function renderSides(root, models, mode) {
+  ensureForcedSample();
   while (sideViews.length < models.length) sideViews.push(createSideView(root, sideViews.length));
   while (sideViews.length > models.length) sideViews.pop().card.remove();
   models.forEach((model, i) => renderSide(sideViews[i], model, mode));
@@ -165,9 +166,12 @@ function emptyState(title, text) {
   return el("div", { class: "empty" }, el("p", { class: "empty-title", text: title }), el("p", { class: "hint", text }));
 }
 
+/** What shows a sample in the side panel (its Sample tab): a state patch. */
+export const sampleShown = (modelId, sampleId) => ({ sideTab: "sample", detail: { modelId, sampleId } });
+
 /** Show a sample in the side panel (its Sample tab). */
 export function showSample(modelId, sampleId) {
-  update({ sideTab: "sample", detail: { modelId, sampleId } });
+  update(sampleShown(modelId, sampleId));
 }
 
 /** Route the shown sample through `path` (its own path: back to the network's choice). */
@@ -178,15 +182,31 @@ function forceSample(modelId, sampleId, ownPath, path) {
     update({ detail: { modelId, sampleId, views, forced: null } });
     return;
   }
-  const previous = state.detail?.forced?.result ?? null;
+  routeForced({ modelId, sampleId, views }, path, state.detail?.forced?.result ?? null);
+}
+
+/**
+ * Route the shown sample through the forced path a URL named (readHash gives it no
+ * answer yet), once: a path forced by a click is on its way already.
+ */
+function ensureForcedSample() {
+  const detail = state.detail;
+  const forced = detail?.forced;
+  if (!forced || forced.pending || forced.result || forced.error) return;
+  routeForced(detail, forced.path, null);
+}
+
+/** Route `detail`'s sample through `path`; `previous`, the last forced answer, stays
+ * shown until this one comes. */
+function routeForced(detail, path, previous) {
   const forced = { path, pending: true, result: previous };
-  update({ detail: { modelId, sampleId, views, forced } });
+  update({ detail: { ...detail, forced } });
   const settle = (patch) => {
     // A later click (or another sample) wins over this answer.
     if (state.detail?.forced !== forced) return;
     update({ detail: { ...state.detail, forced: { path, ...patch } } });
   };
-  routeSample(modelId, sampleId, path, state.datasetSplit).then(
+  routeSample(detail.modelId, detail.sampleId, path, state.datasetSplit).then(
     (result) => settle({ result }),
     (error) => settle({ error: error.message || String(error) }),
   );

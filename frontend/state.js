@@ -23,7 +23,8 @@ export const state = {
   density: "off", // the map's density layer: each colour group's contours, or none
   sideTab: "sample", // which tab of the routing tab's side panels shows: "sample" or "selection"
   // interaction
-  selection: null, // {ids: Set<sample id>, modelId, method, version, query?} of a box, a lasso or a Find, or null
+  selection: null, // {ids: Set<sample id>, modelId, method, version, query?, text?} of a box, a lasso or a Find (query: what it found, in words; text: the Find box's query), or null
+  finding: null, // {text, restoring} of a Find waiting for the paths, or null: see find.js
   legendHidden: {}, // embeddingKey -> {color, groups: Set<group id>, sampleIds: Set}: hidden through a map's legend
   detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
   upload: null, // {file, url, views, results: {modelId: {result|error|pending, forced}}}
@@ -136,7 +137,12 @@ export function hashOf(state) {
     params.set("sample", String(detail.sampleId));
     // A sample of the compared model names it: the main model's samples may be others.
     if (detail.modelId !== state.modelId) params.set("sample_model", detail.modelId);
+    if (detail.forced) params.set("forced", detail.forced.path);
   }
+  // A Find's query, while its selection stands or it waits for the paths: a link runs it
+  // again (a box or a lasso is not kept: a link cannot draw it again).
+  const found = state.selection?.text ?? state.finding?.text;
+  if (found) params.set("find", found);
   return params.toString();
 }
 
@@ -175,5 +181,7 @@ export function readHash() {
     density: pick("density", DENSITIES, "off"),
     sampleId: /^\d+$/.test(params.get("sample") || "") ? Number(params.get("sample")) : null,
     sampleModelId: params.get("sample_model"),
+    forced: /^[01]+$/.test(params.get("forced") || "") ? params.get("forced") : null,
+    find: params.get("find") || "",
   };
 }
