@@ -128,6 +128,14 @@ export function routeImage(id, file, views = 0, forcePath = null, split = "test"
   return fetchJSON(`${model(id)}/route?${params}`, { method: "POST", body: form });
 }
 
+/** Route again an upload the server still holds (`uploadId` from its first answer), with
+ * the same arguments as `routeImage`; a 404 says it is no longer held. */
+export function routeHeldUpload(id, uploadId, views = 0, forcePath = null, split = "test") {
+  const params = new URLSearchParams({ views, split });
+  if (forcePath !== null) params.set("force_path", forcePath);
+  return fetchJSON(`${model(id)}/uploads/${encodeURIComponent(uploadId)}/route?${params}`);
+}
+
 /** A dataset sample's routing: its own (with `views` augmented views), or through
  * `forcePath`. */
 export function routeSample(id, sampleId, forcePath = null, split = "test", views = 0) {

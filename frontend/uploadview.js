@@ -1,7 +1,7 @@
 // The "Route your image" tab: drop or pick an image, route it through the shown model(s),
 // show prediction, probabilities, path, cost, augmented views and its place on the map.
 
-import { routeImage } from "./api.js";
+import { routeHeldUpload, routeImage } from "./api.js";
 import { $, el, fill, stat, thumbnail } from "./dom.js";
 import { COLOR_MODE_NAMES, METHOD_NAMES, formatMacs, formatPercent, plural } from "./format.js";
 import { ensureEmbedding } from "./loader.js";
@@ -88,9 +88,20 @@ function route(modelId, forced = state.upload.results[modelId]?.forced ?? null) 
   const settle = (entry) => {
     if (state.upload?.results?.[modelId] === request) setResult(modelId, { ...entry, forced }, upload.version);
   };
-  routeImage(modelId, upload.file, forced ? 0 : upload.views, forced, state.datasetSplit).then(
+  askServer(modelId, upload, previous?.result?.upload_id, forced).then(
     (result) => settle({ result }),
     (error) => settle({ error: error.message || String(error) }),
+  );
+}
+
+/** The upload routed by the server: by the id it holds it under, once it has answered
+ * for this model (nothing is sent or decoded again), else sent again. */
+function askServer(modelId, upload, heldId, forced) {
+  const views = forced ? 0 : upload.views;
+  const send = () => routeImage(modelId, upload.file, views, forced, state.datasetSplit);
+  if (!heldId) return send();
+  return routeHeldUpload(modelId, heldId, views, forced, state.datasetSplit).catch((error) =>
+    error.status === 404 ? send() : Promise.reject(error),
   );
 }
 
