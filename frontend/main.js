@@ -210,12 +210,12 @@ function renderToolbar() {
   }
   $("#density-toggle").checked = state.density === "on";
   const comparing = shownModels().length === 2;
-  const toggle = $("#split-toggle");
-  toggle.checked = Boolean(state.splitMethod) && !comparing;
+  const toggle = $("#second-map-toggle");
+  toggle.checked = Boolean(state.secondMethod) && !comparing;
   toggle.disabled = comparing;
-  $("#split-method").disabled = comparing || !state.splitMethod;
-  $("#split-method").value = state.splitMethod || otherMethod(state.method);
-  $("#split-control").title = comparing
+  $("#second-method").disabled = comparing || !state.secondMethod;
+  $("#second-method").value = state.secondMethod || otherMethod(state.method);
+  $("#second-map-control").title = comparing
     ? "Not available while two checkpoints are compared"
     : "Show a second map of the same model; selections are linked";
 }
@@ -261,7 +261,7 @@ function initControls() {
   }
   const segmented = [
     ["#dataset-split-switch", datasetSplitPatch],
-    ["#method-switch", (value) => ({ method: value, splitMethod: state.splitMethod === value ? otherMethod(value) : state.splitMethod })],
+    ["#method-switch", (value) => ({ method: value, secondMethod: state.secondMethod === value ? otherMethod(value) : state.secondMethod })],
     ["#color-switch", (value) => ({ color: value })],
     ["#drag-switch", (value) => ({ dragmode: value })],
   ];
@@ -282,13 +282,13 @@ function initControls() {
     });
   }
   $("#density-toggle").addEventListener("change", (event) => update({ density: event.target.checked ? "on" : "off" }));
-  $("#split-toggle").addEventListener("change", (event) => {
-    const wanted = $("#split-method").value;
-    update({ splitMethod: event.target.checked ? (wanted !== state.method ? wanted : otherMethod(state.method)) : null });
+  $("#second-map-toggle").addEventListener("change", (event) => {
+    const wanted = $("#second-method").value;
+    update({ secondMethod: event.target.checked ? (wanted !== state.method ? wanted : otherMethod(state.method)) : null });
   });
-  $("#split-method").addEventListener("change", (event) => {
+  $("#second-method").addEventListener("change", (event) => {
     const value = event.target.value;
-    update({ splitMethod: value === state.method ? otherMethod(value) : value });
+    update({ secondMethod: value === state.method ? otherMethod(value) : value });
   });
   $(".banner-close").addEventListener("click", () => ($("#banner").hidden = true));
   document.addEventListener("keydown", (event) => {
@@ -340,7 +340,7 @@ function choicesOf(wanted) {
     ...datasetSplitPatch(wanted.datasetSplit),
     tab: wanted.tab,
     method: wanted.method,
-    splitMethod: wanted.splitMethod === wanted.method ? null : wanted.splitMethod,
+    secondMethod: wanted.secondMethod === wanted.method ? null : wanted.secondMethod,
     color: wanted.color,
     dragmode: wanted.dragmode,
     flip: wanted.flip,

@@ -16,7 +16,7 @@ export const state = {
   datasetSplit: "test", // whose images are mapped, measured and shown: test or train
   tab: "routing",
   method: "umap",
-  splitMethod: null, // second map of the same model, or null
+  secondMethod: null, // second map of the same model, or null
   color: "label",
   dragmode: "zoom",
   flip: "off", // block importance heatmap: blocks forced off, or on
@@ -96,11 +96,11 @@ export function scatterSlots() {
     return shown.map((m) => ({ key: `${m.id}|${state.method}`, modelId: m.id, method: state.method }));
   }
   const slots = [{ key: `${shown[0].id}|${state.method}`, modelId: shown[0].id, method: state.method }];
-  if (state.splitMethod && state.splitMethod !== state.method) {
+  if (state.secondMethod && state.secondMethod !== state.method) {
     slots.push({
-      key: `${shown[0].id}|${state.splitMethod}`,
+      key: `${shown[0].id}|${state.secondMethod}`,
       modelId: shown[0].id,
-      method: state.splitMethod,
+      method: state.secondMethod,
     });
   }
   return slots;
@@ -127,7 +127,7 @@ export function hashOf(state) {
   if (state.datasetSplit !== "test") params.set("split", state.datasetSplit);
   if (state.tab !== "routing") params.set("tab", state.tab);
   if (state.method !== "umap") params.set("method", state.method);
-  if (state.splitMethod) params.set("second", state.splitMethod);
+  if (state.secondMethod) params.set("second", state.secondMethod);
   if (state.color !== "label") params.set("color", state.color);
   if (state.dragmode !== "zoom") params.set("drag", state.dragmode);
   if (state.flip !== "off") params.set("flip", state.flip);
@@ -174,7 +174,7 @@ export function readHash() {
     datasetSplit: pick("split", DATASET_SPLITS, "test"),
     tab: pick("tab", TABS, "routing"),
     method: pick("method", METHODS, "umap"),
-    splitMethod: pick("second", METHODS, null),
+    secondMethod: pick("second", METHODS, null),
     color: pick("color", COLORS, "label"),
     dragmode: pick("drag", DRAGS, "zoom"),
     flip: pick("flip", FLIPS, "off"),
