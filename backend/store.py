@@ -175,11 +175,11 @@ class ModelStore:
         found = self._cached(run.id, signature)
         if found is not None:
             return found
+        if signature[1] < self.listing_wait_bytes:
+            return self._get(run)  # waits for a load another request began
         with self._lock:
             if run.id in self._loading:
                 return None
-        if signature[1] < self.listing_wait_bytes:
-            return self._get(run)
         loader = threading.Thread(target=self._load_quietly, args=(run,), daemon=True)
         loader.start()
         loader.join(LISTING_WAIT_S)

@@ -90,6 +90,26 @@ def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monk
         release.set()
 
 
+def test_a_listing_waits_for_a_small_checkpoint_another_request_is_loading(runs, monkeypatch):
+    """A small checkpoint is never missing from a listing: the page's first listing
+    raced a request loading the same model and showed one model of two."""
+    store = ModelStore(runs, DATA)
+    entered, release = threading.Event(), threading.Event()
+    original = store._load
+
+    def slow_load(model_id, path, group):
+        entered.set()
+        release.wait(30)
+        return original(model_id, path, group)
+
+    monkeypatch.setattr(store, "_load", slow_load)
+    threading.Thread(target=store.get, args=("good",), daemon=True).start()
+    assert entered.wait(20)
+    threading.Timer(0.5, release.set).start()
+    models, errors = answers_within(20, store.load_all)
+    assert [m.id for m in models] == ["good"] and errors == {}
+
+
 def test_a_removed_checkpoint_is_unloaded(runs):
     store = ModelStore(runs, DATA)
     assert store.get("good").id == "good"
