@@ -111,10 +111,11 @@ def read_report(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_tiny_sweep_trains_and_reports_here(tmp_path):
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_a_tiny_sweep_trains_and_reports_here(tmp_path, parallel):
     out = tmp_path / "sweep"
     args = ["sweep", *TINY, "--grid", "w_con=0,0.5", "--seeds", "2", "--out", str(out)]
-    assert cli(args) == 0
+    assert cli([*args, "--parallel", parallel]) == 0
     report = read_report(out)
     assert report["missing"] == [] and report["failed"] == {}
     assert set(report["settings"]) == {"wcon0", "wcon0p5", "no-codi"}

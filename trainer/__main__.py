@@ -19,6 +19,7 @@ SWEEP_FLAGS = (
     "baselines",
     "seeds",
     "launcher",
+    "parallel",
     "cluster",
     "timeout_min",
     "slurm_partition",
@@ -78,7 +79,15 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--launcher",
         default="local",
         choices=["local", "submitit"],
-        help="local: train here, one run after the other; submitit: one job per run",
+        help="local: train here, one run after the other (or --parallel at a time); "
+        "submitit: one job per run",
+    )
+    sweep.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="local: runs trained at a time, each in its own process with an equal share "
+        "of the cores",
     )
     sweep.add_argument(
         "--cluster",
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 delattr(args, name)
             if own["seeds"] < 1:
                 raise ValueError(f"--seeds must be at least 1, got {own['seeds']}")
+            if own["parallel"] < 1:
+                raise ValueError(f"--parallel must be at least 1, got {own['parallel']}")
             options = {"timeout_min": own["timeout_min"], "cpus_per_task": own["cpus_per_task"]}
             if own["gpus_per_node"]:
                 options["gpus_per_node"] = own["gpus_per_node"]
@@ -170,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 own["launcher"],
                 own["cluster"],
                 options,
+                own["parallel"],
             )
             print(f"report: {config.out}/SWEEP.md")
             if report["failed"]:

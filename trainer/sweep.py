@@ -11,8 +11,9 @@ first baseline paired by seed with a 95% interval, whether it keeps accuracy wit
 their intervals, and which settings lie on the front of accuracy against those
 measures.
 
-Each run is an independent job. ``--launcher local`` trains them here one after the
-other; ``--launcher submitit`` hands them to submitit (a SLURM cluster with
+Each run is an independent job. ``--launcher local`` trains them here, one after the
+other or ``--parallel N`` at a time (each with its share of the cores);
+``--launcher submitit`` hands them to submitit (a SLURM cluster with
 ``--cluster slurm``, or local processes with ``--cluster local``, as the tests do). A
 run already finished is never trained again and an interrupted one resumes from its
 ``last.pt``, so a sweep stopped anywhere continues where it stopped; the report is
@@ -23,6 +24,9 @@ import dataclasses
 import itertools
 import json
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,12 +139,20 @@ def train_job(config: TrainConfig) -> str:
     return config.out
 
 
-def launch(jobs: list[Job], launcher: str, cluster: str = "local", options: dict | None = None):
-    """Train the jobs not finished yet: here, one after the other, or through submitit.
-    Returns the names of the jobs that failed, with why."""
+def launch(
+    jobs: list[Job],
+    launcher: str,
+    cluster: str = "local",
+    options: dict | None = None,
+    parallel: int = 1,
+):
+    """Train the jobs not finished yet: here, one after the other or ``parallel`` at a
+    time, or through submitit. Returns the names of the jobs that failed, with why."""
     todo = [job for job in jobs if not finished_run(Path(job.config.out), job.config.epochs)]
     log.info("%d of %d runs to train", len(todo), len(jobs))
     failed = {}
+    if launcher == "local" and parallel > 1:
+        return _train_side_by_side(todo, parallel)
     if launcher == "local":
         for job in todo:
             log.info("training %s", job.config.out)
@@ -161,6 +173,35 @@ def launch(jobs: list[Job], launcher: str, cluster: str = "local", options: dict
             failed[job.name] = f"{type(error).__name__}: {str(error).splitlines()[-1]}"
             log.warning("%s failed: %s", job.name, failed[job.name])
     return failed
+
+
+def _train_side_by_side(todo: list[Job], parallel: int) -> dict[str, str]:
+    """``parallel`` runs at a time in their own processes, each with an equal share of
+    the cores (threads of side-by-side runs competing for the same cores slow every one
+    of them many times over). Returns the runs that failed, with why."""
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    failed = {}
+    with ProcessPoolExecutor(
+        parallel,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_use_threads,
+        initargs=(threads,),
+    ) as pool:
+        running = {pool.submit(train_job, job.config): job for job in todo}
+        for done in as_completed(running):
+            job = running[done]
+            try:
+                done.result()
+            except Exception as error:  # a failed run is reported, the others still count
+                failed[job.name] = f"{type(error).__name__}: {str(error).splitlines()[-1]}"
+                log.warning("%s failed: %s", job.name, failed[job.name])
+    return failed
+
+
+def _use_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def build_sweep_report(out: Path, jobs: list[Job], grid: dict, baselines: list[str]) -> dict:
@@ -294,10 +335,11 @@ def run_sweep(
     launcher: str = "local",
     cluster: str = "local",
     options: dict | None = None,
+    parallel: int = 1,
 ) -> dict:
     """Train what is missing, then write and return the report."""
     jobs = plan(base, grid, baselines, seeds)
-    failed = launch(jobs, launcher, cluster, options)
+    failed = launch(jobs, launcher, cluster, options, parallel)
     out = Path(base.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"command": command, **build_sweep_report(out, jobs, grid, baselines)}
