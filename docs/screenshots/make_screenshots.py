@@ -8,6 +8,7 @@ CPU, into ``--work-dir``), then writes PNGs next to this file. ``--no-compare`` 
 """
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -257,19 +258,21 @@ def main() -> int:
     work = args.work_dir
     runs = work / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    links = {args.model: main_run.resolve()}
+    runs_shown = {args.model: main_run.resolve()}
     compare = None
     if not args.no_compare:
         compare_run = args.compare_run or work / "trained" / "digits-no-codi"
         if args.compare_run is None:
             train_compare_run(compare_run)
         compare = compare_run.name
-        links[compare] = compare_run.resolve()
-    for name, target in links.items():
-        link = runs / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target, target_is_directory=True)
+        runs_shown[compare] = compare_run.resolve()
+    for name, source in runs_shown.items():
+        # Copied, not linked: the server follows no symbolic link out of its runs folder.
+        copy = runs / name
+        if copy.is_symlink():
+            copy.unlink()
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy)
     app = create_app(Settings(runs_dir=runs, cache_dir=work / "cache", warmup=False))
     with LiveServer(app) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
