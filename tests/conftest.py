@@ -71,6 +71,47 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def server(digits_runs, tmp_path_factory):
+    """The dashboard tests' live server (tests/test_browser_*.py): two checkpoints, the
+    session's digits model under two names, one server for every module so that a map is
+    computed once. A browser module serving other runs defines its own ``server``."""
+    import shutil
+
+    from backend.app import create_app
+    from backend.settings import Settings
+    from tests.browser_support import MODEL, OTHER, LiveServer
+
+    root = tmp_path_factory.mktemp("browser")
+    runs = root / "runs"
+    for name in (MODEL, OTHER):
+        (runs / name).mkdir(parents=True)
+        shutil.copy(digits_runs / "digits" / "checkpoint.pt", runs / name / "checkpoint.pt")
+    # Training curves for the first; the second is a checkpoint alone, as a download is.
+    shutil.copy(digits_runs / "digits" / "metrics.jsonl", runs / MODEL / "metrics.jsonl")
+    app = create_app(Settings(runs_dir=runs, cache_dir=root / "cache", warmup=False))
+    with LiveServer(app) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def api(server):
+    """An HTTP client of ``server``."""
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+def ui(browser, server):
+    """A fresh page on ``server`` (tests/browser_support.py, ``UI``)."""
+    from tests.browser_support import page_session
+
+    with page_session(browser, server.url) as session:
+        yield session
+
+
 def randomize_gates(model, seed: int = 0, open_prob: float = 0.5) -> None:
     """Give every gate a random bias so that eval paths mix executed and skipped blocks."""
     generator = torch.Generator().manual_seed(seed)

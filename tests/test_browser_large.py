@@ -10,8 +10,7 @@ from backend.settings import Settings
 from bench.cifar_files import varied_images, write_cifar10
 from bench.large_maps import write_varied_model
 from tests.backend_helpers import wait_for_result
-from tests.browser_support import CHROMIUM, LAUNCH_ARGS, LiveServer
-from tests.test_browser import page_session
+from tests.browser_support import CHROMIUM, LAUNCH_ARGS, LiveServer, page_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
