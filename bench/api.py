@@ -23,9 +23,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.cifar_files import write_cifar10
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
-from bench.demo_model import demo_checkpoint, digit_photo, undecided_digits_model
+from bench.demo_model import demo_checkpoint, undecided_digits_model
+from tests.backend_helpers import digit_on_paper
+from tests.cifar_files import write_cifar10
 
 ROUTE_P50_MS = 100
 EMBEDDING_P50_MS = 50
@@ -76,7 +77,7 @@ def prepare_runs(root: Path, points: int, tiny: bool) -> None:
 
 def photo_jpeg() -> bytes:
     out = io.BytesIO()
-    digit_photo()[0].convert("RGB").save(out, format="JPEG", quality=90)
+    digit_on_paper(0)[0].convert("RGB").save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 

@@ -8,7 +8,7 @@
 # Run from the repository root, with a python3 that has PyTorch and the trainer's needs:
 #   bash bench/cuda.sh [LOG_DIR]
 # Each step's output is also written to LOG_DIR/<step>.log (default cuda-logs).
-# The CIFAR-10 files are random images in the real on-disk format (bench/cifar_files.py):
+# The CIFAR-10 files are random images in the real on-disk format (tests/cifar_files.py):
 # the run measures speed and exercises the whole path, not accuracy.
 set -u -o pipefail
 log_dir=${1:-cuda-logs}
@@ -29,7 +29,7 @@ print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.
 step gpu-tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py \
     tests/test_execution.py
 
-python3 -c "from bench.cifar_files import write_cifar10; \
+python3 -c "from tests.cifar_files import write_cifar10; \
 write_cifar10('$work/data', per_batch=2000, test_size=2000)"
 train=(--config recipes/cifar10_resnet110.yaml --data-dir "$work/data" --epochs 2 --workers 8)
 step train-ddp-amp torchrun --standalone --nproc_per_node=1 -m trainer train "${train[@]}" \

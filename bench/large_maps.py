@@ -35,6 +35,7 @@ from bench.api import free_port
 from bench.cold_embedding import peak_mib
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
 from bench.embeddings import clustered_unique_paths
+from tests.untrained_models import write_varied_model
 
 # Targets, set from the first measurement (bench/RESULTS.md, section 8) and the anchors.
 # A cold server's first UMAP map of an extracted split vs the umap-learn default alone on
@@ -123,46 +124,13 @@ def compare_embeddings(case: str, paths: np.ndarray, workdir: Path) -> tuple[lis
 def prepare(root: Path, samples: int, tiny: bool) -> str:
     """Data and a checkpoint under ``root``; returns the model id."""
 
-    from bench.cifar_files import varied_images, write_cifar10
+    from tests.cifar_files import varied_images, write_cifar10
 
     write_cifar10(root / "data", per_batch=samples // 5, test_size=1000, images=varied_images)
     model_id = "cifar-resnet110" if not tiny else "cifar-tiny"
     arch = "codinet_resnet20" if tiny else "codinet_resnet110"
     write_varied_model(root / "runs" / model_id, root / "data", arch)
     return model_id
-
-
-def write_varied_model(run: Path, data_dir: Path, arch: str, images: int = 2048) -> None:
-    """An untrained CIFAR-10 CoDiNet whose gates, half open, spread varied images over
-    many paths; BatchNorm running statistics set from ``images`` training images, as a
-    trained model's would be (fresh ones normalise nothing, and activations then grow
-    through the blocks until every gate decides the same for every image)."""
-    import torch
-
-    from trainer.checkpoint import build_checkpoint, save_atomic
-    from trainer.data import ViewsDataset, build_transform, load_dataset
-    from trainer.models import create_model
-
-    bundle = load_dataset("cifar10", data_dir)
-    torch.manual_seed(0)
-    model = create_model(arch, num_classes=10, gate_open_prob=0.5)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # a plain average over the calibration batches
-    views = ViewsDataset(bundle.train, build_transform(bundle.preprocessing, train=False), 1)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(views, range(min(images, len(views)))), batch_size=256
-    )
-    model.train()
-    with torch.no_grad():
-        for batch, _ in loader:
-            model(batch[:, 0])
-    model.eval()
-    run.mkdir(parents=True)
-    save_atomic(
-        build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0),
-        run / "checkpoint.pt",
-    )
 
 
 def start_server(root: Path, cache: Path, port: int) -> subprocess.Popen:

@@ -17,7 +17,7 @@ from bench.common import (
     time_it,
     use_all_cores,
 )
-from bench.loop_regularizer import loop_regularizer
+from tests.loop_regularizer import loop_regularizer
 from trainer.losses import path_regularizer
 
 MAX_VALUE_DIFF = 1e-6

@@ -27,6 +27,7 @@ import httpx
 
 from bench.api import free_port, photo_jpeg, wait_until_ready
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
+from tests.untrained_models import digits_checkpoint
 
 SWAP_S = 0.5  # how often swap is replaced and flaky deleted or recreated
 BIG_S = 20.0  # how often big is deleted and written again
@@ -37,29 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clients", type=int, default=6)
 
 
-def _digits_checkpoint(path: Path, seed: int, arch: str = "codinet_resnet20") -> None:
-    import torch
-
-    from trainer.checkpoint import build_checkpoint, save_atomic
-    from trainer.data import load_dataset
-    from trainer.models import create_model
-
-    torch.manual_seed(seed)
-    bundle = load_dataset("digits")
-    model = create_model(arch, num_classes=10, in_channels=1, gate_open_prob=0.5).eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0), path)
-
-
 def prepare(root: Path, tiny: bool) -> dict[str, Path]:
     """The runs folder, and the spare checkpoints the churn writes into it."""
     runs, spares = root / "runs", root / "spares"
     for name, seed in (("digits", 0), ("swap", 1), ("flaky", 2)):
-        _digits_checkpoint(runs / name / "checkpoint.pt", seed)
-    _digits_checkpoint(spares / "swap-a.pt", 1)
-    _digits_checkpoint(spares / "swap-b.pt", 3)
+        digits_checkpoint(runs / name / "checkpoint.pt", seed)
+    digits_checkpoint(spares / "swap-a.pt", 1)
+    digits_checkpoint(spares / "swap-b.pt", 3)
     shutil.copy(runs / "flaky" / "checkpoint.pt", spares / "flaky.pt")
-    _digits_checkpoint(spares / "big.pt", 4, "codinet_resnet20" if tiny else "codinet_resnet101")
+    digits_checkpoint(spares / "big.pt", 4, "codinet_resnet20" if tiny else "codinet_resnet101")
     return {"runs": runs, "spares": spares}
 
 

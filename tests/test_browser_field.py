@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 
 from backend.app import create_app
 from backend.settings import Settings
-from bench.cifar_files import varied_images, write_cifar10
 from tests.backend_helpers import encode, wait_for_result
 from tests.browser_support import BUSY_TIMEOUT, LiveServer, flipped, most_telling_flip, page_session
+from tests.cifar_files import varied_images, write_cifar10
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

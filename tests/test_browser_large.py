@@ -7,10 +7,10 @@ from playwright.sync_api import expect, sync_playwright
 
 from backend.app import create_app
 from backend.settings import Settings
-from bench.cifar_files import varied_images, write_cifar10
-from bench.large_maps import write_varied_model
 from tests.backend_helpers import wait_for_result
 from tests.browser_support import CHROMIUM, LAUNCH_ARGS, LiveServer, page_session
+from tests.cifar_files import varied_images, write_cifar10
+from tests.untrained_models import write_varied_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

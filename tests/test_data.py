@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.cifar_files import write_cifar10
+from tests.cifar_files import write_cifar10
 from trainer.data import DatasetError, ViewsDataset, build_transform, load_dataset
 from trainer.engine import flatten_views
 

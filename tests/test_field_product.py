@@ -12,8 +12,8 @@ from PIL import Image
 
 from backend.app import create_app
 from backend.settings import Settings
-from bench.cifar_files import varied_images, write_cifar10
 from tests.backend_helpers import encode, wait_for_result
+from tests.cifar_files import varied_images, write_cifar10
 from trainer.__main__ import main as trainer_main
 
 DATA = Path(__file__).parent / "data" / "field"

@@ -228,3 +228,15 @@ def test_the_backend_reaches_models_only_through_the_routing_interface():
         for path in sorted(backend.rglob("*.py"))
     }
     assert {name: found for name, found in reaching.items() if found} == {}
+
+
+def test_the_tests_take_no_fixture_from_the_benchmarks():
+    """What makes the tests' inputs (CIFAR files, untrained checkpoints, a digit photo)
+    lives in tests/, and the benchmarks import it from there: only tests/test_bench.py,
+    which runs the benchmarks themselves, imports bench."""
+    reaching = {
+        path.name: sorted(m for m in _imported_modules(path) if m.split(".")[0] == "bench")
+        for path in sorted(Path(__file__).parent.glob("*.py"))
+        if path.name != "test_bench.py"
+    }
+    assert {name: found for name, found in reaching.items() if found} == {}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bench.loop_regularizer import loop_regularizer
+from tests.loop_regularizer import loop_regularizer
 from trainer.losses import (
     LossWeights,
     codinet_loss,

@@ -14,8 +14,8 @@ from PIL import Image
 
 from backend.app import create_app
 from backend.settings import Settings
-from bench.cifar_files import write_cifar10
 from tests.backend_helpers import digit_on_paper, encode, wait_for_result
+from tests.cifar_files import write_cifar10
 from trainer.data import DatasetError, load_dataset
 
 

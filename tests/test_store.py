@@ -351,11 +351,11 @@ print(loaded, replaced, rss())
 def test_a_replaced_or_removed_checkpoint_returns_its_memory(tmp_path):
     """A model replaced six times holds the memory of one, and once removed, none
     (resident memory measured in a subprocess)."""
-    from bench.soak import _digits_checkpoint
+    from tests.untrained_models import digits_checkpoint
 
     runs = tmp_path / "runs"
-    _digits_checkpoint(runs / "big" / "checkpoint.pt", 0, "codinet_resnet50")
-    _digits_checkpoint(tmp_path / "spare.pt", 1, "codinet_resnet50")
+    digits_checkpoint(runs / "big" / "checkpoint.pt", 0, "codinet_resnet50")
+    digits_checkpoint(tmp_path / "spare.pt", 1, "codinet_resnet50")
     size = (tmp_path / "spare.pt").stat().st_size
     loaded, replaced, removed = map(
         int,
