@@ -10,14 +10,10 @@ clients leave the cores to the server). Bounded in time; loopback only.
 
 import argparse
 import io
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +21,7 @@ import httpx
 
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
 from bench.demo_model import demo_checkpoint, undecided_digits_model
+from bench.server import backend_server, wait_until_ready
 from tests.backend_helpers import digit_on_paper
 from tests.cifar_files import write_cifar10
 
@@ -36,12 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--points", type=int, default=10_000, help="samples in the embedding")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare_runs(root: Path, points: int, tiny: bool) -> None:
@@ -144,21 +135,6 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def wait_until_ready(client: httpx.Client, url: str, timeout: float) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = client.get(url)
-        except httpx.HTTPError:  # not listening yet
-            response = None
-        if response is not None and response.status_code == 200:
-            return response
-        if response is not None and response.status_code >= 400:  # polling will not help
-            raise RuntimeError(f"{url}: {response.status_code} {response.text}")
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready in {timeout:.0f} s")
-
-
 def main(argv: Sequence[str] | None = None) -> list[list]:
     args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
     clients, seconds, points = (
@@ -168,29 +144,8 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         prepare_runs(root, points, args.tiny)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend",
-                "--runs-dir",
-                str(root / "runs"),
-                "--port",
-                str(port),
-                "--no-warmup",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            # The server reads datasets from its own data folder, never a checkpoint's.
-            env={
-                **os.environ,
-                "CODINET_CACHE_DIR": str(root / "cache"),
-                "CODINET_DATA_DIR": str(root / "data"),
-            },
-        )
-        try:
+        with backend_server(root / "runs", root / "cache", root / "data", warmup=False) as server:
+            base = server.url
             embedding_url = f"/api/models/cifar-{points}/embeddings/umap"
             with httpx.Client(base_url=base, timeout=600) as client:
                 wait_until_ready(client, "/api/health", 120)
@@ -214,9 +169,6 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
                     "route": len(client.post("/api/models/digits/route", files=files).content),
                     "embedding": int(client.get(embedding_url).headers["content-length"]),
                 }
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
     rows = []
     for name, target in (("route", ROUTE_P50_MS), ("embedding", EMBEDDING_P50_MS)):

@@ -20,16 +20,13 @@ figure to compare.
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.api import free_port, wait_until_ready
 from bench.common import parse_args, pass_fail, print_table
+from bench.server import backend_server, wait_until_ready
 from tests.browser_support import CHROMIUM, LARGEST_MARKERS, LAUNCH_ARGS, MARKER_POSITION
 
 RATIO_TARGET = 2.0  # 60,000-sample map at most this much slower than the 1,000-sample one
@@ -53,16 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="what bench.large_maps --keep left")
     parser.add_argument("--model", default="cifar-resnet110", help="the model's id in DIR")
     parser.add_argument("--repeats", type=int, default=20, help="hovers and wheel steps per map")
-
-
-def start_server(root: Path, port: int) -> subprocess.Popen:
-    cache = root / "cache-extracted"
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend", "--runs-dir", str(root / "runs"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "CODINET_CACHE_DIR": str(cache), "CODINET_DATA_DIR": str(root / "data")},
-    )
 
 
 def open_map(browser, url: str):
@@ -107,11 +94,12 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
 
     args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
     repeats = 2 if args.tiny else args.repeats
-    port = free_port()
-    server = start_server(args.dir, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    # The cache large_maps left after routing the split through `backend extract`.
+    served = backend_server(args.dir / "runs", args.dir / "cache-extracted", args.dir / "data")
+    with served as server:
         import httpx
+
+        base = server.url
 
         with httpx.Client(base_url=base, timeout=600) as client:
             wait_until_ready(client, "/api/health", 120)
@@ -137,9 +125,6 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
                     entry["first frame"].append(first)
                     entry["finished redraw"].append(finished)
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
     big, small = pages["train"], pages["test"]
     rows = []

@@ -20,7 +20,6 @@ same 5,000 random samples for each (the whole set would need 10^10 distances).
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.api import free_port
 from bench.cold_embedding import peak_mib
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
 from bench.embeddings import clustered_unique_paths
+from bench.server import backend_server
 from tests.untrained_models import write_varied_model
 
 # Targets, set from the first measurement (bench/RESULTS.md, section 8) and the anchors.
@@ -133,15 +132,6 @@ def prepare(root: Path, samples: int, tiny: bool) -> str:
     return model_id
 
 
-def start_server(root: Path, cache: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend", "--runs-dir", str(root / "runs"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "CODINET_CACHE_DIR": str(cache), "CODINET_DATA_DIR": str(root / "data")},
-    )
-
-
 def first_map(client: httpx.Client, url: str, started: float, timeout: float) -> dict:
     """Poll until the map is served whole; seconds since ``started`` at the end of routing
     (the job's progress passing the routing share) and at the full response."""
@@ -168,11 +158,9 @@ def first_map(client: httpx.Client, url: str, started: float, timeout: float) ->
 
 def serve_maps(root: Path, cache: Path, model_id: str) -> dict:
     """A fresh server: the first UMAP map, then the t-SNE map; times and peak memory."""
-    port = free_port()
     started = time.perf_counter()
-    server = start_server(root, cache, port)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+    with backend_server(root / "runs", cache, root / "data") as server:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
             base = f"/api/models/{model_id}/embeddings"
             umap_map = first_map(client, f"{base}/umap?split=train", started, 3600)
             tsne_started = time.perf_counter()
@@ -186,9 +174,6 @@ def serve_maps(root: Path, cache: Path, model_id: str) -> dict:
             "cached_s": cached,
             "peak_mib": peak_mib(server.pid),
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 def extract(root: Path, cache: Path, model_id: str) -> float:

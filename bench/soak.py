@@ -14,8 +14,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,8 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.api import free_port, photo_jpeg, wait_until_ready
+from bench.api import photo_jpeg
 from bench.common import cpu_summary, parse_args, pass_fail, print_table
+from bench.server import backend_server, wait_until_ready
 from tests.untrained_models import digits_checkpoint
 
 SWAP_S = 0.5  # how often swap is replaced and flaky deleted or recreated
@@ -132,24 +131,8 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         paths = prepare(root, args.tiny)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend",
-                "--runs-dir",
-                str(paths["runs"]),
-                "--port",
-                str(port),
-                "--no-warmup",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "CODINET_CACHE_DIR": str(root / "cache")},
-        )
-        try:
+        with backend_server(paths["runs"], root / "cache", warmup=False) as server:
+            base = server.url
             with httpx.Client(base_url=base, timeout=600) as client:
                 wait_until_ready(client, "/api/health", 120)
                 wait_until_ready(client, "/api/models/swap/embeddings/pca", 300)
@@ -168,9 +151,6 @@ def main(argv: Sequence[str] | None = None) -> list[list]:
             for thread in threads:
                 thread.join(180)
             end = process_figures(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
     rows, failures = [], 0
     for kind in kinds:
