@@ -10,8 +10,8 @@ floating-point summation order).
 The inputs are prepared (an upload decoded and transformed) on the inference thread
 too, not in the requests' own threads. PyTorch releases the GIL around every operator,
 and under load each re-acquisition queued behind dozens of request threads doing the
-same Python-heavy preparation: a forward pass that takes 4 ms alone took 59 ms, which
-capped the server at about 270 uploads a second (bench/RESULTS.md, section 5).
+same Python-heavy preparation, so the forward passes, not the cores, capped the
+server's uploads a second (measured in bench/HISTORY.md, section 5).
 
 Each model has its own queue and inference thread (a lane), so a long batch of one
 model (a large network, an upload with 32 views) never holds up another model's

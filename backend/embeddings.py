@@ -29,16 +29,16 @@ SEED = 0
 # Below this many distinct paths, neighbour-graph methods have nothing to work with.
 MIN_PATHS_FOR_GRAPH = 5
 # UMAP's epochs by default: a fixed budget of path-epochs (about a second on 2 cores),
-# so small path sets get umap-learn's 500 epochs and 10,000 distinct paths get 60. On
-# those the trustworthiness is 0.9866 against 0.9871 with 200 epochs and 0.9876 for
-# umap-learn's default (bench/RESULTS.md). The SGD is seeded, so it runs on one thread.
+# so small path sets get umap-learn's 500 epochs and 10,000 distinct paths get 60, at a
+# trustworthiness close to 200 epochs' and umap-learn's default's (measured in
+# bench/HISTORY.md, section 4). The SGD is seeded, so it runs on one thread.
 UMAP_PATH_EPOCHS = 600_000
 UMAP_EPOCHS_RANGE = (50, 500)
 # t-SNE's iterations after early exaggeration by default, which runs for half as many:
 # half of openTSNE's default schedule (250 + 500). On 10,000 distinct paths the
-# trustworthiness is 0.9920 against 0.9924 for the full schedule, in a third of the
-# time: the neighbourhoods settle early, and later iterations mostly spread the
-# clusters, each costing more as the map grows.
+# trustworthiness is that of the full schedule to three decimals, in a third of the
+# time (bench/HISTORY.md, section 4): the neighbourhoods settle early, and later
+# iterations mostly spread the clusters, each costing more as the map grows.
 TSNE_ITERATIONS = 250
 _TSNE_JOBS = min(os.cpu_count() or 1, 4)  # the result does not depend on it
 

@@ -88,7 +88,7 @@ def return_freed_memory() -> None:
     """Hand memory freed by a load back to the system. glibc keeps what a thread frees
     in that thread's arena for reuse, and loads run on whichever request thread asks
     first: with a 165 MB checkpoint rewritten every 20 s, the server's resident memory
-    grew with the arenas (bench/RESULTS.md, section 14). No-op without glibc."""
+    grew with the arenas (bench/HISTORY.md, section 14). No-op without glibc."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 

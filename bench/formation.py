@@ -38,7 +38,7 @@ from trainer.formation import FormationRecorder, read_formation
 
 MAX_RECORDING_SHARE = 0.03  # of an epoch's time, as issue 28 asks
 # The formation job on 200 epochs x 2,000 images, 54 gates, 2 cores: set from the
-# first measurement (bench/RESULTS.md) with room for a loaded machine.
+# first measurement (bench/RESULTS.md, section 10) with room for a loaded machine.
 MAX_JOB_SECONDS = {"pca": 120.0, "umap": 240.0}
 CIFAR_STEPS_PER_EPOCH = 50_000 // 128
 

@@ -36,18 +36,18 @@ from bench.embeddings import clustered_unique_paths
 from bench.server import backend_server
 from tests.untrained_models import write_varied_model
 
-# Targets, set from the first measurement (bench/RESULTS.md, section 8) and the anchors.
+# Targets, set from the first measurement (bench/RESULTS.md, section 7) and the anchors.
 # A cold server's first UMAP map of an extracted split vs the umap-learn default alone on
 # the same paths (server start, compilation, embedding and the 60,000-sample response
 # against the library call only). Routing on this CPU is the same for both and is most
-# of the wait (ResNet-110 on two cores: about 135 images a second); that part belongs on
+# of the wait (bench/RESULTS.md, section 7); that part belongs on
 # a GPU (`python -m backend extract`), so it is reported, not targeted.
 FIRST_MAP_SPEEDUP = 3.0
 # Our embedding vs each library's default, same paths, fresh processes. The server's
 # split repeats paths (60,000 samples on about 23,500 paths): we embed each distinct path
 # once, the defaults embed every sample. 100,000 distinct paths leave nothing to share,
-# and our neighbour search is exact (about 10^10 Hamming distances, 11 s of UMAP's 48 s
-# here) where umap-learn's is approximate: measured 2.2x (UMAP) and 2.8x (t-SNE).
+# and our neighbour search is exact (about 10^10 Hamming distances) where umap-learn's
+# is approximate: 3x was not reached there (bench/RESULTS.md, section 7).
 EMBED_SPEEDUP = {"server's split": 3.0, "distinct": 2.0}
 TRUST_SLACK = 0.01  # trustworthiness at most this much below the default's
 MEMORY_RATIO = 1.0  # peak memory of our embedding at most the default's

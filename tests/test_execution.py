@@ -45,8 +45,9 @@ def test_auto_is_the_cpu_without_a_gpu_and_cuda_is_refused(monkeypatch):
 
 @pytest.mark.parametrize("batch", [1, 7, 256, 2048, 100_000])
 def test_the_policy_follows_the_measurements(batch):
-    # bench/RESULTS.md: conditional never slower on the CPU (sections 1 and 7); masked
-    # faster on an H200 for per-sample paths at batch 256 and 2048 (section 6).
+    # Conditional never slower on the CPU (bench/RESULTS.md, section 1; bench/HISTORY.md,
+    # section 7); masked faster on an H200 for per-sample paths at batch 256 and 2048
+    # (bench/RESULTS.md, section 6).
     assert fastest_mode(CPU, batch) == "conditional"
     assert fastest_mode(CUDA, batch) == "masked"
     assert execution_mode("auto", CUDA, batch) == "masked"

@@ -3,12 +3,11 @@
 Conditional execution skips the skipped blocks' work but pays, per block, a
 device-to-host sync (how many samples execute) and an index_select/index_copy. On a
 CPU the saved convolutions dominate: conditional execution is never slower than masked
-(0.95x at every block executed, 0.26x at a quarter, batch 256; a single image has no
-indexing at all). On a GPU a batch of small images is bound by kernel launches, and
-the extra launches and syncs make it slower than masking: 1.26x to 1.34x for per-sample
-paths at batch 256 on an H200, still 1.11x at batch 2048 with three quarters of the
-blocks run (bench/RESULTS.md, sections 1 and 6). Only uniform paths at batch 2048,
-which a trained CoDiNet does not produce, favoured it there. So ``auto`` picks
+(a single image has no indexing at all). On a GPU a batch of small images is bound by
+kernel launches, and the extra launches and syncs make it slower than masking for
+per-sample paths at batch 256 and 2048 on an H200 (the figures: bench/RESULTS.md,
+sections 1 and 6). Only uniform paths at batch 2048, which a trained CoDiNet does not
+produce, favoured it there. So ``auto`` picks
 conditional execution on the CPU and masked execution on CUDA at every batch size
 measured; a new measurement changes ``_MEASURED`` below.
 """
