@@ -181,15 +181,16 @@ def test_cache_survives_a_restart(untrained_runs, tmp_path):
 
 
 def test_changed_checkpoint_is_never_served_stale(own_runs, tmp_path):
-    from tests.backend_helpers import train_digits_run
+    from tests.untrained_models import digits_checkpoint
 
     with make_client(own_runs, tmp_path / "cache") as client:
         before = client.get("/api/models/digits").json()
         paths_before = client.get("/api/models/digits/paths").json()["paths"]
         wait_for_result(client, "/api/models/digits/embeddings/pca")
-        # Retrain into the same run directory with another seed: new weights, new file.
+        # Another network into the same run directory, as retraining it for 2 epochs with
+        # another seed would write: new weights, new file, another epoch.
         shutil.rmtree(own_runs / "digits")
-        train_digits_run(own_runs / "digits", epochs=2, seed=7)
+        digits_checkpoint(own_runs / "digits" / "checkpoint.pt", seed=7, epoch_index=1)
         after = client.get("/api/models/digits").json()
         assert after["content_hash"] != before["content_hash"]
         assert after["epoch"] == 2

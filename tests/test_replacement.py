@@ -2,13 +2,14 @@
 model from start to end, and what is cached is named by that version."""
 
 import os
+import shutil
 import time
 
 from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.settings import Settings
-from tests.backend_helpers import save_untrained_run
+from tests.untrained_models import digits_checkpoint
 
 URL = "/api/models/a/embeddings/pca"
 
@@ -24,14 +25,15 @@ def _wait_for_job(client, url: str) -> None:
         time.sleep(0.1)
 
 
-def test_an_embedding_never_mixes_two_versions_of_its_model(tmp_path, monkeypatch):
+def test_an_embedding_never_mixes_two_versions_of_its_model(untrained_runs, tmp_path, monkeypatch):
     """The checkpoint is replaced right after the request read it: the map's
     predictions are still the first version's, and so they stay once it is restored."""
     runs = tmp_path / "runs"
-    save_untrained_run(runs / "a", seed=0)
-    save_untrained_run(tmp_path / "other", seed=1)
+    shutil.copytree(untrained_runs / "digits", runs / "a")
+    # The second version: another seed, uncalibrated, so it predicts otherwise.
+    digits_checkpoint(tmp_path / "other.pt", seed=1)
     first = (runs / "a" / "checkpoint.pt").read_bytes()
-    second = (tmp_path / "other" / "checkpoint.pt").read_bytes()
+    second = (tmp_path / "other.pt").read_bytes()
 
     def put(data: bytes) -> None:
         spare = tmp_path / "spare.pt"

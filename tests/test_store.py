@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from backend.store import ModelStore, UnknownModel
-from tests.backend_helpers import save_untrained_run
 from trainer.checkpoint import CheckpointError
 
 DATA = Path("data")
@@ -38,9 +37,10 @@ def answers_within(seconds: float, call):
 
 
 @pytest.fixture
-def runs(tmp_path):
+def runs(untrained_runs, tmp_path):
+    """A runs folder of one model, ``good``: a copy of the session's untrained one."""
     runs = tmp_path / "runs"
-    save_untrained_run(runs / "good")
+    shutil.copytree(untrained_runs / "digits", runs / "good")
     return runs
 
 
@@ -70,7 +70,7 @@ def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
 
 def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monkeypatch):
     """Loading is done outside the lock every model needs."""
-    save_untrained_run(runs / "slow")
+    shutil.copytree(runs / "good", runs / "slow")
     store = ModelStore(runs, DATA)
     entered, release = threading.Event(), threading.Event()
     original = store._load
@@ -301,7 +301,7 @@ def test_a_model_replaced_while_it_is_looked_up_is_not_reported_missing(runs, mo
 def test_a_listing_does_not_wait_for_a_model_being_loaded(runs, monkeypatch):
     """A large checkpoint loading is listed as loading; the listing (health, models,
     groups) answers at once, and lists the model once it is loaded."""
-    save_untrained_run(runs / "slow")
+    shutil.copytree(runs / "good", runs / "slow")
     store = ModelStore(runs, DATA, listing_wait_bytes=0)  # every checkpoint counts as large
     entered, release = threading.Event(), threading.Event()
     original = store._load

@@ -82,15 +82,13 @@ def test_the_api_serves_a_runs_curves_and_the_checkpoints_epoch(digits_runs, tmp
         assert client.get("/api/models/nothing/training").status_code == 404
 
 
-def test_the_loss_terms_come_with_the_weights_they_were_trained_with(tmp_path):
+def test_the_loss_terms_come_with_the_weights_they_were_trained_with(untrained_runs, tmp_path):
     """The loss panel plots what was optimised, weight x term: the weights a run was
     trained with are served beside its curves (none for a checkpoint that lacks them)."""
     import torch
 
-    from tests.backend_helpers import save_untrained_run
-
     run = tmp_path / "runs" / "digits"
-    save_untrained_run(run)
+    shutil.copytree(untrained_runs / "digits", run)
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     checkpoint["config"] = {"w_con": 0.0, "w_div": 0.2, "w_cost": 0.5, "w_aig": 0.0}
     torch.save(checkpoint, run / "checkpoint.pt")

@@ -11,13 +11,19 @@ from trainer.data import ViewsDataset, build_transform, load_dataset
 from trainer.models import create_model
 
 
-def digits_checkpoint(path: Path, seed: int, arch: str = "codinet_resnet20") -> None:
-    """A digits network as created (gates half open), saved as the trainer saves one."""
+def digits_checkpoint(
+    path: Path, seed: int, arch: str = "codinet_resnet20", epoch_index: int = 0
+) -> None:
+    """A digits network as created (gates half open), saved as the training loop saves
+    one after its 0-based epoch ``epoch_index``."""
     torch.manual_seed(seed)
     bundle = load_dataset("digits")
     model = create_model(arch, num_classes=10, in_channels=1, gate_open_prob=0.5).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0), path)
+    checkpoint = build_checkpoint(
+        model, bundle.class_names, bundle.preprocessing, {}, {}, epoch_index
+    )
+    save_atomic(checkpoint, path)
 
 
 def write_varied_model(run: Path, data_dir: Path, arch: str, images: int = 2048) -> None:
