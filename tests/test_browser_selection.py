@@ -11,26 +11,36 @@ from tests.browser_support import MODEL, download_csv
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+# A map's plot area on the page: [left, top, width, height].
+PLOT_BOX = """(selector) => {
+  const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
+}"""
+
+# The legend groups of a map's sample traces that hold selected (highlighted) markers.
+HIGHLIGHTED_GROUPS = """(selector) => [...new Set(document.querySelector(selector).data
+  .filter(t => t.hoverinfo !== 'skip' && t.selectedpoints && t.selectedpoints.length)
+  .map(t => t.legendgroup))].sort()"""
+
+
+def box_select_all(ui, selector: str) -> None:
+    """Drag a box over the whole plot area of the map (in Box mode)."""
+    left, top, width, height = ui.page.evaluate(PLOT_BOX, selector)
+    ui.page.mouse.move(left + 2, top + 2)
+    ui.page.mouse.down()
+    ui.page.mouse.move(left + width / 2, top + height / 2, steps=5)
+    ui.page.mouse.move(left + width - 2, top + height - 2, steps=5)
+    ui.page.mouse.up()
+
+
 def test_box_selection_summarises_samples(ui, api):
     ui.open()
     selector = ui.scatter(0)
     ui.settled()
     ui.page.click("#drag-switch button[data-value=select]")
     ui.scatter(0)
-    box = ui.page.evaluate(
-        """(selector) => {
-          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
-          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
-        }""",
-        selector,
-    )
-    left, top, width, height = box
-    ui.page.mouse.move(left + 2, top + 2)
-    ui.page.mouse.down()
-    ui.page.mouse.move(left + width / 2, top + height / 2, steps=5)
-    ui.page.mouse.move(left + width - 2, top + height - 2, steps=5)
-    ui.page.mouse.up()
+    box_select_all(ui, selector)
     summary = ui.page.locator(".side-card .selection")
     expect(summary).to_be_visible()
     n = len(api.get(f"/api/models/{MODEL}/paths").json()["sample_ids"])
@@ -61,14 +71,7 @@ def test_second_map_links_the_selection(ui):
     first = ui.scatter(0, method="umap")
     second = ui.scatter(1, method="pca")
     ui.settled()
-    left, top, width, height = ui.page.evaluate(
-        """(selector) => {
-          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
-          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
-        }""",
-        first,
-    )
+    left, top, width, height = ui.page.evaluate(PLOT_BOX, first)
     ui.page.mouse.move(left + 2, top + 2)
     ui.page.mouse.down()
     ui.page.mouse.move(left + width * 0.5, top + height - 2, steps=8)
@@ -86,29 +89,6 @@ def test_second_map_links_the_selection(ui):
     samples = int(ui.page.locator(first).get_attribute("data-samples"))
     assert 0 < count < samples and 0 < selected < markers
     assert ui.errors == []
-
-
-# The legend groups of a map's sample traces that hold selected (highlighted) markers.
-HIGHLIGHTED_GROUPS = """(selector) => [...new Set(document.querySelector(selector).data
-  .filter(t => t.hoverinfo !== 'skip' && t.selectedpoints && t.selectedpoints.length)
-  .map(t => t.legendgroup))].sort()"""
-
-
-def box_select_all(ui, selector: str) -> None:
-    """Drag a box over the whole plot area of the map (in Box mode)."""
-    left, top, width, height = ui.page.evaluate(
-        """(selector) => {
-          const gd = document.querySelector(selector), r = gd.getBoundingClientRect();
-          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-          return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length];
-        }""",
-        selector,
-    )
-    ui.page.mouse.move(left + 2, top + 2)
-    ui.page.mouse.down()
-    ui.page.mouse.move(left + width / 2, top + height / 2, steps=5)
-    ui.page.mouse.move(left + width - 2, top + height - 2, steps=5)
-    ui.page.mouse.up()
 
 
 def test_a_class_hidden_through_the_legend_leaves_the_selection_summary(ui, api):
