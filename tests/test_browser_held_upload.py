@@ -8,8 +8,7 @@ from playwright.sync_api import expect
 from backend.app import create_app
 from backend.settings import Settings
 from tests.backend_helpers import digit_on_paper, save_untrained_run
-from tests.browser_support import LiveServer
-from tests.test_browser import BUSY_TIMEOUT, page_session, png_file
+from tests.browser_support import BUSY_TIMEOUT, LiveServer, page_session, png_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 from backend.app import create_app
 from backend.settings import Settings
 from tests.backend_helpers import save_untrained_run
-from tests.browser_support import LiveServer
-from tests.test_browser import BUSY_TIMEOUT, page_session
+from tests.browser_support import BUSY_TIMEOUT, LiveServer, page_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
