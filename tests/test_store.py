@@ -68,22 +68,29 @@ def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
     assert f"{size:,} bytes" in errors["good"] and f"{size - 1:,}" in errors["good"]
 
 
+def held_in_load(store: ModelStore, monkeypatch, model_id: str) -> threading.Event:
+    """Start loading ``model_id`` in a thread and hold it inside its read; returns the
+    event that lets the read go on (set it, or the load waits 30 s)."""
+    entered, release = threading.Event(), threading.Event()
+    original = store._load
+
+    def slow_load(loading_id, path, group):
+        if loading_id == model_id:
+            entered.set()
+            release.wait(30)
+        return original(loading_id, path, group)
+
+    monkeypatch.setattr(store, "_load", slow_load)
+    threading.Thread(target=store.get, args=(model_id,), daemon=True).start()
+    assert entered.wait(20)
+    return release
+
+
 def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monkeypatch):
     """Loading is done outside the lock every model needs."""
     shutil.copytree(runs / "good", runs / "slow")
     store = ModelStore(runs, DATA)
-    entered, release = threading.Event(), threading.Event()
-    original = store._load
-
-    def slow_load(model_id, path, group):
-        if model_id == "slow":
-            entered.set()
-            release.wait(30)
-        return original(model_id, path, group)
-
-    monkeypatch.setattr(store, "_load", slow_load)
-    threading.Thread(target=store.get, args=("slow",), daemon=True).start()
-    assert entered.wait(20)
+    release = held_in_load(store, monkeypatch, "slow")
     try:
         assert answers_within(20, lambda: store.get("good")).id == "good"
     finally:
@@ -94,17 +101,7 @@ def test_a_listing_waits_for_a_small_checkpoint_another_request_is_loading(runs,
     """A small checkpoint is never missing from a listing: the page's first listing
     raced a request loading the same model and showed one model of two."""
     store = ModelStore(runs, DATA)
-    entered, release = threading.Event(), threading.Event()
-    original = store._load
-
-    def slow_load(model_id, path, group):
-        entered.set()
-        release.wait(30)
-        return original(model_id, path, group)
-
-    monkeypatch.setattr(store, "_load", slow_load)
-    threading.Thread(target=store.get, args=("good",), daemon=True).start()
-    assert entered.wait(20)
+    release = held_in_load(store, monkeypatch, "good")
     threading.Timer(0.5, release.set).start()
     models, errors = answers_within(20, store.load_all)
     assert [m.id for m in models] == ["good"] and errors == {}

@@ -150,14 +150,13 @@ def launch(
     time, or through submitit. Returns the names of the jobs that failed, with why."""
     todo = [job for job in jobs if not finished_run(Path(job.config.out), job.config.epochs)]
     log.info("%d of %d runs to train", len(todo), len(jobs))
-    failed = {}
     if launcher == "local" and parallel > 1:
         return _train_side_by_side(todo, parallel)
     if launcher == "local":
         for job in todo:
             log.info("training %s", job.config.out)
             train_job(job.config)
-        return failed
+        return {}
     if launcher != "submitit":
         raise ValueError(f"--launcher is local or submitit, got {launcher!r}")
     import submitit
@@ -166,10 +165,17 @@ def launch(
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     executor.update_parameters(**(options or {}))
     submitted = executor.map_array(train_job, [job.config for job in todo]) if todo else []
-    for job, handle in zip(todo, submitted, strict=True):
+    return _failures(zip(todo, submitted, strict=True))
+
+
+def _failures(handles) -> dict[str, str]:
+    """Wait for each (job, handle with ``result()``); the jobs that failed, with why.
+    A failed run is reported, the others still count."""
+    failed = {}
+    for job, handle in handles:
         try:
             handle.result()
-        except Exception as error:  # a failed run is reported, the others still count
+        except Exception as error:
             failed[job.name] = f"{type(error).__name__}: {str(error).splitlines()[-1]}"
             log.warning("%s failed: %s", job.name, failed[job.name])
     return failed
@@ -180,7 +186,6 @@ def _train_side_by_side(todo: list[Job], parallel: int) -> dict[str, str]:
     the cores (threads of side-by-side runs competing for the same cores slow every one
     of them many times over). Returns the runs that failed, with why."""
     threads = max(1, (os.cpu_count() or 1) // parallel)
-    failed = {}
     with ProcessPoolExecutor(
         parallel,
         mp_context=multiprocessing.get_context("spawn"),
@@ -188,14 +193,7 @@ def _train_side_by_side(todo: list[Job], parallel: int) -> dict[str, str]:
         initargs=(threads,),
     ) as pool:
         running = {pool.submit(train_job, job.config): job for job in todo}
-        for done in as_completed(running):
-            job = running[done]
-            try:
-                done.result()
-            except Exception as error:  # a failed run is reported, the others still count
-                failed[job.name] = f"{type(error).__name__}: {str(error).splitlines()[-1]}"
-                log.warning("%s failed: %s", job.name, failed[job.name])
-    return failed
+        return _failures((running[done], done) for done in as_completed(running))
 
 
 def _use_threads(threads: int) -> None:
