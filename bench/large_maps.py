@@ -135,7 +135,7 @@ def prepare(root: Path, samples: int, tiny: bool) -> str:
 def first_map(client: httpx.Client, url: str, started: float, timeout: float) -> dict:
     """Poll until the map is served whole; seconds since ``started`` at the end of routing
     (the job's progress passing the routing share) and at the full response."""
-    from backend.services import ROUTING_SHARE
+    from backend.services.splits import ROUTING_SHARE
 
     routed, deadline = None, time.monotonic() + timeout
     while time.monotonic() < deadline:
