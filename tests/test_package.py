@@ -68,6 +68,22 @@ def _fresh_environment(root: Path, wheel: Path) -> Path:
     return python
 
 
+def test_every_python_package_of_the_project_is_in_the_wheel():
+    """A new package (a folder with ``__init__.py``) missing from pyproject's list would
+    be left out of the wheel, and the installed server would not start."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("trainer", "backend")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert found - listed == set()
+
+
 def test_an_installed_wheel_serves_the_dashboard(tmp_path):
     wheel = _build_wheel(tmp_path / "build")
     python = _fresh_environment(tmp_path / "env", wheel)
