@@ -33,9 +33,11 @@ def last_table(output: str) -> list[str]:
         (inference, "time cond/masked", 7),  # 4 uniform + 3 per-sample fractions
         (regularizer, "speedup", 5),
         (train_step, "overhead", 3),
-        (embeddings, "speedup warm", 4),  # 2 inputs x (UMAP, t-SNE)
-        (api, "p50 ms", 2),  # route, cached embedding
-        (soak, "p99 ms", 11),  # one row per kind of request
+        # These three start servers or fit every reducer: over ten seconds each.
+        # Rows: 2 inputs x (UMAP, t-SNE); route and cached embedding; one per request kind.
+        pytest.param(embeddings, "speedup warm", 4, marks=pytest.mark.slow),
+        pytest.param(api, "p50 ms", 2, marks=pytest.mark.slow),
+        pytest.param(soak, "p99 ms", 11, marks=pytest.mark.slow),
     ],
 )
 def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_rows, capsys):
@@ -58,6 +60,7 @@ def test_formation_benchmark_runs_tiny_and_prints_its_table(capsys):
     assert all("PASS" in row or "FAIL" in row for row in table[2:])
 
 
+@pytest.mark.slow
 def test_train_step_profile_runs_tiny(capsys):
     train_step.main(["--tiny", "--profile"])
     output = capsys.readouterr().out

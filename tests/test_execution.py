@@ -1,9 +1,6 @@
 """Where models route and how: the device setting and the masked/conditional policy."""
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,6 @@ from trainer.execution import (
 )
 from trainer.models import create_model
 
-REPO = Path(__file__).resolve().parents[1]
 CPU, CUDA = torch.device("cpu"), torch.device("cuda:0")
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -124,30 +120,29 @@ def test_the_server_routes_in_the_mode_its_settings_pick(runs, tmp_path):
     assert auto["path"] == masked["path"] and auto["prediction"] == masked["prediction"]
 
 
-def _start_server(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", "--port", "1", "--no-warmup"],
-        env={**os.environ, "PYTHONPATH": str(REPO), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _start_server(monkeypatch, capsys, env: dict) -> tuple[int, str]:
+    """``python -m backend``'s entry point, run in this process (a start in a subprocess
+    is in test_own_model.py): its exit code and what it printed to stderr."""
+    from backend.__main__ import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["--port", "1", "--no-warmup"])
+    return code, capsys.readouterr().err
 
 
 @no_cuda
-def test_a_server_told_to_use_a_missing_gpu_says_so_and_exits_2():
-    result = _start_server({"CODINET_DEVICE": "cuda"})
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "error: device 'cuda' was asked for, but PyTorch sees no CUDA device"
-    )
+def test_a_server_told_to_use_a_missing_gpu_says_so_and_exits_2(monkeypatch, capsys):
+    code, stderr = _start_server(monkeypatch, capsys, {"CODINET_DEVICE": "cuda"})
+    assert code == 2
+    assert stderr.strip() == "error: device 'cuda' was asked for, but PyTorch sees no CUDA device"
 
 
-def test_an_unknown_device_setting_is_named_and_exits_2():
-    result = _start_server({"CODINET_DEVICE": "gpu"})
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: CODINET_DEVICE: Input should be 'auto', 'cpu' or")
-    assert "Traceback" not in result.stderr
+def test_an_unknown_device_setting_is_named_and_exits_2(monkeypatch, capsys):
+    code, stderr = _start_server(monkeypatch, capsys, {"CODINET_DEVICE": "gpu"})
+    assert code == 2
+    assert stderr.startswith("error: CODINET_DEVICE: Input should be 'auto', 'cpu' or")
+    assert "Traceback" not in stderr
 
 
 @needs_cuda

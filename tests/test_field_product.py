@@ -16,6 +16,10 @@ from tests.backend_helpers import encode, wait_for_result
 from tests.cifar_files import varied_images, write_cifar10
 from trainer.__main__ import main as trainer_main
 
+# Four imports, a server, UMAP and block-importance jobs: over ten seconds in all. Each
+# network's own tests (test_field_*.py) stay in the fast loop.
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).parent / "data" / "field"
 # model id -> (--from, the original file)
 IMPORTED = {

@@ -14,6 +14,17 @@ EXPECTED_GATES = {
 }
 
 
+def by_size(names) -> list:
+    """The networks' names as parameters, ImageNet-sized ones marked slow (a second or
+    several each); the fast loop keeps every CIFAR-sized one."""
+    return [
+        pytest.param(name, marks=pytest.mark.slow)
+        if "imagenet" in name or name in ("codinet_resnet50", "codinet_resnet101")
+        else name
+        for name in names
+    ]
+
+
 def tiny_input(name: str, batch: int = 3, channels: int = 3) -> torch.Tensor:
     # The ImageNet layouts downsample 32x: 32 pixels leave a 1x1 map, enough for shapes.
     size = 32 if name in ("codinet_resnet50", "codinet_resnet101") else 16
@@ -26,7 +37,7 @@ def test_registry_lists_every_variant():
         create_model("resnet_unknown")
 
 
-@pytest.mark.parametrize("name", list(EXPECTED_GATES))
+@pytest.mark.parametrize("name", by_size(EXPECTED_GATES))
 def test_shapes_in_training_and_eval(name):
     model = create_model(name, num_classes=7)
     assert model.num_gates == EXPECTED_GATES[name]
@@ -48,7 +59,7 @@ def test_shapes_in_training_and_eval(name):
     torch.testing.assert_close(gates.sum(dim=2), torch.ones(3, model.num_gates))
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", by_size(list_models()))
 def test_every_registered_network_routes_through_the_interface(name):
     """Each network the registry builds (CoDiNet's and the field's) answers ``route``
     with logits and boolean paths, takes a forced path, and gives the same answer in

@@ -136,6 +136,7 @@ print(rss() - before)
 """
 
 
+@pytest.mark.slow  # hundreds of MB written, memory measured in a subprocess
 def test_refused_checkpoints_do_not_stay_in_memory(tmp_path):
     """Three 200 MB files that are no checkpoints: after they are refused, the server's
     resident memory holds none of them (the reason is kept, not the bytes)."""
@@ -345,6 +346,7 @@ print(loaded, replaced, rss())
 """
 
 
+@pytest.mark.slow  # hundreds of MB written, memory measured in a subprocess
 def test_a_replaced_or_removed_checkpoint_returns_its_memory(tmp_path):
     """A model replaced six times holds the memory of one, and once removed, none
     (resident memory measured in a subprocess)."""
