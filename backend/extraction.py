@@ -30,6 +30,23 @@ class PathTable:
     def executed_blocks(self) -> np.ndarray:
         return self.paths.sum(axis=1)
 
+    def nearest(
+        self, path: np.ndarray, count: int, other_paths: bool = False, leave_out: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The neighbour rule, for the API and the page alike: the ``count`` samples whose
+        paths are nearest to ``path`` by Hamming distance, ties by sample id; with
+        ``other_paths``, only samples on another path; never ``leave_out``. Their ids
+        and distances."""
+        distances = (self.paths != path).sum(axis=1)
+        keep = np.ones(len(distances), dtype=bool)
+        if other_paths:
+            keep &= distances > 0
+        if leave_out is not None and 0 <= leave_out < len(keep):
+            keep[leave_out] = False
+        ids = self.sample_ids[keep]
+        order = np.lexsort((ids, distances[keep]))[:count]
+        return ids[order], distances[keep][order]
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             k: getattr(self, k) for k in ("labels", "predictions", "confidences", "paths", "macs")

@@ -223,8 +223,19 @@ class Neighbor(BaseModel):
     label: int
     class_name: str
     prediction: int
-    distance: int = Field(description="Hamming distance to the uploaded image's path")
+    distance: int = Field(description="Hamming distance to the path asked about")
     path: str
+
+
+class Neighbors(BaseModel):
+    model_id: str
+    split: Split
+    path: str = Field(description="the path whose nearest images these are")
+    other_paths: bool = Field(description="whether images on the path itself were left out")
+    neighbors: list[Neighbor] = Field(
+        description="nearest first by Hamming distance, ties by sample id; "
+        "CODINET_NEIGHBORS of them"
+    )
 
 
 class ViewPaths(BaseModel):

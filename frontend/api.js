@@ -115,6 +115,15 @@ export function getFormation(id, method, options = {}) {
   return getComputed(url, `${method} formation`, options);
 }
 
+/** The `split` images whose paths are nearest to `path`, by the server's neighbour rule
+ * (an upload's neighbours follow it too): with `otherPaths`, none on `path` itself; never
+ * sample `leaveOut`. */
+export function getNeighbors(id, path, split = "test", { otherPaths = false, leaveOut = null } = {}) {
+  const params = new URLSearchParams({ path, split, other_paths: String(otherPaths) });
+  if (leaveOut !== null) params.set("leave_out", String(leaveOut));
+  return fetchJSON(`${model(id)}/neighbors?${params}`);
+}
+
 /**
  * Route an uploaded image through a model, with `views` augmented views; with
  * `forcePath` (a string of 0/1, one per gated block) through that path instead. Its

@@ -294,24 +294,6 @@ export function samplesOnPath(samples, path) {
   return pathId < 0 ? [] : pathMembers(samples)[pathId];
 }
 
-/**
- * The `k` samples whose paths are nearest to `path` by Hamming distance, then by id,
- * leaving out sample `skip`; with `otherPaths`, only samples on another path.
- */
-export function nearestToPath(samples, path, k = 8, { skip = -1, otherPaths = false } = {}) {
-  const distanceOfPath = samples.paths.map((p) => hamming(path, p));
-  const order = [];
-  for (let i = 0; i < samples.n; i += 1) {
-    if (i !== skip && !(otherPaths && distanceOfPath[samples.pathIds[i]] === 0)) order.push(i);
-  }
-  order.sort(
-    (a, b) =>
-      distanceOfPath[samples.pathIds[a]] - distanceOfPath[samples.pathIds[b]] ||
-      samples.sampleIds[a] - samples.sampleIds[b],
-  );
-  return order.slice(0, k).map((i) => ({ index: i, distance: distanceOfPath[samples.pathIds[i]] }));
-}
-
 /** The `k` distinct paths nearest to `path` (other than itself), nearest then most used. */
 export function nearestPaths(samples, path, k = 5) {
   return samples.paths

@@ -2,12 +2,11 @@
 // path, which can be forced, the images on its path and the nearest on other paths) or a
 // summary of the selection, and the model's most common paths when nothing is chosen.
 
-import { routeSample } from "./api.js";
+import { getNeighbors, routeSample } from "./api.js";
 import {
   describeClasses,
   indicesOfIds,
   nearestPaths,
-  nearestToPath,
   samplesOnPath,
   pathMembers,
   summarize,
@@ -78,6 +77,7 @@ function sideReading(view, model, mode) {
       detail.sampleId,
       forced && [forced.path, forced.pending ? "p" : forced.error ? "e" : "r"],
       entryState(detail.views),
+      entryState(detail.neighbors?.[model.id]),
     ],
     selection ? selection.version : 0,
     selection && hiddenGroups(selection),
@@ -177,9 +177,11 @@ export function showSample(modelId, sampleId) {
 /** Route the shown sample through `path` (its own path: back to the network's choice). */
 function forceSample(modelId, sampleId, ownPath, path) {
   // The sample's augmented views are its own path's: they stay whatever path is forced.
-  const views = state.detail?.modelId === modelId && state.detail.sampleId === sampleId ? state.detail.views : undefined;
+  const same = state.detail?.modelId === modelId && state.detail.sampleId === sampleId;
+  const views = same ? state.detail.views : undefined;
   if (path === ownPath) {
-    update({ detail: { modelId, sampleId, views, forced: null } });
+    // Its neighbours are kept too: each names the path it is for.
+    update({ detail: { modelId, sampleId, views, neighbors: same ? state.detail.neighbors : undefined, forced: null } });
     return;
   }
   routeForced({ modelId, sampleId, views }, path, state.detail?.forced?.result ?? null);
@@ -253,7 +255,7 @@ function sampleDetail(model, samples, detail) {
   // The sections below describe the path shown: the forced one while one is forced.
   const shownPath = forced ? forced.path : path;
   const onPath = samplesOnPath(samples, shownPath).filter((j) => j !== i);
-  const near = nearestToPath(samples, shownPath, state.health.neighbors, { skip: i, otherPaths: true });
+  const near = ensureNeighbors(model.id, detail, shownPath);
   const otherPaths = nearestPaths(samples, shownPath, 4);
   const which = forced ? "the forced path" : "its path";
   const force = (target) => forceSample(model.id, sampleId, path, target);
@@ -295,10 +297,8 @@ function sampleDetail(model, samples, detail) {
     el("p", { class: "hint", text: `Nearest first, by Hamming distance from ${which}: the number of blocks one path runs and the other does not.` }),
     el(
       "div",
-      { class: "neighbors" },
-      near.map(({ index, distance }) =>
-        neighborTile(model, samples, index, `d ${distance}`),
-      ),
+      { class: "neighbors", dataset: { path: near.path, state: entryState(near) } },
+      neighborTiles(model, samples, near),
     ),
     detailViews(model, detail, path),
     otherPaths.length ? el("h4", { text: forced ? "Paths nearest to the forced path" : "Nearest other paths" }) : null,
@@ -332,6 +332,37 @@ function detailViews(model, detail, ownPath) {
   if (views?.error) return el("p", { class: "note", text: `Its augmented views could not be routed: ${views.error}` });
   if (!views?.data) return el("p", { class: "hint", text: "Routing its augmented views…" });
   return viewsList(views.data, ownPath, model);
+}
+
+/**
+ * The images nearest to `path` on other paths, as `model` routes them (the server's
+ * neighbour rule): fetched once per model, path and split, the shown sample left out.
+ */
+function ensureNeighbors(modelId, detail, path) {
+  const split = state.datasetSplit;
+  const known = detail.neighbors?.[modelId];
+  if (known && known.path === path && known.split === split) return known;
+  const entry = { path, split, pending: true };
+  const put = (value) => update({ detail: { ...state.detail, neighbors: { ...state.detail.neighbors, [modelId]: value } } });
+  put(entry);
+  const settle = (patch) => {
+    // Another sample, path or split since: this answer is not theirs.
+    if (state.detail?.neighbors?.[modelId] !== entry) return;
+    put({ path, split, ...patch });
+  };
+  getNeighbors(modelId, path, split, { otherPaths: true, leaveOut: detail.sampleId }).then(
+    (result) => settle({ data: result.neighbors }),
+    (error) => settle({ error: error.message || String(error) }),
+  );
+  return entry;
+}
+
+function neighborTiles(model, samples, near) {
+  if (near.error) return el("p", { class: "error-box", text: `Could not find the nearest images: ${near.error}` });
+  if (!near.data) return el("p", { class: "hint", text: "Finding the nearest images…" });
+  return near.data
+    .filter((n) => samples.indexOf.has(n.sample_id))
+    .map((n) => neighborTile(model, samples, samples.indexOf.get(n.sample_id), `d ${n.distance}`));
 }
 
 function neighborTile(model, samples, index, note) {

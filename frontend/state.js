@@ -26,7 +26,9 @@ export const state = {
   selection: null, // {ids: Set<sample id>, modelId, method, version, query?, text?} of a box, a lasso or a Find (query: what it found, in words; text: the Find box's query), or null
   finding: null, // {text, restoring} of a Find waiting for the paths, or null: see find.js
   legendHidden: {}, // embeddingKey -> {color, groups: Set<group id>, sampleIds: Set}: hidden through a map's legend
-  detail: null, // {modelId, sampleId, forced} clicked sample, or null; forced: see intervention.js
+  // The clicked sample, or null: {modelId, sampleId, forced, views, neighbors}; forced: see
+  // intervention.js; views and neighbors (per model id) as far as they are fetched.
+  detail: null,
   upload: null, // {file, url, views, results: {modelId: {result|error|pending, forced}}}
   // server data
   health: null,

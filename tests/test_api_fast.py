@@ -85,6 +85,8 @@ def test_every_operation_answers_a_valid_request(client):
     for method, url, _ in _operations(client, held):
         if method == "post":
             answer = upload(client)
+        elif url.endswith("/neighbors"):
+            answer = client.get(url, params={"path": upload(client).json()["path"]})
         elif url.startswith("/api/jobs/"):
             # A result not computed yet answers 202 with its job.
             started = client.get(f"{URL}/embeddings/tsne", params={"perplexity": 7})
@@ -125,3 +127,43 @@ def test_health_gives_the_neighbours_an_upload_lists(client):
     neighbors = client.get("/api/health").json()["neighbors"]
     assert neighbors == 8  # CODINET_NEIGHBORS's default
     assert len(upload(client).json()["neighbors"]) == neighbors
+
+
+def test_an_uploads_neighbours_are_the_nearest_to_its_path(client):
+    result = upload(client, "train").json()
+    asked = {"path": result["path"], "split": "train"}
+    nearest = client.get(f"{URL}/neighbors", params=asked).json()
+    assert nearest["neighbors"] == result["neighbors"]
+
+
+def test_neighbours_of_a_path_follow_one_rule(client):
+    """Nearest by Hamming distance, ties by sample id; with ``other_paths`` none on the
+    path itself; ``leave_out`` never listed: checked against the split's paths."""
+    table = client.get(f"{URL}/paths").json()
+    shown = 3
+    path = table["paths"][shown]
+    answer = client.get(
+        f"{URL}/neighbors", params={"path": path, "other_paths": "true", "leave_out": shown}
+    )
+    assert answer.status_code == 200, answer.text
+    listed = answer.json()["neighbors"]
+
+    def distance(other: str) -> int:
+        return sum(a != b for a, b in zip(path, other, strict=True))
+
+    expected = sorted(
+        (distance(p), i)
+        for i, p in zip(table["sample_ids"], table["paths"], strict=True)
+        if distance(p) > 0 and i != shown
+    )[:8]
+    assert [(n["distance"], n["sample_id"]) for n in listed] == expected
+    everyone = client.get(f"{URL}/neighbors", params={"path": path}).json()["neighbors"]
+    assert everyone[0]["distance"] == 0 and everyone[0]["sample_id"] == min(
+        i for i, p in zip(table["sample_ids"], table["paths"], strict=True) if p == path
+    )
+
+
+def test_a_path_of_the_wrong_length_is_refused_saying_what_a_path_is(client):
+    answer = client.get(f"{URL}/neighbors", params={"path": "0101"})
+    assert answer.status_code == 422
+    assert "block" in answer.json()["detail"]

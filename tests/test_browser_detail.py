@@ -165,6 +165,9 @@ def test_the_neighbour_sections_follow_a_forced_path(ui, api):
     expect(detail.get_by_text(re.compile("No other image"))).to_have_count(0 if on_forced else 1)
     # The nearest images are nearest to the forced path.
     expect(heads.filter(has_text="Nearest images to the forced path")).to_have_count(1)
+    listed = detail.locator(".neighbors")
+    expect(listed).to_have_attribute("data-path", forced["path"])
+    expect(listed).to_have_attribute("data-state", "data")
     distances = [
         int(t.split()[1]) for t in detail.locator(".neighbors .tile-caption").all_inner_texts()
     ]

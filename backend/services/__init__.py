@@ -1,9 +1,10 @@
 """The explorer's operations, free of HTTP: routers translate these to responses.
 
-Routers call ``Explorer`` alone, through its three parts: ``models`` (the server and
+Routers call ``Explorer`` alone, through its four parts: ``models`` (the server and
 its models), ``splits`` (results derived from a model's split: its routing, embeddings,
-measures, block importance, the run's formation, samples) and ``images`` (one image
-routed: an upload or a sample, along its own path or a forced one). Operations return
+measures, block importance, the run's formation, samples), ``neighbors`` (a split's
+images nearest to a path) and ``images`` (one image routed: an upload or a sample,
+along its own path or a forced one). Operations return
 the API's schema objects (``backend.schemas``), or a ``Job`` while a result is computed
 (routers answer it with 202), and refuse a request by raising the error types of
 ``backend.errors`` (and the trainer's ``CheckpointError`` and ``DatasetError`` for
@@ -24,6 +25,7 @@ from backend.ids import shown
 from backend.jobs import Job
 from backend.services.image_routing import ImageRouting
 from backend.services.models import Models
+from backend.services.neighbors import NearestImages
 from backend.services.shared import Shared
 from backend.services.splits import EmbeddingResult, PathsResult, ServedEmbedding, SplitResults
 from backend.settings import Settings
@@ -38,7 +40,8 @@ class Explorer:
         self.shared = Shared(settings)
         self.models = Models(self.shared)
         self.splits = SplitResults(self.shared)
-        self.images = ImageRouting(self.shared, self.splits)
+        self.neighbors = NearestImages(self.shared, self.splits)
+        self.images = ImageRouting(self.shared, self.splits, self.neighbors)
         self._payloads = ComputeOnce(self.shared.memory)  # encoded responses
 
     @property

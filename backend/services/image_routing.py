@@ -18,9 +18,9 @@ import torch
 
 from backend.batching import Inputs, MicroBatcher
 from backend.errors import InvalidInput, UnknownItem
-from backend.extraction import PathTable
 from backend.images import Limits, PreparedUpload, network_input_png, prepare_upload, with_views
-from backend.schemas import Neighbor, RouteResult, Routing, SampleRef, ViewPaths
+from backend.schemas import RouteResult, Routing, SampleRef, ViewPaths
+from backend.services.neighbors import NearestImages
 from backend.services.shared import Shared, check_split
 from backend.services.splits import SplitResults
 from backend.store import LoadedModel
@@ -83,8 +83,8 @@ class HeldUploads:
 
 
 class ImageRouting:
-    def __init__(self, shared: Shared, splits: SplitResults):
-        self.shared, self.splits = shared, splits
+    def __init__(self, shared: Shared, splits: SplitResults, neighbors: NearestImages):
+        self.shared, self.splits, self.neighbors = shared, splits, neighbors
         self.batcher = MicroBatcher(shared.context.runtime)
         self.held = HeldUploads()
 
@@ -193,28 +193,13 @@ class ImageRouting:
         except DatasetError as error:
             # The prediction and path still stand.
             return result.model_copy(update={"dataset_error": str(error)}), prepared
-        result.neighbors = self._neighbors(loaded, table, path)
+        result.neighbors = self.neighbors.listed(loaded, table, path)
         for method, embedding in self.splits.computed_embeddings(loaded, split).items():
             result.embedding[method] = embedding.place(path)
             if result.views is not None:
                 # The views on the map: how far apart routing puts one image's views.
                 result.views.embedding[method] = [embedding.place(b) for b in paths[1:]]
         return result, prepared
-
-    def _neighbors(self, loaded: LoadedModel, table: PathTable, path: np.ndarray) -> list[Neighbor]:
-        distances = (table.paths != path).sum(axis=1)
-        order = np.lexsort((table.sample_ids, distances))[: self.shared.settings.neighbors]
-        return [
-            Neighbor(
-                sample_id=int(i),
-                label=int(table.labels[i]),
-                class_name=loaded.class_names[table.labels[i]],
-                prediction=int(table.predictions[i]),
-                distance=int(distances[i]),
-                path=path_strings(table.paths[i][None])[0],
-            )
-            for i in order
-        ]
 
 
 def _forced_path(loaded: LoadedModel, force_path: str | None, views: int) -> np.ndarray | None:

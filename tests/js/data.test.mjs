@@ -17,7 +17,6 @@ import {
   joinSamples,
   markerSize,
   nearestPaths,
-  nearestToPath,
   parseQuery,
   pathMembers,
   samplesOnPath,
@@ -77,17 +76,8 @@ test("an embedding joined with the table takes its costs by sample id", () => {
   assert.equal(executedRange([]), null);
 });
 
-test("nearest images: by distance to the path, then by sample id", () => {
+test("nearest paths: by distance, then the most used", () => {
   const samples = tableSamples(TABLE);
-  const near = nearestToPath(samples, "111", 3, { skip: 0 });
-  assert.deepEqual(near, [
-    { index: 1, distance: 0 },
-    { index: 5, distance: 0 },
-    { index: 2, distance: 1 },
-  ]);
-  const others = nearestToPath(samples, "111", 8, { skip: 0, otherPaths: true });
-  assert.deepEqual(others.map((n) => n.index), [2, 3, 4]);
-  assert.equal(nearestToPath(samples, "111", 2).length, 2);
   assert.deepEqual(
     nearestPaths(samples, "111", 2).map((p) => [p.path, p.distance]),
     [["101", 1], ["001", 2]],
