@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,9 +70,11 @@ def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
     assert f"{size:,} bytes" in errors["good"] and f"{size - 1:,}" in errors["good"]
 
 
-def held_in_load(store: ModelStore, monkeypatch, model_id: str) -> threading.Event:
-    """Start loading ``model_id`` in a thread and hold it inside its read; returns the
-    event that lets the read go on (set it, or the load waits 30 s)."""
+@contextmanager
+def held_in_load(store: ModelStore, monkeypatch, model_id: str) -> Iterator[threading.Event]:
+    """Load ``model_id`` in a thread held inside its read; yields the event that lets the
+    read go on (set it, or the load waits 30 s). On leaving, the read goes on and the
+    thread is joined: its load ends before the test's folder is removed."""
     entered, release = threading.Event(), threading.Event()
     original = store._load
 
@@ -81,29 +85,31 @@ def held_in_load(store: ModelStore, monkeypatch, model_id: str) -> threading.Eve
         return original(loading_id, path, group)
 
     monkeypatch.setattr(store, "_load", slow_load)
-    threading.Thread(target=store.get, args=(model_id,), daemon=True).start()
-    assert entered.wait(20)
-    return release
+    loader = threading.Thread(target=store.get, args=(model_id,), daemon=True)
+    loader.start()
+    try:
+        assert entered.wait(20)
+        yield release
+    finally:
+        release.set()
+        loader.join(30)
 
 
 def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monkeypatch):
     """Loading is done outside the lock every model needs."""
     shutil.copytree(runs / "good", runs / "slow")
     store = ModelStore(runs, DATA)
-    release = held_in_load(store, monkeypatch, "slow")
-    try:
+    with held_in_load(store, monkeypatch, "slow"):
         assert answers_within(20, lambda: store.get("good")).id == "good"
-    finally:
-        release.set()
 
 
 def test_a_listing_waits_for_a_small_checkpoint_another_request_is_loading(runs, monkeypatch):
     """A small checkpoint is never missing from a listing: the page's first listing
     raced a request loading the same model and showed one model of two."""
     store = ModelStore(runs, DATA)
-    release = held_in_load(store, monkeypatch, "good")
-    threading.Timer(0.5, release.set).start()
-    models, errors = answers_within(20, store.load_all)
+    with held_in_load(store, monkeypatch, "good") as release:
+        threading.Timer(0.5, release.set).start()
+        models, errors = answers_within(20, store.load_all)
     assert [m.id for m in models] == ["good"] and errors == {}
 
 
