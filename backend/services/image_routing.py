@@ -21,11 +21,11 @@ from backend.errors import InvalidInput, UnknownItem
 from backend.images import Limits, PreparedUpload, network_input_png, prepare_upload, with_views
 from backend.schemas import RouteResult, Routing, SampleRef, ViewPaths
 from backend.services.neighbors import NearestImages
-from backend.services.shared import Shared, check_split
+from backend.services.shared import Shared, check_split, client_path
 from backend.services.splits import SplitResults
 from backend.store import LoadedModel
 from trainer.data import DatasetError
-from trainer.paths import mean_view_hamming, parse_path, path_strings
+from trainer.paths import mean_view_hamming, path_strings
 
 HELD_UPLOADS = 64  # uploads kept at once; each holds one small dataset-format image
 HELD_SECONDS = 15 * 60  # how long after its last use an upload stays held
@@ -210,10 +210,7 @@ def _forced_path(loaded: LoadedModel, force_path: str | None, views: int) -> np.
             "augmented views are routed by the network's own gates: ask for views "
             "without force_path"
         )
-    try:
-        return parse_path(force_path, loaded.num_gates)
-    except ValueError as error:  # says what a path is
-        raise InvalidInput(str(error)) from None
+    return client_path(force_path, loaded.num_gates)
 
 
 def _routing(loaded: LoadedModel, logits: torch.Tensor, path: np.ndarray) -> Routing:

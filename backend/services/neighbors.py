@@ -3,13 +3,12 @@ answered for any path, and for a routed image's result."""
 
 import numpy as np
 
-from backend.errors import InvalidInput
 from backend.extraction import PathTable
 from backend.schemas import Neighbor, Neighbors
-from backend.services.shared import Shared
+from backend.services.shared import Shared, client_path
 from backend.services.splits import SplitResults
 from backend.store import LoadedModel
-from trainer.paths import parse_path, path_strings
+from trainer.paths import path_strings
 
 
 class NearestImages:
@@ -26,10 +25,7 @@ class NearestImages:
     ) -> Neighbors:
         """The split's images nearest to ``path``, as many as ``CODINET_NEIGHBORS``."""
         loaded = self.shared.store.get(model_id)
-        try:
-            bits = parse_path(path, loaded.num_gates)
-        except ValueError as error:  # says what a path is
-            raise InvalidInput(str(error)) from None
+        bits = client_path(path, loaded.num_gates)
         table = self.splits.table(loaded, split)
         return Neighbors(
             model_id=loaded.id,

@@ -1,6 +1,8 @@
 """What the explorer's parts share: the settings, the computation context (models and
 datasets, the disk cache, where tensors run), the job queue and one memory budget."""
 
+import numpy as np
+
 from backend.cache import DiskCache, LruCache
 from backend.context import Context
 from backend.errors import InvalidInput
@@ -8,6 +10,7 @@ from backend.jobs import JobManager
 from backend.settings import Settings
 from backend.store import SPLITS, ModelStore
 from trainer.models.registry import import_model_modules
+from trainer.paths import parse_path
 
 
 class Shared:
@@ -40,3 +43,12 @@ class Shared:
 def check_split(split: str) -> None:
     if split not in SPLITS:
         raise InvalidInput(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def client_path(path: str, gates: int) -> np.ndarray:
+    """A path a client sent (one character per gated block), as booleans; one of the
+    wrong length or with other characters is ``InvalidInput`` saying what a path is."""
+    try:
+        return parse_path(path, gates)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
