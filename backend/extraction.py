@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.context import Context
+from backend.settings import Settings, admits
 from backend.store import LoadedModel, split_of
 from trainer.data import ViewsDataset, build_transform
 from trainer.distributed import SINGLE_PROCESS, DistInfo
@@ -104,6 +105,17 @@ def extract_paths(
     if dist_info.is_main:
         context.cache.save(cache_file, **table.arrays())
     return table
+
+
+def view_protocol(loaded: LoadedModel, settings: Settings) -> ViewProtocol:
+    """The protocol the checkpoint's saved view figures were measured with (its training
+    config), so that the served figures equal them; the server's settings for a
+    checkpoint that records none (imported, hand-made) or one they would not admit."""
+    config = loaded.meta.get("config") or {}
+    views, per_class = config.get("eval_views"), config.get("view_images_per_class")
+    if admits("eval_views", views) and admits("view_images_per_class", per_class):
+        return ViewProtocol(views, per_class)
+    return ViewProtocol(settings.eval_views, settings.view_images_per_class)
 
 
 def augmented_view_paths(

@@ -2,9 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trainer.checkpoint import MAX_CHECKPOINT_BYTES
@@ -65,13 +65,16 @@ class Settings(BaseSettings):
         8, ge=1, le=100, description="nearest samples listed for an upload and a shown sample"
     )
     eval_views: int = Field(
-        ViewProtocol.views, ge=2, le=32, description="augmented views per image (view distance)"
+        ViewProtocol.views,
+        ge=2,
+        le=32,
+        description="augmented views per image (view distance) of a checkpoint that records none",
     )
     view_images_per_class: int = Field(
         ViewProtocol.images_per_class,
         ge=1,
         le=10_000,
-        description="images per class whose views are routed",
+        description="images per class whose views are routed, for a checkpoint that records none",
     )
     warmup: bool = Field(True, description="compile the embedding code at start-up")
     model_modules: str = Field(
@@ -88,6 +91,18 @@ class Settings(BaseSettings):
         """Where and how models route (under torchrun, this process's GPU); raises
         trainer.execution.DeviceUnavailable when ``device`` is cuda and there is no GPU."""
         return Runtime(resolve_device(self.device, local_rank), execution=self.execution)
+
+
+def admits(name: str, value) -> bool:
+    """Whether the setting ``name`` admits ``value`` (an int setting's bounds, no bool):
+    for values a stranger's checkpoint names where a setting would otherwise apply."""
+    field = Settings.model_fields[name]
+    try:
+        admitted = TypeAdapter(Annotated[field.annotation, *field.metadata])
+        admitted.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 def settings_error(error: Exception) -> str:

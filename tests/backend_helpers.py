@@ -5,6 +5,7 @@ import io
 import socket
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -64,7 +65,7 @@ def save_untrained_run(run_dir, seed: int = 0) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = build_checkpoint(
-        model, bundle.class_names, bundle.preprocessing, metrics, {"seed": seed}, epoch=0
+        model, bundle.class_names, bundle.preprocessing, metrics, asdict(config), epoch=0
     )
     save_atomic(checkpoint, run_dir / "checkpoint.pt")
     record_formation(run_dir, model, bundle, seed=seed)

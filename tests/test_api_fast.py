@@ -167,3 +167,17 @@ def test_a_path_of_the_wrong_length_is_refused_saying_what_a_path_is(client):
     answer = client.get(f"{URL}/neighbors", params={"path": "0101"})
     assert answer.status_code == 422
     assert "block" in answer.json()["detail"]
+
+
+def test_a_checkpoints_saved_figures_are_its_test_splits_and_say_so(client):
+    """The model listing serves the figures the trainer saved, measured on the test split;
+    /metrics on the test split gives the same numbers, one definition and one view
+    protocol. The Training split's are other images' figures, so they may differ."""
+    from trainer.measures import MEASURES
+
+    saved = client.get("/api/models/digits").json()["metrics"]
+    served = client.get("/api/models/digits/metrics", params={"split": "test"}).json()
+    for name in ("accuracy", "mean_executed_blocks", "unique_paths", *MEASURES):
+        assert served["overall"][name] == saved[name], name
+    train = client.get("/api/models/digits/metrics", params={"split": "train"}).json()
+    assert train["overall"]["view_distance"] != saved["view_distance"]

@@ -25,7 +25,7 @@ from backend.embeddings import (
     save_embedding,
 )
 from backend.errors import InvalidInput, UnknownItem
-from backend.extraction import PathTable, augmented_view_paths, extract_paths
+from backend.extraction import PathTable, augmented_view_paths, extract_paths, view_protocol
 from backend.formation import (
     ServedFormation,
     compute_formation,
@@ -40,7 +40,6 @@ from backend.schemas import BlockImportance, Metrics, Placement
 from backend.services.shared import Shared, check_split
 from backend.store import LoadedModel, split_of
 from trainer.checkpoint import epochs_trained
-from trainer.engine import ViewProtocol
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class SplitResults:
         settings, context = self.shared.settings, self.shared.context
         loaded = context.store.get(model_id)
         table = self.table(loaded, split)
-        protocol = ViewProtocol(settings.eval_views, settings.view_images_per_class)
+        protocol = view_protocol(loaded, settings)
         name = keys.views(loaded.content_hash, split, asdict(protocol))
         views = self._tables.get_or_compute(
             name, lambda: augmented_view_paths(context, loaded, split, protocol, name)
