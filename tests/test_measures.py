@@ -180,6 +180,38 @@ def test_the_ratios_move_with_bits_that_ignore_the_class():
     assert routing_measures(noisy, labels)["same_class_ratio"] > ratio + 0.05
 
 
+def views_of(paths, flipping, seed=0, views=4):
+    """Each image's augmented views: its path with the bits ``flipping`` drawn at random
+    for every view (the bits views disagree on), the others kept."""
+    rng = np.random.default_rng(seed)
+    view_paths = np.repeat(paths[:, None, :], views, axis=1)
+    view_paths[:, :, flipping] = rng.random((len(paths), views, len(flipping))) > 0.5
+    return view_paths
+
+
+def test_the_view_ratio_falls_with_bits_an_images_views_share():
+    """What docs/research.md says the view ratio is biased by. Views flip the same bits
+    as often in both cases (equal view distance), but where each path splits in four on
+    two bits that differ from image to image and that an image's views keep, the any-two
+    distance grows and the ratio falls: more distinct paths held by their views read as
+    more consistent. Bits that are constant or repeated leave it; bits that views
+    disagree on raise it."""
+    flipping = [0, 1, 2]  # one code bit's three copies
+    few, labels = few_or_many_paths(False, 0)
+    many, _ = few_or_many_paths(True, 0)
+    on_few = routing_measures(few, labels, views_of(few, flipping))
+    on_many = routing_measures(many, labels, views_of(many, flipping))
+    assert on_many["view_distance"] == on_few["view_distance"]
+    assert on_many["view_ratio"] < 0.95 * on_few["view_ratio"]  # 0.118 against 0.128
+    trimmed = routing_measures(few[:, :-2], labels, views_of(few[:, :-2], flipping))
+    assert trimmed["view_ratio"] == pytest.approx(on_few["view_ratio"])  # constant bits
+    doubled = np.repeat(few, 2, axis=1)
+    twice = routing_measures(doubled, labels, np.repeat(views_of(few, flipping), 2, axis=2))
+    assert twice["view_ratio"] == pytest.approx(on_few["view_ratio"])
+    unsteady = routing_measures(few, labels, views_of(few, [0, 1, 2, 3, 4, 5]))
+    assert unsteady["view_ratio"] > on_few["view_ratio"] + 0.05
+
+
 def test_the_probe_reads_a_path_per_class_fully_and_identical_paths_at_chance():
     codes = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]], dtype=bool)
     labels = np.repeat(np.arange(4), 10)

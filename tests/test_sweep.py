@@ -79,9 +79,13 @@ def test_a_setting_qualifies_only_if_every_interval_says_so():
     good = {
         "accuracy": interval(-ACCURACY_MARGIN / 2, 0.01),
         "view_ratio": interval(-0.3, -0.1),
+        "view_distance": interval(-0.9, -0.2),
         "probe_accuracy": interval(0.05, 0.2),
     }
     assert qualifies(good)
+    # The view ratio falls with more distinct paths that views keep, the raw view
+    # distance with fewer paths: views share their paths more only if both fall.
+    assert not qualifies({**good, "view_distance": interval(-0.2, 0.3)})
     assert not qualifies({**good, "accuracy": interval(-0.02, 0.01)})
     assert not qualifies({**good, "view_ratio": interval(-0.3, 0.01)})
     assert not qualifies({**good, "probe_accuracy": interval(-0.01, 0.2)})

@@ -52,13 +52,21 @@ ACCURACY_MARGIN = 0.005
 SHOWN = (
     "accuracy",
     "mean_executed_blocks",
+    "unique_paths",
     "view_ratio",
+    "view_distance",
     "same_class_ratio",
     "neighbor_agreement",
     "probe_accuracy",
     SETTLED,
 )
 FRONT = {"accuracy": 1, "view_ratio": -1, "probe_accuracy": 1}
+# What "views share their paths more" needs: the view ratio, which more distinct paths
+# held by their views lower, and the raw view distance, which fewer paths lower, both
+# below the reference's beyond their intervals.
+CONSISTENCY = ("view_ratio", "view_distance")
+# The differences from the reference the report's second table shows.
+VERSUS = ("accuracy", "unique_paths", *CONSISTENCY, "probe_accuracy", SETTLED)
 
 
 def parse_grid(items: list[str]) -> dict[str, list[float]]:
@@ -238,12 +246,13 @@ def build_sweep_report(out: Path, jobs: list[Job], grid: dict, baselines: list[s
 
 def qualifies(versus: dict) -> bool:
     """Accuracy within the margin of the reference (the interval's lower end), view ratio
-    lower and linear probe higher beyond their intervals."""
-    accuracy, view, probe = (versus.get(n, {}).get("ci95") for n in FRONT)
+    and view distance lower and linear probe higher beyond their intervals."""
+    accuracy, probe = (versus.get(n, {}).get("ci95") for n in ("accuracy", "probe_accuracy"))
+    views = [versus.get(n, {}).get("ci95") for n in CONSISTENCY]
     return bool(
-        accuracy and view and probe
+        accuracy and probe and all(views)
         and accuracy[0] >= -ACCURACY_MARGIN
-        and view[1] < 0
+        and all(view[1] < 0 for view in views)
         and probe[0] > 0
     )  # fmt: skip
 
@@ -293,18 +302,16 @@ def sweep_markdown(report: dict, command: str) -> str:
             f"## Difference from {reference}, paired by seed (95% interval)",
             "",
             f"A setting qualifies when accuracy's interval starts above -{ACCURACY_MARGIN:g}, "
-            "the view ratio's lies below 0 and the linear probe's above 0.",
+            "the view ratio's and the view distance's lie below 0 and the linear probe's "
+            "above 0.",
             "",
-            "| setting | accuracy | view_ratio | probe_accuracy | settled_90_epoch | qualifies |",
-            "|---|---|---|---|---|---|",
+            "| setting | " + " | ".join(VERSUS) + " | qualifies |",
+            "|---|" + "---|" * len(VERSUS) + "---|",
         ]
         for name, entry in sorted(report["settings"].items()):
             if "versus" not in entry:
                 continue
-            cells = [
-                _interval(entry["versus"][n])
-                for n in ("accuracy", "view_ratio", "probe_accuracy", SETTLED)
-            ]
+            cells = [_interval(entry["versus"][n]) for n in VERSUS]
             verdict = "yes" if entry["keeps_accuracy_and_improves"] else "no"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
     lines += ["", f"Front (accuracy ↑, view ratio ↓, linear probe ↑): {', '.join(report['front'])}"]
