@@ -17,9 +17,8 @@ labels, the number of gates and classes, and the size of one record.
 Fixed-size, checksummed records make the file append-safe: a record cut short by a
 kill is shorter than the others, one damaged on disk fails its checksum, and the
 reader keeps the records before either. A resumed run first cuts the file back to the
-epochs its ``last.pt`` holds, so an epoch is never recorded twice nor skipped. At the
-default cap a ResNet-110 (54 gates) writes 2,000 x (7 + 2) bytes = 18 KB an epoch,
-3.6 MB over 200 epochs.
+epochs its ``last.pt`` holds, so an epoch is never recorded twice nor skipped. The
+file's size per epoch is stated in docs/training.md.
 
 The server reads these files as written by a stranger: ``read_formation`` checks every
 field and bounds every read.
