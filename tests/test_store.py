@@ -2,6 +2,7 @@
 file can freeze the server, pin its memory, or outlive its removal."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import backend.store
 from backend.store import ModelStore, UnknownModel
-from trainer.checkpoint import CheckpointError
+from trainer.checkpoint import CheckpointError, read_checkpoint_bytes
 
 DATA = Path("data")
+LIMIT = 2**20  # the size limit of the tests' direct reads: what /dev/zero could fill
 
 
 def answers_within(seconds: float, call):
@@ -61,6 +64,78 @@ def test_a_checkpoint_linked_to_a_device_is_refused_without_reading_it(runs):
     store = ModelStore(runs, DATA)
     _, errors = answers_within(20, store.load_all)
     assert "out of the runs folder (to /dev/zero)" in errors["zero"]
+
+
+def let_go(fifo: Path) -> None:
+    """Let go a reader held in the open of ``fifo`` (what a test whose protection is
+    missing leaves behind): a writer's open ends it, so no thread of the test stays
+    blocked for the rest of the session."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # no reader waits (ENXIO), or no FIFO is there: nothing to let go
+        pass
+
+
+# The scan refuses FIFOs and links out of the folder before any read, so the reader's
+# own protections (trainer.files) are tested by calling it directly.
+def read_within_10_s(path: Path, within: Path | None = None) -> bytes:
+    return answers_within(10, lambda: read_checkpoint_bytes(path, LIMIT, "LIMIT", within))
+
+
+def test_reading_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "checkpoint.pt"
+    os.mkfifo(fifo)
+    try:
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            read_within_10_s(fifo)
+    finally:
+        let_go(fifo)
+
+
+def test_reading_a_link_to_a_device_is_refused_unread(tmp_path):
+    link = tmp_path / "checkpoint.pt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        read_within_10_s(link)
+
+
+def test_reading_a_link_out_of_its_folder_is_refused(tmp_path):
+    """Checked on the opened descriptor's real path: the file is refused whatever it is."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (tmp_path / "outside.pt").write_bytes(b"weights")
+    for name, target in (("zero", Path("/dev/zero")), ("file", tmp_path / "outside.pt")):
+        link = runs / name
+        link.symlink_to(target)
+        refusal = f"out of {runs} (at {target.resolve()})"
+        with pytest.raises(CheckpointError, match=re.escape(refusal)):
+            read_within_10_s(link, within=runs)
+
+
+def test_a_checkpoint_swapped_for_a_fifo_after_the_scan_is_refused(runs, monkeypatch):
+    """The store's own path: the run is found and stat'ed as a regular file, then
+    renamed to a FIFO just before its read. The read is refused at once, and the model
+    loads again once its file is back."""
+    checkpoint = runs / "good" / "checkpoint.pt"
+    good = checkpoint.read_bytes()
+    original = backend.store.read_checkpoint_bytes
+
+    def swapped_then_read(path, *args):
+        os.mkfifo(runs / "good" / "fifo")
+        os.replace(runs / "good" / "fifo", checkpoint)
+        return original(path, *args)
+
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", swapped_then_read)
+    store = ModelStore(runs, DATA)
+    try:
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            answers_within(10, lambda: store.get("good"))
+    finally:
+        let_go(checkpoint)
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", original)
+    (runs / "spare.pt").write_bytes(good)
+    os.replace(runs / "spare.pt", checkpoint)
+    assert answers_within(20, lambda: store.get("good")).id == "good"
 
 
 def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
@@ -183,8 +258,6 @@ def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_pat
 def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch):
     """Removed between the stat and the open: 404 for that model, not 409 or 500, and
     not listed as unloadable."""
-    import backend.store
-
     store = ModelStore(runs, DATA)
     original = backend.store.read_checkpoint_bytes
 
@@ -287,8 +360,6 @@ def test_special_files_where_a_checkpoint_belongs_are_listed_with_a_reason(runs)
 
 def test_a_model_replaced_while_it_is_looked_up_is_not_reported_missing(runs, monkeypatch):
     """The instant a rename leaves no file is not 'no model': the store looks again."""
-    import backend.store
-
     store = ModelStore(runs, DATA)
     original, calls = backend.store._file_signature, []
 
