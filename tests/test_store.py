@@ -12,8 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 import backend.store
+from backend.app import create_app
+from backend.settings import Settings
 from backend.store import ModelStore, UnknownModel
 from trainer.checkpoint import CheckpointError, read_checkpoint_bytes
 
@@ -39,6 +42,14 @@ def answers_within(seconds: float, call):
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+@contextmanager
+def served(runs: Path, cache: Path) -> Iterator[TestClient]:
+    """A client of a server of ``runs`` (its lifespan run, no warm-up)."""
+    settings = Settings(runs_dir=runs, cache_dir=cache, warmup=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture
@@ -239,15 +250,9 @@ def test_refused_checkpoints_do_not_stay_in_memory(tmp_path):
 
 
 def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from backend.app import create_app
-    from backend.settings import Settings
-
     (runs / "fifo").mkdir()
     os.mkfifo(runs / "fifo" / "checkpoint.pt")
-    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with served(runs, tmp_path / "cache") as client:
         health = answers_within(20, lambda: client.get("/api/health")).json()
         assert "not a regular file" in health["unloadable"]["fifo"]
         answer = answers_within(20, lambda: client.get("/api/models/fifo"))
@@ -274,13 +279,7 @@ def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch
 def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
     """Many delete-recreate cycles (a file and a whole run folder) while clients ask:
     the vanishing model is 200 or 404, the lists are always 200."""
-    from fastapi.testclient import TestClient
-
-    from backend.app import create_app
-    from backend.settings import Settings
-
     good = (runs / "good" / "checkpoint.pt").read_bytes()
-    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
     statuses: dict[str, set] = {}
     stop = threading.Event()
 
@@ -297,7 +296,7 @@ def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
             os.replace(spare, folder / "checkpoint.pt")
         stop.set()
 
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with served(runs, tmp_path / "cache") as client:
 
         def ask():
             while not stop.is_set():
