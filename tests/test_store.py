@@ -24,14 +24,14 @@ DATA = Path("data")
 LIMIT = 2**20  # the size limit of the tests' direct reads: what /dev/zero could fill
 
 
-def answers_within(seconds: float, call):
-    """``call()``'s result, or a failure if it has not answered in ``seconds`` (the
+def answers_within(seconds: float, call, *args):
+    """``call(*args)``'s result, or a failure if it has not answered in ``seconds`` (the
     timeout is the test's: a hung server never answers)."""
     result = {}
 
     def run():
         try:
-            result["value"] = call()
+            result["value"] = call(*args)
         except Exception as error:  # reported below
             result["error"] = error
 
@@ -187,6 +187,32 @@ def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monk
     store = ModelStore(runs, DATA)
     with held_in_load(store, monkeypatch, "slow"):
         assert answers_within(20, lambda: store.get("good")).id == "good"
+
+
+def test_a_dataset_being_loaded_does_not_block_the_other_models(runs, tmp_path, monkeypatch):
+    """A cold dataset load (CIFAR from disk takes seconds) held inside the loader: the
+    listings and another model's route answer meanwhile; the load then ends."""
+    shutil.copytree(runs / "good", runs / "other")
+    entered, release = threading.Event(), threading.Event()
+    original = backend.store.load_dataset
+
+    def held_load(*args):
+        entered.set()
+        release.wait(30)
+        return original(*args)
+
+    monkeypatch.setattr(backend.store, "load_dataset", held_load)
+    with served(runs, tmp_path / "cache") as client:
+        routing = threading.Thread(target=client.get, args=("/api/models/good/paths",))
+        routing.start()
+        try:
+            assert entered.wait(20)
+            for url in ("/api/health", "/api/models", "/api/groups", "/api/models/other"):
+                assert answers_within(10, client.get, url).status_code == 200, url
+        finally:
+            release.set()
+            routing.join(30)
+        assert client.get("/api/models/good/paths").status_code == 200
 
 
 def test_a_listing_waits_for_a_small_checkpoint_another_request_is_loading(runs, monkeypatch):
