@@ -302,6 +302,49 @@ def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch
     assert store.load_all() == ([], {})
 
 
+def test_the_404_of_a_model_replaced_while_it_loads_says_so(runs, tmp_path, monkeypatch):
+    """A run whose checkpoint is renamed away and back during every read of it: the
+    404 says it was replaced and to ask again, not that there is no such model while
+    naming it among the known ones; asked again once the renames stop, it is there. A
+    removed run is no model, and the known ones are the others."""
+    shutil.copytree(runs / "good", runs / "fv")
+    checkpoint, aside = runs / "fv" / "checkpoint.pt", runs / "fv" / "aside.pt"
+    original = backend.store.read_checkpoint_bytes
+
+    def read_mid_rename(path, *args):
+        if Path(path) != checkpoint:
+            return original(path, *args)
+        os.replace(checkpoint, aside)
+        try:
+            return original(path, *args)
+        finally:
+            os.replace(aside, checkpoint)
+
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", read_mid_rename)
+    with served(runs, tmp_path / "cache") as client:
+        answer = client.get("/api/models/fv")
+        assert (answer.status_code, answer.json()["detail"]) == (
+            404,
+            "the checkpoint of model 'fv' was replaced or removed while it was read; ask again",
+        )
+        monkeypatch.setattr(backend.store, "read_checkpoint_bytes", original)
+        assert client.get("/api/models/fv").status_code == 200
+        shutil.rmtree(runs / "fv")
+        answer = client.get("/api/models/fv")
+        assert (answer.status_code, answer.json()["detail"]) == (404, "no model 'fv'; known: good")
+
+
+def test_a_model_being_loaded_is_answered_once_loaded(runs, tmp_path, monkeypatch):
+    """A request for a model another request is loading waits for that load and is
+    answered with the model, not a 404."""
+    with served(runs, tmp_path / "cache") as client:
+        store = client.app.state.explorer.shared.store
+        with held_in_load(store, monkeypatch, "good") as release:
+            threading.Timer(0.5, release.set).start()
+            answer = answers_within(20, client.get, "/api/models/good")
+        assert answer.status_code == 200 and answer.json()["id"] == "good"
+
+
 def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
     """Many delete-recreate cycles (a file and a whole run folder) while clients ask:
     the vanishing model is 200 or 404, the lists are always 200."""
