@@ -108,8 +108,8 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
 class ModelStore:
     """The models of a runs folder. One lock guards the store's tables and is held only
     to look up or record; each model has its own lock, held while its file is read and
-    its network built, so a slow or large checkpoint delays requests for that model
-    alone."""
+    its network built, and each dataset its own, held while it is loaded, so a slow or
+    large checkpoint or dataset delays only the requests that need it."""
 
     def __init__(
         self,
@@ -133,6 +133,7 @@ class ModelStore:
         self._datasets: dict[tuple, DataBundle] = {}
         self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
+        self._dataset_locks: dict[tuple, threading.Lock] = {}
         self._loading: set[str] = set()  # ids whose checkpoint is being read now
 
     def ids(self) -> list[str]:
@@ -227,9 +228,7 @@ class ModelStore:
         found = self._cached(model_id, signature)
         if found is not None:
             return found
-        with self._lock:
-            model_lock = self._model_locks.setdefault(model_id, threading.Lock())
-        with model_lock:  # one load per model at a time; other models are not held up
+        with self._lock_of(self._model_locks, model_id):  # one load per model at a time
             found = self._cached(model_id, signature)
             if found is not None:
                 return found
@@ -260,6 +259,12 @@ class ModelStore:
                 self._loaded[model_id] = (signature, loaded)
             return_freed_memory()  # the file's bytes, and the version this one replaced
             return loaded
+
+    def _lock_of(self, locks: dict, key) -> threading.Lock:
+        """The lock of one model or dataset, made on first use (under the store's lock:
+        two callers never get two locks for one key)."""
+        with self._lock:
+            return locks.setdefault(key, threading.Lock())
 
     def _cached(self, model_id: str, signature: tuple) -> LoadedModel | None:
         """The model loaded from a file of this signature; raises the reason a file of
@@ -329,10 +334,12 @@ class ModelStore:
         )
 
     def dataset(self, loaded: LoadedModel) -> DataBundle:
-        """The dataset the model was trained on (raises trainer.data.DatasetError)."""
+        """The dataset the model was trained on (raises trainer.data.DatasetError).
+        Loaded under its own lock, not the store's: a cold load (seconds for CIFAR from
+        disk) held every listing and every other model's lookup."""
         prep = loaded.preprocessing
         key = (prep["dataset"], prep["image_size"])
-        with self._lock:
+        with self._lock_of(self._dataset_locks, key):  # each key is read and set only here
             if key not in self._datasets:
                 self._datasets[key] = load_dataset(
                     prep["dataset"], self.data_dir, prep["image_size"]

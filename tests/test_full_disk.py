@@ -15,7 +15,7 @@ import backend.cache
 from backend.app import create_app
 from backend.cache import DiskCache
 from backend.settings import Settings
-from tests.backend_helpers import wait_for_result
+from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 
 SPEC = {"x": ("f", ("n",))}
 
@@ -76,7 +76,16 @@ def test_the_server_answers_from_memory_when_the_cache_disk_is_full(
     untrained_runs, tmp_path, full_disk
 ):
     settings = Settings(runs_dir=untrained_runs, cache_dir=tmp_path / "cache", warmup=False)
+    image, _ = digit_on_paper(3)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        # First, so that the split's routing its neighbours need meets the full disk.
+        answer = client.post(
+            "/api/models/digits/route",
+            files={"file": ("three.png", encode(image, "PNG"), "image/png")},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["neighbors"]
+        assert _leftovers(tmp_path / "cache") == []
         for url in (
             "/api/models/digits/paths",
             "/api/models/digits/paths?format=csv",

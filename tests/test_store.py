@@ -2,6 +2,7 @@
 file can freeze the server, pin its memory, or outlive its removal."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,21 +12,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+import backend.store
+from backend.app import create_app
+from backend.settings import Settings
 from backend.store import ModelStore, UnknownModel
-from trainer.checkpoint import CheckpointError
+from trainer.checkpoint import CheckpointError, read_checkpoint_bytes
 
 DATA = Path("data")
+LIMIT = 2**20  # the size limit of the tests' direct reads: what /dev/zero could fill
 
 
-def answers_within(seconds: float, call):
-    """``call()``'s result, or a failure if it has not answered in ``seconds`` (the
+def answers_within(seconds: float, call, *args):
+    """``call(*args)``'s result, or a failure if it has not answered in ``seconds`` (the
     timeout is the test's: a hung server never answers)."""
     result = {}
 
     def run():
         try:
-            result["value"] = call()
+            result["value"] = call(*args)
         except Exception as error:  # reported below
             result["error"] = error
 
@@ -36,6 +42,14 @@ def answers_within(seconds: float, call):
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+@contextmanager
+def served(runs: Path, cache: Path) -> Iterator[TestClient]:
+    """A client of a server of ``runs`` (its lifespan run, no warm-up)."""
+    settings = Settings(runs_dir=runs, cache_dir=cache, warmup=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture
@@ -61,6 +75,78 @@ def test_a_checkpoint_linked_to_a_device_is_refused_without_reading_it(runs):
     store = ModelStore(runs, DATA)
     _, errors = answers_within(20, store.load_all)
     assert "out of the runs folder (to /dev/zero)" in errors["zero"]
+
+
+def let_go(fifo: Path) -> None:
+    """Let go a reader held in the open of ``fifo`` (what a test whose protection is
+    missing leaves behind): a writer's open ends it, so no thread of the test stays
+    blocked for the rest of the session."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # no reader waits (ENXIO), or no FIFO is there: nothing to let go
+        pass
+
+
+# The scan refuses FIFOs and links out of the folder before any read, so the reader's
+# own protections (trainer.files) are tested by calling it directly.
+def read_within_10_s(path: Path, within: Path | None = None) -> bytes:
+    return answers_within(10, lambda: read_checkpoint_bytes(path, LIMIT, "LIMIT", within))
+
+
+def test_reading_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "checkpoint.pt"
+    os.mkfifo(fifo)
+    try:
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            read_within_10_s(fifo)
+    finally:
+        let_go(fifo)
+
+
+def test_reading_a_link_to_a_device_is_refused_unread(tmp_path):
+    link = tmp_path / "checkpoint.pt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        read_within_10_s(link)
+
+
+def test_reading_a_link_out_of_its_folder_is_refused(tmp_path):
+    """Checked on the opened descriptor's real path: the file is refused whatever it is."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (tmp_path / "outside.pt").write_bytes(b"weights")
+    for name, target in (("zero", Path("/dev/zero")), ("file", tmp_path / "outside.pt")):
+        link = runs / name
+        link.symlink_to(target)
+        refusal = f"out of {runs} (at {target.resolve()})"
+        with pytest.raises(CheckpointError, match=re.escape(refusal)):
+            read_within_10_s(link, within=runs)
+
+
+def test_a_checkpoint_swapped_for_a_fifo_after_the_scan_is_refused(runs, monkeypatch):
+    """The store's own path: the run is found and stat'ed as a regular file, then
+    renamed to a FIFO just before its read. The read is refused at once, and the model
+    loads again once its file is back."""
+    checkpoint = runs / "good" / "checkpoint.pt"
+    good = checkpoint.read_bytes()
+    original = backend.store.read_checkpoint_bytes
+
+    def swapped_then_read(path, *args):
+        os.mkfifo(runs / "good" / "fifo")
+        os.replace(runs / "good" / "fifo", checkpoint)
+        return original(path, *args)
+
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", swapped_then_read)
+    store = ModelStore(runs, DATA)
+    try:
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            answers_within(10, lambda: store.get("good"))
+    finally:
+        let_go(checkpoint)
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", original)
+    (runs / "spare.pt").write_bytes(good)
+    os.replace(runs / "spare.pt", checkpoint)
+    assert answers_within(20, lambda: store.get("good")).id == "good"
 
 
 def test_a_checkpoint_over_the_size_limit_is_refused_unread(runs):
@@ -101,6 +187,32 @@ def test_one_checkpoint_blocked_in_its_load_does_not_block_the_others(runs, monk
     store = ModelStore(runs, DATA)
     with held_in_load(store, monkeypatch, "slow"):
         assert answers_within(20, lambda: store.get("good")).id == "good"
+
+
+def test_a_dataset_being_loaded_does_not_block_the_other_models(runs, tmp_path, monkeypatch):
+    """A cold dataset load (CIFAR from disk takes seconds) held inside the loader: the
+    listings and another model's route answer meanwhile; the load then ends."""
+    shutil.copytree(runs / "good", runs / "other")
+    entered, release = threading.Event(), threading.Event()
+    original = backend.store.load_dataset
+
+    def held_load(*args):
+        entered.set()
+        release.wait(30)
+        return original(*args)
+
+    monkeypatch.setattr(backend.store, "load_dataset", held_load)
+    with served(runs, tmp_path / "cache") as client:
+        routing = threading.Thread(target=client.get, args=("/api/models/good/paths",))
+        routing.start()
+        try:
+            assert entered.wait(20)
+            for url in ("/api/health", "/api/models", "/api/groups", "/api/models/other"):
+                assert answers_within(10, client.get, url).status_code == 200, url
+        finally:
+            release.set()
+            routing.join(30)
+        assert client.get("/api/models/good/paths").status_code == 200
 
 
 def test_a_listing_waits_for_a_small_checkpoint_another_request_is_loading(runs, monkeypatch):
@@ -164,15 +276,9 @@ def test_refused_checkpoints_do_not_stay_in_memory(tmp_path):
 
 
 def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from backend.app import create_app
-    from backend.settings import Settings
-
     (runs / "fifo").mkdir()
     os.mkfifo(runs / "fifo" / "checkpoint.pt")
-    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with served(runs, tmp_path / "cache") as client:
         health = answers_within(20, lambda: client.get("/api/health")).json()
         assert "not a regular file" in health["unloadable"]["fifo"]
         answer = answers_within(20, lambda: client.get("/api/models/fifo"))
@@ -183,8 +289,6 @@ def test_the_server_lists_a_fifo_as_unloadable_and_keeps_answering(runs, tmp_pat
 def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch):
     """Removed between the stat and the open: 404 for that model, not 409 or 500, and
     not listed as unloadable."""
-    import backend.store
-
     store = ModelStore(runs, DATA)
     original = backend.store.read_checkpoint_bytes
 
@@ -198,16 +302,53 @@ def test_a_checkpoint_that_vanishes_before_its_read_is_unknown(runs, monkeypatch
     assert store.load_all() == ([], {})
 
 
+def test_the_404_of_a_model_replaced_while_it_loads_says_so(runs, tmp_path, monkeypatch):
+    """A run whose checkpoint is renamed away and back during every read of it: the
+    404 says it was replaced and to ask again, not that there is no such model while
+    naming it among the known ones; asked again once the renames stop, it is there. A
+    removed run is no model, and the known ones are the others."""
+    shutil.copytree(runs / "good", runs / "fv")
+    checkpoint, aside = runs / "fv" / "checkpoint.pt", runs / "fv" / "aside.pt"
+    original = backend.store.read_checkpoint_bytes
+
+    def read_mid_rename(path, *args):
+        if Path(path) != checkpoint:
+            return original(path, *args)
+        os.replace(checkpoint, aside)
+        try:
+            return original(path, *args)
+        finally:
+            os.replace(aside, checkpoint)
+
+    monkeypatch.setattr(backend.store, "read_checkpoint_bytes", read_mid_rename)
+    with served(runs, tmp_path / "cache") as client:
+        answer = client.get("/api/models/fv")
+        assert (answer.status_code, answer.json()["detail"]) == (
+            404,
+            "the checkpoint of model 'fv' was replaced or removed while it was read; ask again",
+        )
+        monkeypatch.setattr(backend.store, "read_checkpoint_bytes", original)
+        assert client.get("/api/models/fv").status_code == 200
+        shutil.rmtree(runs / "fv")
+        answer = client.get("/api/models/fv")
+        assert (answer.status_code, answer.json()["detail"]) == (404, "no model 'fv'; known: good")
+
+
+def test_a_model_being_loaded_is_answered_once_loaded(runs, tmp_path, monkeypatch):
+    """A request for a model another request is loading waits for that load and is
+    answered with the model, not a 404."""
+    with served(runs, tmp_path / "cache") as client:
+        store = client.app.state.explorer.shared.store
+        with held_in_load(store, monkeypatch, "good") as release:
+            threading.Timer(0.5, release.set).start()
+            answer = answers_within(20, client.get, "/api/models/good")
+        assert answer.status_code == 200 and answer.json()["id"] == "good"
+
+
 def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
     """Many delete-recreate cycles (a file and a whole run folder) while clients ask:
     the vanishing model is 200 or 404, the lists are always 200."""
-    from fastapi.testclient import TestClient
-
-    from backend.app import create_app
-    from backend.settings import Settings
-
     good = (runs / "good" / "checkpoint.pt").read_bytes()
-    settings = Settings(runs_dir=runs, cache_dir=tmp_path / "cache", warmup=False)
     statuses: dict[str, set] = {}
     stop = threading.Event()
 
@@ -224,7 +365,7 @@ def test_deleting_and_recreating_checkpoints_is_never_a_500(runs, tmp_path):
             os.replace(spare, folder / "checkpoint.pt")
         stop.set()
 
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with served(runs, tmp_path / "cache") as client:
 
         def ask():
             while not stop.is_set():
@@ -287,8 +428,6 @@ def test_special_files_where_a_checkpoint_belongs_are_listed_with_a_reason(runs)
 
 def test_a_model_replaced_while_it_is_looked_up_is_not_reported_missing(runs, monkeypatch):
     """The instant a rename leaves no file is not 'no model': the store looks again."""
-    import backend.store
-
     store = ModelStore(runs, DATA)
     original, calls = backend.store._file_signature, []
 
