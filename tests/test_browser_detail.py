@@ -233,3 +233,22 @@ def test_a_samples_augmented_views_are_drawn_on_the_map_joined_to_it(ui, api, tm
     assert starts == [tuple(drawn["ring"])] * len(expected)
     ui.page.locator(".plot-card").first.screenshot(path=str(tmp_path / "views.png"))
     assert ui.errors == []
+
+
+ROW_COLUMNS = """lists => lists.map(list => [...list.children].map(row => {
+    const last = row.lastElementChild.getBoundingClientRect();
+    return {left: Math.round(last.left), top: Math.round(last.top - row.getBoundingClientRect().top)};
+}))"""
+
+
+def test_the_path_lists_rows_keep_their_columns_when_text_wraps(ui):
+    """A long "Nearest other paths" row wraps within its own column, beside the path
+    and its distance, as the short rows sit: no row drops its text under the path (at
+    1280 px the side panel is about 360 px wide)."""
+    ui.open()
+    detail, _ = open_largest_marker(ui)
+    expect(detail.locator(".path-list li").first).to_be_visible()
+    for rows in detail.locator(".path-list").evaluate_all(ROW_COLUMNS):
+        assert len({row["left"] for row in rows}) == 1, rows
+        assert all(row["top"] <= 4 for row in rows), rows
+    assert ui.errors == []
