@@ -12,8 +12,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_RUN := runs/digits-demo
+BASELINE_RUN := runs/digits-demo-no-codi
 
-.PHONY: install demo train-demo serve check test lint test-js
+.PHONY: install demo demo-compare train-demo serve check test lint test-js
 
 install: $(INSTALLED)
 
@@ -31,6 +32,14 @@ train-demo: $(DEMO_RUN)/checkpoint.pt
 
 # Trains the demo model if needed, then serves the dashboard on http://$(HOST):$(PORT)/
 demo: train-demo serve
+
+# The same recipe without CoDiNet's consistency and diversity terms (cost term kept):
+# what the demo is compared with to see what the terms do.
+$(BASELINE_RUN)/checkpoint.pt: | $(INSTALLED)
+	$(PY) -m trainer train --config recipes/digits.yaml --w-con 0 --w-div 0 --out $(BASELINE_RUN)
+
+# Trains both if needed, then serves them: tick Compare on digits-demo-no-codi.
+demo-compare: train-demo $(BASELINE_RUN)/checkpoint.pt serve
 
 serve: install
 	$(PY) -m backend --runs-dir runs --host $(HOST) --port $(PORT)
