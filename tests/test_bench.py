@@ -12,6 +12,7 @@ from bench import (
     formation,
     inference,
     large_maps,
+    load_memory,
     regularizer,
     soak,
     train_step,
@@ -48,6 +49,15 @@ def test_benchmark_runs_tiny_and_prints_its_table(benchmark, header_word, data_r
     assert header_word in table[0] + table[-1]
     assert set(table[1]) <= set("|-")
     assert any("PASS" in row or "FAIL" in row for row in table[2:])
+
+
+@pytest.mark.slow  # a second process, to measure its own peak
+def test_load_memory_benchmark_runs_tiny_and_prints_its_table(capsys):
+    """No target to pass or fail: it states what a load holds, per byte of checkpoint."""
+    (result,) = load_memory.main(["--tiny"])
+    table = last_table(capsys.readouterr().out)
+    assert len(table) == 3 and "peak per byte" in table[0]
+    assert result["peak_per_byte"] >= result["kept_per_byte"] > 0
 
 
 @pytest.mark.slow
