@@ -47,6 +47,14 @@ KNOWN_CLASSES = {
     "cifar10": CIFAR10_CLASSES,
     "svhn": [str(digit) for digit in range(10)],
 }
+# Where the class names of the others lie under --data-dir.
+CLASS_FILES = {
+    "cifar100": "{data}/cifar-100-python/ (its train, test and meta files)",
+    # The four codebases read ImageNet with torchvision's ImageFolder, as the loader
+    # here does: class i is the i-th folder name in sorted order.
+    "imagefolder": "{data}/train/ and {data}/val/, each with a folder of images per "
+    "class (ImageNet's 1000 are named by WordNet id, n01440764/ to n15075141/)",
+}
 # The image side each dataset is served at; an imported network must have been built
 # for it (a CIFAR ResNet has no stem for 224x224 images, nor the reverse).
 INPUT_SIZES = {"cifar10": 32, "cifar100": 32, "svhn": 32, "imagefolder": 224}
@@ -97,9 +105,13 @@ def import_checkpoint(
         raise ImportRefused(f"{target} exists already: choose another --out")
     data = _read_bytes(path)
     converted = family.convert(read_original(io.BytesIO(data), str(path)), arch)
+    # What the dataset asks of the network first: a refusal need not wait for the
+    # network to be built (an ImageNet ResNet-101 takes seconds).
+    name = _served_as(family, converted, dataset)
+    bundle, class_names, preprocessing = _dataset_facts(
+        family, converted, dataset, name, Path(data_dir)
+    )
     model = build_network(converted, family)
-    dataset = ALIASES.get(dataset, dataset)
-    bundle, class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
     classes = model.model_args.get("num_classes")
     if classes != len(class_names):
         raise ImportRefused(
@@ -158,40 +170,50 @@ def _evaluated(model: torch.nn.Module, bundle: DataBundle) -> dict:
     return evaluate_model(model, bundle, config)
 
 
-def _dataset_facts(
-    family: Family, converted: Converted, dataset: str, data_dir: Path
-) -> tuple[DataBundle | None, list[str], dict]:
-    """The dataset when it is on disk, its class names, and its preprocessing normalised
-    as ``family`` did."""
-    if dataset not in INPUT_SIZES:
+def _served_as(family: Family, converted: Converted, dataset: str) -> str:
+    """``--dataset``'s name here (imagenet is an imagefolder), once the network is
+    known to be built for the images that dataset is served at."""
+    name = ALIASES.get(dataset, dataset)
+    if name not in INPUT_SIZES:
         raise ImportRefused(
             f"--dataset {dataset!r} cannot be imported into; choose one of "
             f"{', '.join([*INPUT_SIZES, *ALIASES])}"
         )
-    size = INPUT_SIZES[dataset]
-    if converted.input_size != size:
+    size, built = INPUT_SIZES[name], converted.input_size
+    if built != size:
+        kind = "a CIFAR" if built == 32 else "an ImageNet"
         raise ImportRefused(
-            f"the network was built for {converted.input_size}x{converted.input_size} "
-            f"images, {dataset} is served at {size}x{size}: a "
-            f"{'CIFAR' if converted.input_size == 32 else 'ImageNet'} {family.title} "
-            f"checkpoint cannot be imported for {dataset}"
+            f"--dataset {dataset} expects a network built for its {size}x{size} images, "
+            f"found {kind} {family.title} network, built for {built}x{built} images: "
+            f"this checkpoint was not trained on {dataset}"
         )
+    return name
+
+
+def _dataset_facts(
+    family: Family, converted: Converted, dataset: str, name: str, data_dir: Path
+) -> tuple[DataBundle | None, list[str], dict]:
+    """The dataset when it is on disk, its class names, and its preprocessing normalised
+    as ``family`` did."""
+    size = INPUT_SIZES[name]
     try:
-        bundle = load_dataset(dataset, data_dir, size)
+        bundle = load_dataset(name, data_dir, size)
         class_names, preprocessing = bundle.class_names, dict(bundle.preprocessing)
     except DatasetError as error:
-        if dataset not in KNOWN_CLASSES:
+        if name not in KNOWN_CLASSES:
+            layout = CLASS_FILES[name].format(data=data_dir)
             raise ImportRefused(
-                f"the class names of {dataset} come from its files: {error}"
+                f"--dataset {dataset} takes the network's class names from its files: "
+                f"expected {layout}; {error}"
             ) from None
         bundle = None
-        class_names = KNOWN_CLASSES[dataset]
-        preprocessing = {"dataset": dataset, "image_size": size, "channels": 3}
-    mean, std = converted.normalization or family.normalization.get(dataset, (None, None))
+        class_names = KNOWN_CLASSES[name]
+        preprocessing = {"dataset": name, "image_size": size, "channels": 3}
+    mean, std = converted.normalization or family.normalization.get(name, (None, None))
     if mean is not None:
         preprocessing.update(mean=[float(m) for m in mean], std=[float(s) for s in std])
     if "mean" not in preprocessing:
         raise ImportRefused(f"{family.title} states no normalisation for {dataset}")
-    if dataset == "imagefolder":
+    if name == "imagefolder":
         preprocessing.setdefault("resize", 256)
     return bundle, list(class_names), preprocessing
