@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -168,10 +169,38 @@ def test_a_network_with_other_classes_than_the_dataset_is_refused(tmp_path, caps
     assert "10 classes" in message and "cifar100 has 100" in message
 
 
-def test_a_truncated_file_is_refused(tmp_path, capsys):
-    cut = tmp_path / "cut.pth.tar"
-    cut.write_bytes(SKIPNET.read_bytes()[: SKIPNET.stat().st_size // 2])
-    assert "not a readable PyTorch checkpoint" in refused(tmp_path, capsys, "skipnet", cut)
+# Where a file may be cut: the legacy format's first pickles (magic number, protocol,
+# system information), a class name in the object's pickle, the weights' bytes.
+CUTS = {
+    "header": lambda data: 30,
+    "class name": lambda data: data.index(b"OrderedDict") + 3,
+    "weights": lambda data: len(data) // 2,
+}
+
+
+@pytest.mark.parametrize("cut", CUTS)
+@pytest.mark.parametrize("source", ORIGINALS)
+def test_a_truncated_file_is_refused(tmp_path, capsys, source, cut):
+    data = ORIGINALS[source].read_bytes()
+    kept = data[: CUTS[cut](data)]
+    truncated = tmp_path / ORIGINALS[source].name
+    truncated.write_bytes(kept)
+    message = refused(tmp_path, capsys, source, truncated)
+    assert "torch.save" in message and f"{len(kept):,} bytes" in message, message
+    assert "truncated" in message and "pickled Python object" not in message
+
+
+@pytest.mark.parametrize("source", ORIGINALS)
+def test_a_corrupted_file_is_refused(tmp_path, capsys, source):
+    """A storage key changed in the object's pickle (bit rot): the loader's own
+    assertion, which escaped as a traceback, becomes a refusal."""
+    data = ORIGINALS[source].read_bytes()
+    key = re.search(rb"FloatStorage\nq.X.\x00\x00\x00(\d+)", data, re.DOTALL)
+    corrupted = tmp_path / ORIGINALS[source].name
+    corrupted.write_bytes(data[: key.start(1)] + b"0" * len(key[1]) + data[key.end(1) :])
+    message = refused(tmp_path, capsys, source, corrupted)
+    assert "not a readable PyTorch checkpoint" in message and "torch.save" in message
+    assert f"{len(data):,} bytes" in message
 
 
 @pytest.mark.parametrize("damage", ["missing", "extra", "shape"])

@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import pickle
+import pickletools
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -67,18 +68,68 @@ def read_original(source: str | Path | io.BytesIO, name: str | None = None) -> o
     try:
         with torch.serialization.safe_globals(_NUMPY_SCALARS):
             return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        what = f" ({found.group(1)})" if found else ""
-        raise ImportRefused(
-            f"{name} holds a pickled Python object{what} and is refused: only tensors, "
-            "numbers, strings and containers are read from an imported file"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
-        raise ImportRefused(
-            f"{name} is not a readable PyTorch checkpoint (truncated or not torch.save): "
-            f"{type(error).__name__}: {error}"
-        ) from None
+    except Exception as error:  # any failure to read an untrusted file is a refusal
+        # A file cut short or corrupted fails wherever its bytes lead: in struct (a
+        # number cut short), in an assertion or a type error of the unpickler.
+        reason = _why_unreadable(_contents(source), name, error)
+    raise ImportRefused(reason)  # outside the handler: no context holding the file
+
+
+_ZIP = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6; the older one is pickles
+
+
+def _contents(source: str | Path | io.BytesIO) -> bytes:
+    return source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+
+
+def _why_unreadable(data: bytes, name: str, error: Exception) -> str:
+    """A refusal's sentence for a file torch.load failed on: cut short, holding a
+    pickled object, or no checkpoint at all."""
+    found = f"found {len(data):,} bytes"
+    if _cut_inside_pickle(data):
+        return (
+            f"{name} is truncated: expected a whole checkpoint as torch.save writes it, "
+            f"{found} that end inside its pickled data"
+        )
+    global_name = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if isinstance(error, pickle.UnpicklingError) and global_name:
+        return (
+            f"{name} holds a pickled Python object ({global_name.group(1)}) and is "
+            "refused: only tensors, numbers, strings and containers are read from an "
+            "imported file"
+        )
+    return (
+        f"{name} is not a readable PyTorch checkpoint (truncated, or not written by "
+        f"torch.save): expected a whole file as torch.save writes it, {found} that fail "
+        f"to load ({_own_words(error)})"
+    )
+
+
+def _own_words(error: Exception) -> str:
+    """The error in one line, without torch's advice to load the file unsafely."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0]
+    return f"{type(error).__name__}: {' '.join(text.split())}"
+
+
+def _cut_inside_pickle(data: bytes) -> bool:
+    """Whether ``data`` ends inside one of the pickles the older torch.save format writes
+    before the weights (magic number, protocol, system information, the object, its
+    storages' keys). Walking the opcodes runs nothing; a pickle that runs out of bytes
+    stops at the end, one with a bad opcode before it."""
+    if data.startswith(_ZIP):
+        return False  # the zip reader names a cut itself
+    stream = io.BytesIO(data)
+    for _ in range(5):
+        if stream.tell() == len(data):
+            return False  # the bytes end between pickles: not a cut inside one
+        try:
+            for _ in pickletools.genops(stream):
+                pass
+        except ValueError:
+            return stream.tell() == len(data)
+    return False
 
 
 def family_named(source: str) -> Family:
