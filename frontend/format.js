@@ -31,11 +31,21 @@ export function networkName(model) {
   return `${family} ${archName(model.arch, model.model_args || {})}`.trim();
 }
 
-/** Where a model comes from, for a tooltip: trained here, or imported from which file. */
+/** The model table's network cell, e.g. "SkipNet ResNet-38 · 17 gates"; "· masked" ends
+ * it for a network that cannot skip a block per image (the API's conditional: false). */
+export function networkSummary(model) {
+  return `${networkName(model)} · ${model.num_gates} gates${model.conditional === false ? " · masked" : ""}`;
+}
+
+/** Where a model comes from, for a tooltip: trained here, or imported from which file;
+ * and, for a masked network, what masked means. */
 export function originText(model) {
   const o = model.origin;
-  if (!o) return `trained here (${model.arch})`;
-  return `imported from ${o.source_file} (sha256 ${o.sha256}), written by ${o.repository}; ${model.arch}`;
+  const from = o
+    ? `imported from ${o.source_file} (sha256 ${o.sha256}), written by ${o.repository}; ${model.arch}`
+    : `trained here (${model.arch})`;
+  if (model.conditional !== false) return from;
+  return `${from}. Masked: it cannot skip a block per image, so every block is computed and the path selects the outputs; answers and MACs per path are as if it skipped`;
 }
 
 export function datasetName(dataset) {

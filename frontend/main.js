@@ -4,7 +4,7 @@ import { getHealth, getMeasures, getModels } from "./api.js";
 import { renderClasses } from "./classview.js";
 import { $, $$, el, fill } from "./dom.js";
 import { initFind, restoreFind } from "./find.js";
-import { datasetName, formatMacs, formatNumber, formatPercent, networkName, originText, plural } from "./format.js";
+import { datasetName, formatMacs, formatNumber, formatPercent, networkName, networkSummary, originText, plural } from "./format.js";
 import { renderMeasureComparison } from "./measuresview.js";
 import { hideHoverCard } from "./hovercard.js";
 import { renderRouting } from "./routingview.js";
@@ -132,7 +132,7 @@ function modelRow(model) {
     el("td", { class: "col-pick" }, radio),
     el("th", { scope: "row" }, el("span", { class: "model-name", text: model.id })),
     el("td", { text: datasetName(model.dataset) }),
-    el("td", { title: originText(model), text: `${networkName(model)} · ${model.num_gates} gates` }),
+    el("td", { title: originText(model), text: networkSummary(model) }),
     el("td", { class: "num", text: formatPercent(m.accuracy) }),
     el("td", { class: "num", text: blocks !== undefined && blocks !== null ? `${formatNumber(blocks, 2)} of ${model.num_gates}` : "–" }),
     el(

@@ -12,26 +12,29 @@ from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.settings import Settings
+from trainer.models import registry
 
 README = Path(__file__).parents[1] / "README.md"
 
 
-def _example_blocks() -> list[str]:
+def _example() -> str:
+    """The README's one Python block: the network, and the script that saves it."""
     section = README.read_text().split("### Your own model", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    return block
 
 
 @pytest.fixture(scope="module")
 def own_client(tmp_path_factory, monkeypatch_module):
     root = tmp_path_factory.mktemp("own")
-    network, save = _example_blocks()
-    (root / "my_gated.py").write_text(network)
-    (root / "save_mine.py").write_text(save)
-    # Run as `python save_mine.py` in its folder would, in this process (a second
-    # interpreter would spend seconds importing torch again).
+    (root / "my_gated.py").write_text(_example())
+    # `python my_gated.py` in its folder, run in this process (a second interpreter
+    # would spend seconds importing torch again). Its registration would end with that
+    # process: the server's import of my_gated registers the class afresh.
     monkeypatch_module.syspath_prepend(str(root))
     monkeypatch_module.chdir(root)
-    runpy.run_path(str(root / "save_mine.py"), run_name="__main__")
+    runpy.run_path(str(root / "my_gated.py"), run_name="__main__")
+    registry._MODELS.pop("GatedMLP")
     settings = Settings(
         runs_dir=root / "runs",
         cache_dir=root / "cache",
@@ -49,8 +52,7 @@ def monkeypatch_module():
 
 
 def test_the_example_is_complete_and_short():
-    network, save = _example_blocks()
-    assert len(network.splitlines()) + len(save.splitlines()) <= 50
+    assert len(_example().splitlines()) <= 30
 
 
 def test_your_own_model_is_served_like_any_other(own_client):
@@ -58,6 +60,7 @@ def test_your_own_model_is_served_like_any_other(own_client):
     assert [m["id"] for m in models] == ["mine"]
     mine = models[0]
     assert mine["family"] == "mine" and mine["num_gates"] == 6 and mine["conditional"]
+    assert mine["arch"] == "GatedMLP" and mine["model_args"] == {}
     # stem 256x64, head 64x10, six gates 64x1 (always run) and six blocks 64x64
     assert mine["full_macs"] == 256 * 64 + 64 * 10 + 6 * 64 + 6 * 64 * 64
     paths = own_client.get("/api/models/mine/paths").json()["paths"]

@@ -125,7 +125,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     imported.add_argument(
         "--dataset",
         required=True,
-        help="what it was trained on: cifar10, cifar100, svhn, or imagenet (imagefolder)",
+        help="what it was trained on: cifar10, cifar100, svhn, or imagenet (imagefolder); "
+        "cifar100 and imagenet need their files under --data-dir for the class names",
     )
     imported.add_argument("--out", required=True, help="the run folder to write (runs/NAME)")
     imported.add_argument(

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from trainer.checkpoint_schema import schema_problem
+from trainer.data import load_dataset
 from trainer.files import RefusedFile, open_regular
 from trainer.models import create_model, list_models
 
@@ -46,6 +47,18 @@ def build_checkpoint(model, class_names, preprocessing, metrics, config, epoch) 
         "config": dict(config),
         "epoch": epoch,
     }
+
+
+def save_run(model, dataset: str, out: str | Path, data_dir: str | Path = "data") -> Path:
+    """``model`` (built by ``create_model``, with whatever weights it holds) saved as the
+    run folder ``out``, with the class names and preprocessing of ``dataset``: what a
+    researcher's own network needs to be served. Returns the checkpoint written."""
+    bundle = load_dataset(dataset, data_dir)
+    target = Path(out) / "checkpoint.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = build_checkpoint(model, bundle.class_names, bundle.preprocessing, {}, {}, 0)
+    save_atomic(checkpoint, target)
+    return target
 
 
 def completed_epochs(epoch_index: int) -> int:

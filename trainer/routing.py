@@ -11,7 +11,7 @@ network, runs for every image).
 
 CoDiNet (``trainer.models.codinet``) is one implementation; the field's networks
 (``trainer.field``) are others. A researcher's own gated network needs only these few
-members: see ``docs/own-model.md``.
+members: the README's "Your own model" shows a complete one.
 """
 
 import torch

@@ -13,6 +13,7 @@ import {
   formatPercent,
   formatPrediction,
   networkName,
+  networkSummary,
   originText,
   plural,
 } from "../../frontend/format.js";
@@ -54,6 +55,12 @@ test("networks are named by family and depth", () => {
   );
   assert.equal(originText({ arch: "codinet_resnet20" }), "trained here (codinet_resnet20)");
   assert.match(originText({ arch: "a", origin: { source_file: "f.pth", sha256: "ab", repository: "r" } }), /imported from f\.pth/);
+  const skipnet = { family: "skipnet", arch: "skipnet_cifar_rnn", model_args: { depth: 38 }, num_gates: 17, conditional: true };
+  assert.equal(networkSummary(skipnet), "SkipNet ResNet-38 · 17 gates");
+  assert.doesNotMatch(originText(skipnet), /masked/i);
+  const masked = { family: "mine", arch: "whole_batch_mlp", num_gates: 5, conditional: false };
+  assert.equal(networkSummary(masked), "mine whole_batch_mlp · 5 gates · masked");
+  assert.match(originText(masked), /^trained here \(whole_batch_mlp\)\. Masked: it cannot skip a block per image/);
   assert.equal(datasetName("cifar10"), "CIFAR-10");
   assert.equal(datasetName("mine"), "mine");
 });

@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import pickle
+import pickletools
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,14 @@ KNOWN_CLASSES = {
     "cifar10": CIFAR10_CLASSES,
     "svhn": [str(digit) for digit in range(10)],
 }
+# Where the class names of the others lie under --data-dir.
+CLASS_FILES = {
+    "cifar100": "{data}/cifar-100-python/ (its train, test and meta files)",
+    # The four codebases read ImageNet with torchvision's ImageFolder, as the loader
+    # here does: class i is the i-th folder name in sorted order.
+    "imagefolder": "{data}/train/ and {data}/val/, each with a folder of images per "
+    "class (ImageNet's 1000 are named by WordNet id, n01440764/ to n15075141/)",
+}
 # The image side each dataset is served at; an imported network must have been built
 # for it (a CIFAR ResNet has no stem for 224x224 images, nor the reverse).
 INPUT_SIZES = {"cifar10": 32, "cifar100": 32, "svhn": 32, "imagefolder": 224}
@@ -59,18 +68,68 @@ def read_original(source: str | Path | io.BytesIO, name: str | None = None) -> o
     try:
         with torch.serialization.safe_globals(_NUMPY_SCALARS):
             return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        what = f" ({found.group(1)})" if found else ""
-        raise ImportRefused(
-            f"{name} holds a pickled Python object{what} and is refused: only tensors, "
-            "numbers, strings and containers are read from an imported file"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
-        raise ImportRefused(
-            f"{name} is not a readable PyTorch checkpoint (truncated or not torch.save): "
-            f"{type(error).__name__}: {error}"
-        ) from None
+    except Exception as error:  # any failure to read an untrusted file is a refusal
+        # A file cut short or corrupted fails wherever its bytes lead: in struct (a
+        # number cut short), in an assertion or a type error of the unpickler.
+        reason = _why_unreadable(_contents(source), name, error)
+    raise ImportRefused(reason)  # outside the handler: no context holding the file
+
+
+_ZIP = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6; the older one is pickles
+
+
+def _contents(source: str | Path | io.BytesIO) -> bytes:
+    return source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+
+
+def _why_unreadable(data: bytes, name: str, error: Exception) -> str:
+    """A refusal's sentence for a file torch.load failed on: cut short, holding a
+    pickled object, or no checkpoint at all."""
+    found = f"found {len(data):,} bytes"
+    if _cut_inside_pickle(data):
+        return (
+            f"{name} is truncated: expected a whole checkpoint as torch.save writes it, "
+            f"{found} that end inside its pickled data"
+        )
+    global_name = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if isinstance(error, pickle.UnpicklingError) and global_name:
+        return (
+            f"{name} holds a pickled Python object ({global_name.group(1)}) and is "
+            "refused: only tensors, numbers, strings and containers are read from an "
+            "imported file"
+        )
+    return (
+        f"{name} is not a readable PyTorch checkpoint (truncated, or not written by "
+        f"torch.save): expected a whole file as torch.save writes it, {found} that fail "
+        f"to load ({_own_words(error)})"
+    )
+
+
+def _own_words(error: Exception) -> str:
+    """The error in one line, without torch's advice to load the file unsafely."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0]
+    return f"{type(error).__name__}: {' '.join(text.split())}"
+
+
+def _cut_inside_pickle(data: bytes) -> bool:
+    """Whether ``data`` ends inside one of the pickles the older torch.save format writes
+    before the weights (magic number, protocol, system information, the object, its
+    storages' keys). Walking the opcodes runs nothing; a pickle that runs out of bytes
+    stops at the end, one with a bad opcode before it."""
+    if data.startswith(_ZIP):
+        return False  # the zip reader names a cut itself
+    stream = io.BytesIO(data)
+    for _ in range(5):
+        if stream.tell() == len(data):
+            return False  # the bytes end between pickles: not a cut inside one
+        try:
+            for _ in pickletools.genops(stream):
+                pass
+        except ValueError:
+            return stream.tell() == len(data)
+    return False
 
 
 def family_named(source: str) -> Family:
@@ -97,9 +156,13 @@ def import_checkpoint(
         raise ImportRefused(f"{target} exists already: choose another --out")
     data = _read_bytes(path)
     converted = family.convert(read_original(io.BytesIO(data), str(path)), arch)
+    # What the dataset asks of the network first: a refusal need not wait for the
+    # network to be built (an ImageNet ResNet-101 takes seconds).
+    name = _served_as(family, converted, dataset)
+    bundle, class_names, preprocessing = _dataset_facts(
+        family, converted, dataset, name, Path(data_dir)
+    )
     model = build_network(converted, family)
-    dataset = ALIASES.get(dataset, dataset)
-    bundle, class_names, preprocessing = _dataset_facts(family, converted, dataset, Path(data_dir))
     classes = model.model_args.get("num_classes")
     if classes != len(class_names):
         raise ImportRefused(
@@ -158,40 +221,50 @@ def _evaluated(model: torch.nn.Module, bundle: DataBundle) -> dict:
     return evaluate_model(model, bundle, config)
 
 
-def _dataset_facts(
-    family: Family, converted: Converted, dataset: str, data_dir: Path
-) -> tuple[DataBundle | None, list[str], dict]:
-    """The dataset when it is on disk, its class names, and its preprocessing normalised
-    as ``family`` did."""
-    if dataset not in INPUT_SIZES:
+def _served_as(family: Family, converted: Converted, dataset: str) -> str:
+    """``--dataset``'s name here (imagenet is an imagefolder), once the network is
+    known to be built for the images that dataset is served at."""
+    name = ALIASES.get(dataset, dataset)
+    if name not in INPUT_SIZES:
         raise ImportRefused(
             f"--dataset {dataset!r} cannot be imported into; choose one of "
             f"{', '.join([*INPUT_SIZES, *ALIASES])}"
         )
-    size = INPUT_SIZES[dataset]
-    if converted.input_size != size:
+    size, built = INPUT_SIZES[name], converted.input_size
+    if built != size:
+        kind = "a CIFAR" if built == 32 else "an ImageNet"
         raise ImportRefused(
-            f"the network was built for {converted.input_size}x{converted.input_size} "
-            f"images, {dataset} is served at {size}x{size}: a "
-            f"{'CIFAR' if converted.input_size == 32 else 'ImageNet'} {family.title} "
-            f"checkpoint cannot be imported for {dataset}"
+            f"--dataset {dataset} expects a network built for its {size}x{size} images, "
+            f"found {kind} {family.title} network, built for {built}x{built} images: "
+            f"this checkpoint was not trained on {dataset}"
         )
+    return name
+
+
+def _dataset_facts(
+    family: Family, converted: Converted, dataset: str, name: str, data_dir: Path
+) -> tuple[DataBundle | None, list[str], dict]:
+    """The dataset when it is on disk, its class names, and its preprocessing normalised
+    as ``family`` did."""
+    size = INPUT_SIZES[name]
     try:
-        bundle = load_dataset(dataset, data_dir, size)
+        bundle = load_dataset(name, data_dir, size)
         class_names, preprocessing = bundle.class_names, dict(bundle.preprocessing)
     except DatasetError as error:
-        if dataset not in KNOWN_CLASSES:
+        if name not in KNOWN_CLASSES:
+            layout = CLASS_FILES[name].format(data=data_dir)
             raise ImportRefused(
-                f"the class names of {dataset} come from its files: {error}"
+                f"--dataset {dataset} takes the network's class names from its files: "
+                f"expected {layout}; {error}"
             ) from None
         bundle = None
-        class_names = KNOWN_CLASSES[dataset]
-        preprocessing = {"dataset": dataset, "image_size": size, "channels": 3}
-    mean, std = converted.normalization or family.normalization.get(dataset, (None, None))
+        class_names = KNOWN_CLASSES[name]
+        preprocessing = {"dataset": name, "image_size": size, "channels": 3}
+    mean, std = converted.normalization or family.normalization.get(name, (None, None))
     if mean is not None:
         preprocessing.update(mean=[float(m) for m in mean], std=[float(s) for s in std])
     if "mean" not in preprocessing:
         raise ImportRefused(f"{family.title} states no normalisation for {dataset}")
-    if dataset == "imagefolder":
+    if name == "imagefolder":
         preprocessing.setdefault("resize", 256)
     return bundle, list(class_names), preprocessing
