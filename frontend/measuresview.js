@@ -81,7 +81,7 @@ function sideBySide(a, b) {
       class: "explain",
       text:
         `${splitName()} split. ` +
-        "Normalised measures can rank two models; raw distances (in blocks) shrink whenever a model uses fewer paths. " +
+        "Raw distances (in blocks) shrink whenever a model uses fewer paths; the view ratio falls with more paths that an image's views keep: views share their paths more only where the view ratio and the view distance both say so. " +
         "A difference between two single runs includes the noise between seeds: read it against the spread over seeds below when the runs come from an ablation.",
     }),
   );
