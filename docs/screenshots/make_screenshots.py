@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -45,6 +47,19 @@ def train_compare_run(out: Path) -> None:
         cwd=ROOT,
         check=True,
     )
+
+
+def sample_with_moving_views(base: str, model: str, moved: int = 3) -> int:
+    """A test sample at least ``moved`` of whose 8 augmented views (as the page routes
+    them) take another path than its own, so that the shot shows views on the map: most
+    samples' views all keep their path."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        ids = client.get(f"/api/models/{model}/paths").json()["sample_ids"]
+        for sample_id in ids:
+            route = client.get(f"/api/models/{model}/samples/{sample_id}/route?views=8")
+            if sum(d > 0 for d in route.json()["views"]["distances"]) >= moved:
+                return sample_id
+    raise SystemExit(f"no sample of {model} has {moved} views off its path")
 
 
 class Shooter:
@@ -146,19 +161,21 @@ def take(shooter: Shooter, model: str, compare: str | None, work: Path) -> None:
     shooter.shot("selection-1280x800")
 
     # Find: a class's images highlighted on the map and listed, page by page.
-    page = shooter.open(f"model={model}")
-    shooter.ready("#scatter-0[data-state=ready]")
-    page.fill("#find-input", "class:8")
-    page.press("#find-input", "Enter")
-    page.wait_for_selector(".side-card .selection")
-    shooter.images_loaded()
-    page.wait_for_timeout(500)
-    shooter.shot("find-1280x800")
+    for width, height in SIZES:
+        page = shooter.open(f"model={model}", width, height)
+        shooter.ready("#scatter-0[data-state=ready]")
+        page.fill("#find-input", "class:8")
+        page.press("#find-input", "Enter")
+        page.wait_for_selector(".side-card .selection")
+        shooter.images_loaded()
+        page.wait_for_timeout(500)
+        shooter.shot(f"find-{width}x{height}")
 
     # A sample's augmented views on the map, joined to it, with their distances; and the
     # density layer, each class's contours, at both sizes.
+    moving = sample_with_moving_views(shooter.base, model)
     for width, height in SIZES:
-        page = shooter.open_detail(f"model={model}&density=on", width, height)
+        page = shooter.open(f"model={model}&density=on&sample={moving}", width, height)
         page.wait_for_selector(".side-card .detail .views")
         shooter.ready("#scatter-0[data-state=ready]")
         shooter.images_loaded()
@@ -257,7 +274,8 @@ def main() -> int:
         raise SystemExit(f"{main_run}/checkpoint.pt is missing; train it with `make train-demo`")
     work = args.work_dir
     runs = work / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(runs, ignore_errors=True)  # only the runs shown: none left from before
+    runs.mkdir(parents=True)
     runs_shown = {args.model: main_run.resolve()}
     compare = None
     if not args.no_compare:
@@ -268,11 +286,7 @@ def main() -> int:
         runs_shown[compare] = compare_run.resolve()
     for name, source in runs_shown.items():
         # Copied, not linked: the server follows no symbolic link out of its runs folder.
-        copy = runs / name
-        if copy.is_symlink():
-            copy.unlink()
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(source, copy)
+        shutil.copytree(source, runs / name)
     app = create_app(Settings(runs_dir=runs, cache_dir=work / "cache", warmup=False))
     with LiveServer(app) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
