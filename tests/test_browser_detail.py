@@ -237,7 +237,8 @@ def test_a_samples_augmented_views_are_drawn_on_the_map_joined_to_it(ui, api, tm
 
 ROW_COLUMNS = """lists => lists.map(list => [...list.children].map(row => {
     const last = row.lastElementChild.getBoundingClientRect();
-    return {left: Math.round(last.left), top: Math.round(last.top - row.getBoundingClientRect().top)};
+    const top = row.getBoundingClientRect().top;
+    return {left: Math.round(last.left), top: Math.round(last.top - top)};
 }))"""
 
 
