@@ -78,13 +78,21 @@ export function unionEpochs(datas) {
   return [...new Set(datas.flatMap((data) => data.epochs))].sort((a, b) => a - b);
 }
 
-function extent(values) {
+// [low, high] of `values`, by a loop: the map has a point per distinct path of every
+// epoch (about 200,000 at 200 epochs of 2,000 images), more than a call's spread
+// arguments can hold.
+function bounds(values) {
   let low = Infinity;
   let high = -Infinity;
   for (const v of values) {
     if (v < low) low = v;
     if (v > high) high = v;
   }
+  return [low, high];
+}
+
+function extent(values) {
+  const [low, high] = bounds(values);
   return high > low ? high - low : 1;
 }
 
@@ -111,17 +119,19 @@ function mapFigure(data, e, offsets) {
       showlegend: true,
       legend: { font: { size: 11 } },
       uirevision: data.model_id,
-      xaxis: { visible: false, range: padded(data.x, offsets.dx) },
-      yaxis: { visible: false, range: padded(data.y, offsets.dy) },
+      xaxis: { visible: false, range: paddedRange(data.x, offsets.dx) },
+      yaxis: { visible: false, range: paddedRange(data.y, offsets.dy) },
       hovermode: "closest",
     },
   };
 }
 
-function padded(values, offsets) {
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  const pad = extent(values) * 0.04 + Math.max(...offsets.map(Math.abs));
+/** An axis range of the map: the paths' points `values` and every image's offset from
+ * its path's point, with a margin. */
+export function paddedRange(values, offsets) {
+  const [low, high] = bounds(values);
+  const [nearest, farthest] = bounds(offsets);
+  const pad = extent(values) * 0.04 + Math.max(-nearest, farthest);
   return [low - pad, high + pad];
 }
 
