@@ -9,7 +9,7 @@ import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { classColor, formatPercent, METHOD_NAMES, plural } from "./format.js";
 import { ensureFormation, entryState, forget } from "./loader.js";
-import { PLOT_CONFIG, plotText, STATIC_CONFIG } from "./plots.js";
+import { PLOT_CONFIG, plotText, STATIC_CONFIG, webglConfig } from "./plots.js";
 import { whenChanged } from "./rerender.js";
 import { shownModels, state, update } from "./state.js";
 
@@ -333,7 +333,7 @@ function runCard(model, data, drawings) {
   drawings.push(() => {
     const epoch = view.epochs[view.epoch];
     const map = mapFigure(data, recordedIndex(data, epoch), offsets);
-    window.Plotly.newPlot(charts.map, map.data, map.layout, PLOT_CONFIG).then(() => {
+    window.Plotly.newPlot(charts.map, map.data, map.layout, webglConfig(PLOT_CONFIG, window.devicePixelRatio)).then(() => {
       charts.map.dataset.state = "ready";
       charts.map.on("plotly_click", (event) => {
         view.picked[model.id] = event.points[0].customdata;
