@@ -9,7 +9,7 @@ import { el, fill } from "./dom.js";
 import { exportButtons } from "./export.js";
 import { classColor, formatPercent, METHOD_NAMES, plural } from "./format.js";
 import { ensureFormation, entryState, forget } from "./loader.js";
-import { PLOT_CONFIG, plotText, STATIC_CONFIG } from "./plots.js";
+import { PLOT_CONFIG, plotText, STATIC_CONFIG, webglConfig } from "./plots.js";
 import { whenChanged } from "./rerender.js";
 import { shownModels, state, update } from "./state.js";
 
@@ -78,13 +78,21 @@ export function unionEpochs(datas) {
   return [...new Set(datas.flatMap((data) => data.epochs))].sort((a, b) => a - b);
 }
 
-function extent(values) {
+// [low, high] of `values`, by a loop: the map has a point per distinct path of every
+// epoch (about 200,000 at 200 epochs of 2,000 images), more than a call's spread
+// arguments can hold.
+function bounds(values) {
   let low = Infinity;
   let high = -Infinity;
   for (const v of values) {
     if (v < low) low = v;
     if (v > high) high = v;
   }
+  return [low, high];
+}
+
+function extent(values) {
+  const [low, high] = bounds(values);
   return high > low ? high - low : 1;
 }
 
@@ -111,17 +119,19 @@ function mapFigure(data, e, offsets) {
       showlegend: true,
       legend: { font: { size: 11 } },
       uirevision: data.model_id,
-      xaxis: { visible: false, range: padded(data.x, offsets.dx) },
-      yaxis: { visible: false, range: padded(data.y, offsets.dy) },
+      xaxis: { visible: false, range: paddedRange(data.x, offsets.dx) },
+      yaxis: { visible: false, range: paddedRange(data.y, offsets.dy) },
       hovermode: "closest",
     },
   };
 }
 
-function padded(values, offsets) {
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  const pad = extent(values) * 0.04 + Math.max(...offsets.map(Math.abs));
+/** An axis range of the map: the paths' points `values` and every image's offset from
+ * its path's point, with a margin. */
+export function paddedRange(values, offsets) {
+  const [low, high] = bounds(values);
+  const [nearest, farthest] = bounds(offsets);
+  const pad = extent(values) * 0.04 + Math.max(-nearest, farthest);
   return [low - pad, high + pad];
 }
 
@@ -323,7 +333,7 @@ function runCard(model, data, drawings) {
   drawings.push(() => {
     const epoch = view.epochs[view.epoch];
     const map = mapFigure(data, recordedIndex(data, epoch), offsets);
-    window.Plotly.newPlot(charts.map, map.data, map.layout, PLOT_CONFIG).then(() => {
+    window.Plotly.newPlot(charts.map, map.data, map.layout, webglConfig(PLOT_CONFIG, window.devicePixelRatio)).then(() => {
       charts.map.dataset.state = "ready";
       charts.map.on("plotly_click", (event) => {
         view.picked[model.id] = event.points[0].customdata;
@@ -393,15 +403,21 @@ function showEpoch() {
 function start() {
   if (view.epoch >= view.epochs.length - 1) view.epoch = 0;
   const step = Math.min(STEP_MS[1], Math.max(STEP_MS[0], PLAY_MS / Math.max(1, view.epochs.length)));
+  const last = view.epochs.length - 1;
+  const first = view.epoch;
+  const began = performance.now();
   document.getElementById("formation-play").textContent = "Pause";
   showEpoch();
+  // Each tick shows the epoch nearest the clock, not the next one: where drawing an epoch
+  // takes longer than a step (2,000 WebGL markers at 40 ms a step, in a software
+  // renderer), the epochs missed are skipped rather than the play slowed. A tick that
+  // comes early draws nothing.
   view.timer = setInterval(() => {
-    if (view.epoch >= view.epochs.length - 1) {
-      stop();
-      return;
-    }
-    view.epoch += 1;
+    const due = Math.min(last, first + Math.round((performance.now() - began) / step));
+    if (due <= view.epoch) return;
+    view.epoch = due;
     showEpoch();
+    if (view.epoch >= last) stop();
   }, step);
 }
 

@@ -7,6 +7,7 @@ import pytest
 
 from bench import (
     api,
+    browser_formation,
     browser_map,
     embeddings,
     formation,
@@ -88,4 +89,16 @@ def test_large_maps_and_the_browser_on_them_run_tiny(tmp_path, capsys):
     rows = browser_map.main(["--tiny", str(tmp_path), "--model", "cifar-tiny"])
     table = last_table(capsys.readouterr().out)
     assert len(rows) == 3 and len(table) == 2 + 3  # hover, zoom to the first and last frame
+    assert all("PASS" in row or "FAIL" in row for row in table[2:])
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_formation_runs_tiny_and_prints_its_table(capsys):
+    results = browser_formation.main(["--tiny"])
+    table = last_table(capsys.readouterr().out)
+    assert [result["epochs"] for result in results] == [3, 5]
+    # Every epoch after the first was shown, one step each.
+    assert all(len(result["steps"]) == result["epochs"] - 1 for result in results)
+    assert len(table) == 2 + 2 and "step shown" in table[0]
     assert all("PASS" in row or "FAIL" in row for row in table[2:])

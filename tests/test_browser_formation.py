@@ -107,6 +107,35 @@ def test_play_runs_to_the_last_epoch_and_stops(ui, api):
     assert ui.errors == []
 
 
+def test_play_skips_the_epochs_it_cannot_draw_in_time(ui, api):
+    """Drawing an epoch slowed to 1 s, past the 450 ms step: the play keeps its pace by
+    showing fewer epochs, not every epoch late."""
+    data = formation(api, "codinet")
+    open_tab(ui, "model=codinet", "codinet")
+    ui.page.evaluate(SET_EPOCH, 0)
+    ui.page.evaluate(
+        """() => {
+          const restyle = window.Plotly.restyle;
+          window.Plotly.restyle = (...args) => {
+            const until = performance.now() + 1000;
+            while (performance.now() < until);
+            return restyle(...args);
+          };
+          window.shown = [];
+          const label = document.getElementById('formation-epoch-label');
+          new MutationObserver(() => window.shown.push(label.textContent))
+            .observe(label, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
+    ui.page.click("#formation-play")
+    expect(ui.page.locator("#formation-play")).to_have_text("Play", timeout=20_000)
+    shown = ui.page.evaluate("() => window.shown")
+    epochs = data["epochs"]
+    assert shown[-1] == f"epoch {epochs[-1]} of {epochs[-1]}"
+    assert len(set(shown)) < len(epochs), shown  # some epoch skipped
+    assert ui.errors == []
+
+
 def test_two_runs_compared_play_in_step(ui):
     open_tab(ui, "model=codinet&compare=other", "codinet", "other")
     maps = [MAP.format("codinet"), MAP.format("other")]
