@@ -136,13 +136,12 @@ def test_keys_tell_their_inputs_apart():
     assert umap != keys.embedding("ab" * 32, "test", "tsne", {"n_neighbors": 15})
 
 
-@pytest.mark.slow  # trains the session's digits model
-def test_a_new_paths_version_routes_the_split_again(digits_runs, tmp_path, monkeypatch):
+def test_a_new_paths_version_routes_the_split_again(untrained_runs, tmp_path, monkeypatch):
     """Files of an earlier version stay on disk but are never read again."""
     import backend.services
     from backend.settings import Settings
 
-    settings = Settings(runs_dir=digits_runs, cache_dir=tmp_path / "cache", warmup=False)
+    settings = Settings(runs_dir=untrained_runs, cache_dir=tmp_path / "cache", warmup=False)
     first = backend.services.Explorer(settings).splits.paths("digits", "test")
     monkeypatch.setitem(keys.VERSIONS, "paths", keys.VERSIONS["paths"] + 1)
     extract, routed = backend.services.splits.extract_paths, []
