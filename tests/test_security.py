@@ -5,6 +5,7 @@ code chosen by the file's author ran in the process.
 """
 
 import pickle
+import re
 import shutil
 
 import pytest
@@ -134,25 +135,41 @@ BROKEN_CHECKPOINTS = {
 }
 
 
+def _broken_id(case: str) -> str:
+    return "broken-" + re.sub(r"[^a-z0-9]+", "-", case)
+
+
+@pytest.fixture(scope="module")
+def broken_client(untrained_runs, tmp_path_factory):
+    """A client of a server of the untrained model beside one run per broken checkpoint:
+    one server for every case, each broken run another model's neighbour."""
+    import copy
+
+    root = tmp_path_factory.mktemp("broken")
+    runs = root / "runs"
+    shutil.copytree(untrained_runs, runs)
+    sound = torch.load(runs / "digits" / "checkpoint.pt", weights_only=True)
+    for case, (change, _) in BROKEN_CHECKPOINTS.items():
+        checkpoint = copy.deepcopy(sound)
+        change(checkpoint)
+        (runs / _broken_id(case)).mkdir()
+        torch.save(checkpoint, runs / _broken_id(case) / "checkpoint.pt")
+    with make_client(runs, root / "cache") as client:
+        yield client
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN_CHECKPOINTS))
-def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(
-    own_runs, tmp_path, case
-):
-    change, words = BROKEN_CHECKPOINTS[case]
-    shutil.copytree(own_runs / "digits", own_runs / "broken")
-    checkpoint = torch.load(own_runs / "broken" / "checkpoint.pt", weights_only=True)
-    change(checkpoint)
-    torch.save(checkpoint, own_runs / "broken" / "checkpoint.pt")
-    with make_client(own_runs, tmp_path / "cache") as client:
-        health = client.get("/api/health")
-        assert health.status_code == 200, health.text
-        assert health.json()["models"] == 1
-        assert words in health.json()["unloadable"]["broken"]
-        models = client.get("/api/models")
-        assert models.status_code == 200 and [m["id"] for m in models.json()] == ["digits"]
-        detail = client.get("/api/models/broken")
-        assert detail.status_code == 409 and words in detail.json()["detail"]
-        assert client.get("/api/models/digits/paths").status_code == 200
+def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(broken_client, case):
+    client, broken, words = broken_client, _broken_id(case), BROKEN_CHECKPOINTS[case][1]
+    health = client.get("/api/health")
+    assert health.status_code == 200, health.text
+    assert health.json()["models"] == 1
+    assert words in health.json()["unloadable"][broken]
+    models = client.get("/api/models")
+    assert models.status_code == 200 and [m["id"] for m in models.json()] == ["digits"]
+    detail = client.get(f"/api/models/{broken}")
+    assert detail.status_code == 409 and words in detail.json()["detail"]
+    assert client.get("/api/models/digits/paths").status_code == 200
 
 
 # -- ids: checked against a pattern before any file is looked at ---------------------
