@@ -167,3 +167,17 @@ def test_a_path_of_the_wrong_length_is_refused_saying_what_a_path_is(client):
     answer = client.get(f"{URL}/neighbors", params={"path": "0101"})
     assert answer.status_code == 422
     assert "block" in answer.json()["detail"]
+
+
+def test_a_closed_server_leaves_no_inference_thread(untrained_runs, tmp_path):
+    """Its lanes end with it, not one idle period later, when the interpreter may be
+    exiting (see test_batching)."""
+    import threading
+
+    from tests.conftest import make_client
+
+    before = set(threading.enumerate())
+    with make_client(untrained_runs, tmp_path / "cache") as client:
+        assert upload(client).status_code == 200
+        started = [t for t in set(threading.enumerate()) - before if t.name == "inference"]
+    assert started and not any(thread.is_alive() for thread in started)

@@ -81,6 +81,7 @@ class Explorer:
 
     def close(self) -> None:
         self.shared.jobs.shutdown()
+        self.images.close()
 
 
 def warm_up() -> None:
