@@ -17,7 +17,7 @@ Each model has its own queue and inference thread (a lane), so a long batch of o
 model (a large network, an upload with 32 views) never holds up another model's
 requests: their forward passes share the cores instead of waiting in one line. A lane
 ends once its model has had no request for ``idle_s``, so a model replaced on disk is
-not kept alive by it.
+not kept alive by it, and at once when the batcher closes with the server.
 """
 
 import queue
@@ -69,10 +69,16 @@ class _Pending:
 
 @dataclass
 class _Lane:
-    """One model's queue, and the requests taken from it for a later batch."""
+    """One model's queue, the requests taken from it for a later batch, and the thread
+    serving it."""
 
     requests: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     held: list[_Pending] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+
+# What ``close`` puts in each lane's queue: no request, only a waiting lane woken.
+_WAKE = object()
 
 
 class MicroBatcher:
@@ -82,6 +88,7 @@ class MicroBatcher:
         self.idle_s = idle_s
         self._lanes: dict[torch.nn.Module, _Lane] = {}  # by model object (identity)
         self._lock = threading.Lock()  # guards _lanes: a lane ends only when empty
+        self._closed = False  # then a lane ends as soon as it holds nothing
 
     def run(
         self,
@@ -101,9 +108,10 @@ class MicroBatcher:
             lane = self._lanes.get(model)
             if lane is None:
                 lane = self._lanes[model] = _Lane()
-                threading.Thread(
+                lane.thread = threading.Thread(
                     target=self._serve, args=(model, lane), name="inference", daemon=True
-                ).start()
+                )
+                lane.thread.start()
             lane.requests.put(pending)
         pending.done.wait()
         if pending.error is not None:
@@ -113,11 +121,12 @@ class MicroBatcher:
     def _next_batch(self, lane: _Lane) -> list[_Pending] | None:
         """The oldest request of the lane and every queued one that can join it, up to
         max_rows, with their inputs prepared (a request whose preparation fails is
-        answered); None when nothing came for ``idle_s``."""
+        answered); None when nothing came for ``idle_s``, or nothing is left once the
+        batcher closed."""
         waiting = lane.held
         if not waiting:
             try:
-                waiting.append(lane.requests.get(timeout=self.idle_s))
+                waiting.append(lane.requests.get(timeout=0 if self._closed else self.idle_s))
             except queue.Empty:
                 return None
         while True:
@@ -125,6 +134,10 @@ class MicroBatcher:
                 waiting.append(lane.requests.get_nowait())
             except queue.Empty:
                 break
+        waiting = [pending for pending in waiting if pending is not _WAKE]
+        if not waiting:
+            lane.held = []
+            return None
         batch, rows, lane.held = [], 0, []
         for pending in waiting:
             if pending.prepared is None and not self._prepare(pending):
@@ -138,6 +151,18 @@ class MicroBatcher:
             else:
                 lane.held.append(pending)
         return batch
+
+    def close(self) -> None:
+        """End every lane once it has answered what it holds, and wait for it. A lane
+        left to end on its own may do so while the interpreter exits: freeing its
+        model's tensors then aborts the process."""
+        with self._lock:
+            self._closed = True
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            lane.requests.put(_WAKE)
+        for lane in lanes:
+            lane.thread.join()
 
     @staticmethod
     def _prepare(pending: _Pending) -> bool:

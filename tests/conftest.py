@@ -30,24 +30,38 @@ def untrained_runs(tmp_path_factory):
     return runs
 
 
-@pytest.fixture(scope="module")
-def client(untrained_runs, tmp_path_factory):
-    """The HTTP tests' client: a server of ``untrained_runs`` (lifespan run, no warm-up,
-    uploads up to 2 MB). A module whose tests assert what training produces defines its
-    own ``client`` on ``digits_runs``."""
+@pytest.fixture
+def own_runs(untrained_runs, tmp_path):
+    """A private copy of ``untrained_runs``, for a test that adds, breaks or replaces a
+    checkpoint."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(untrained_runs, runs, ignore=shutil.ignore_patterns(".cache"))
+    return runs
+
+
+def make_client(runs, cache, **settings):
+    """A client of a server of ``runs`` caching in ``cache`` (no warm-up; ``settings``
+    override the others' defaults), to use as a context manager: the lifespan runs on
+    entering. A server error is answered as a 500, as a real client would see it."""
     from fastapi.testclient import TestClient
 
     from backend.app import create_app
     from backend.settings import Settings
 
-    settings = Settings(
-        runs_dir=untrained_runs,
-        cache_dir=tmp_path_factory.mktemp("cache"),
-        warmup=False,
-        max_upload_bytes=2_000_000,
-        max_image_pixels=20_000_000,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    app = create_app(Settings(runs_dir=runs, cache_dir=cache, warmup=False, **settings))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client(untrained_runs, tmp_path_factory):
+    """The HTTP tests' client: a server of ``untrained_runs`` (lifespan run, no warm-up,
+    uploads up to 2 MB). A module whose tests assert what training produces defines its
+    own ``client`` on ``digits_runs``."""
+    cache = tmp_path_factory.mktemp("cache")
+    limits = dict(max_upload_bytes=2_000_000, max_image_pixels=20_000_000)
+    with make_client(untrained_runs, cache, **limits) as client:
         yield client
 
 

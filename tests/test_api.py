@@ -8,25 +8,10 @@ import shutil
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from backend.app import create_app
-from backend.settings import Settings
 from tests.backend_helpers import wait_for_result
-
-
-def make_client(runs, cache, **settings) -> TestClient:
-    app = create_app(Settings(runs_dir=runs, cache_dir=cache, warmup=False, **settings))
-    return TestClient(app, raise_server_exceptions=False)
-
-
-@pytest.fixture
-def own_runs(untrained_runs, tmp_path):
-    """A private copy of the runs directory, for tests that change it."""
-    runs = tmp_path / "runs"
-    shutil.copytree(untrained_runs, runs, ignore=shutil.ignore_patterns(".cache"))
-    return runs
+from tests.conftest import make_client
 
 
 def test_health_and_openapi(client):

@@ -181,3 +181,17 @@ def test_a_checkpoints_saved_figures_are_its_test_splits_and_say_so(client):
         assert served["overall"][name] == saved[name], name
     train = client.get("/api/models/digits/metrics", params={"split": "train"}).json()
     assert train["overall"]["view_distance"] != saved["view_distance"]
+
+
+def test_a_closed_server_leaves_no_inference_thread(untrained_runs, tmp_path):
+    """Its lanes end with it, not one idle period later, when the interpreter may be
+    exiting (see test_batching)."""
+    import threading
+
+    from tests.conftest import make_client
+
+    before = set(threading.enumerate())
+    with make_client(untrained_runs, tmp_path / "cache") as client:
+        assert upload(client).status_code == 200
+        started = [t for t in set(threading.enumerate()) - before if t.name == "inference"]
+    assert started and not any(thread.is_alive() for thread in started)

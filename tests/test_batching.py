@@ -162,3 +162,24 @@ def test_an_idle_models_queue_goes_and_holds_no_model():
         time.sleep(0.05)
         gc.collect()
     assert gone() is None
+
+
+def _inference_threads_started_by(action) -> list[threading.Thread]:
+    before = set(threading.enumerate())
+    action()
+    return [t for t in set(threading.enumerate()) - before if t.name == "inference"]
+
+
+def test_closing_ends_every_lane_at_once():
+    """A closed batcher leaves no inference thread behind: a lane ending on its own
+    while the interpreter exits frees its model's tensors after Python's finalisation
+    began, and the process aborts ("terminate called without an active exception")."""
+    batcher, models = MicroBatcher(ON_CPU, idle_s=60), [TwoOutputs(), TwoOutputs()]
+    lanes = _inference_threads_started_by(
+        lambda: [batcher.run(model, lambda: Inputs(torch.ones(1, 2))) for model in models]
+    )
+    assert len(lanes) == 2
+    began = time.monotonic()
+    batcher.close()
+    assert time.monotonic() - began < 5  # not the 60 s each lane would idle for
+    assert not any(lane.is_alive() for lane in lanes)

@@ -5,17 +5,16 @@ code chosen by the file's author ran in the process.
 """
 
 import pickle
+import re
 import shutil
 
 import pytest
 import torch
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from backend.app import create_app
-from backend.settings import Settings
 from tests.backend_helpers import digit_on_paper, encode, wait_for_result
 from tests.cifar_files import write_cifar10
+from tests.conftest import make_client
 from trainer.data import DatasetError, load_dataset
 
 
@@ -53,19 +52,6 @@ def test_cifar_batches_written_with_protocol_2_still_load(tmp_path):
     assert len(load_dataset("cifar10", tmp_path).test) == 4
 
 
-@pytest.fixture
-def own_runs(digits_runs, tmp_path):
-    runs = tmp_path / "runs"
-    shutil.copytree(digits_runs, runs, ignore=shutil.ignore_patterns(".cache"))
-    return runs
-
-
-def make_client(runs, cache, **settings) -> TestClient:
-    app = create_app(Settings(runs_dir=runs, cache_dir=cache, warmup=False, **settings))
-    return TestClient(app, raise_server_exceptions=False)
-
-
-@pytest.mark.slow
 def test_a_checkpoint_cannot_choose_where_the_server_reads_data(own_runs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default data folder, ./data, is empty
     marker = tmp_path / "ran"
@@ -84,25 +70,35 @@ def test_a_checkpoint_cannot_choose_where_the_server_reads_data(own_runs, tmp_pa
     assert not marker.exists()
 
 
-@pytest.mark.slow
+def _a_path_no_sample_takes(client) -> str:
+    known = set(client.get("/api/models/digits/paths").json()["paths"])
+    gates = len(next(iter(known)))
+    return next(path for i in range(2**gates) if (path := f"{i:0{gates}b}") not in known)
+
+
 @pytest.mark.parametrize("method", ["umap", "tsne", "pca"])
-def test_files_planted_in_the_cache_run_no_code(own_runs, tmp_path, method):
+def test_files_planted_in_the_cache_run_no_code(untrained_runs, tmp_path, method):
     marker = tmp_path / "ran"
     cache = tmp_path / "cache"
-    with make_client(own_runs, cache) as client:
+    with make_client(untrained_runs, cache) as client:
         wait_for_result(client, f"/api/models/digits/embeddings/{method}")
+        # Forced along a path of no sample: placing it needs the map's own placement,
+        # where a known path would be placed on its point whatever the cache held.
+        unknown = _a_path_no_sample_takes(client)
     embeddings = cache / "embeddings"
     for npz in embeddings.glob("*.npz"):
         (embeddings / f"{npz.stem}.pkl").write_bytes(pickle.dumps(RunsCode(marker)))
     image, _ = digit_on_paper(3)
-    with make_client(own_runs, cache) as client:
+    with make_client(untrained_runs, cache) as client:
         response = client.post(
-            "/api/models/digits/route", files={"file": ("d.png", encode(image, "PNG"))}
+            "/api/models/digits/route",
+            files={"file": ("d.png", encode(image, "PNG"))},
+            data={"force_path": unknown},
         )
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
         placed = response.json()["embedding"][method]
         # The placement is rebuilt from the cached arrays, not lost.
-        assert placed["placement"] != "nearest known path"
+        assert placed["placement"] not in ("nearest known path", "exact: a known path")
     assert not marker.exists()
 
 
@@ -139,26 +135,41 @@ BROKEN_CHECKPOINTS = {
 }
 
 
-@pytest.mark.slow
+def _broken_id(case: str) -> str:
+    return "broken-" + re.sub(r"[^a-z0-9]+", "-", case)
+
+
+@pytest.fixture(scope="module")
+def broken_client(untrained_runs, tmp_path_factory):
+    """A client of a server of the untrained model beside one run per broken checkpoint:
+    one server for every case, each broken run another model's neighbour."""
+    import copy
+
+    root = tmp_path_factory.mktemp("broken")
+    runs = root / "runs"
+    shutil.copytree(untrained_runs, runs)
+    sound = torch.load(runs / "digits" / "checkpoint.pt", weights_only=True)
+    for case, (change, _) in BROKEN_CHECKPOINTS.items():
+        checkpoint = copy.deepcopy(sound)
+        change(checkpoint)
+        (runs / _broken_id(case)).mkdir()
+        torch.save(checkpoint, runs / _broken_id(case) / "checkpoint.pt")
+    with make_client(runs, root / "cache") as client:
+        yield client
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN_CHECKPOINTS))
-def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(
-    own_runs, tmp_path, case
-):
-    change, words = BROKEN_CHECKPOINTS[case]
-    shutil.copytree(own_runs / "digits", own_runs / "broken")
-    checkpoint = torch.load(own_runs / "broken" / "checkpoint.pt", weights_only=True)
-    change(checkpoint)
-    torch.save(checkpoint, own_runs / "broken" / "checkpoint.pt")
-    with make_client(own_runs, tmp_path / "cache") as client:
-        health = client.get("/api/health")
-        assert health.status_code == 200, health.text
-        assert health.json()["models"] == 1
-        assert words in health.json()["unloadable"]["broken"]
-        models = client.get("/api/models")
-        assert models.status_code == 200 and [m["id"] for m in models.json()] == ["digits"]
-        detail = client.get("/api/models/broken")
-        assert detail.status_code == 409 and words in detail.json()["detail"]
-        assert client.get("/api/models/digits/paths").status_code == 200
+def test_a_malformed_checkpoint_is_unloadable_and_the_others_keep_answering(broken_client, case):
+    client, broken, words = broken_client, _broken_id(case), BROKEN_CHECKPOINTS[case][1]
+    health = client.get("/api/health")
+    assert health.status_code == 200, health.text
+    assert health.json()["models"] == 1
+    assert words in health.json()["unloadable"][broken]
+    models = client.get("/api/models")
+    assert models.status_code == 200 and [m["id"] for m in models.json()] == ["digits"]
+    detail = client.get(f"/api/models/{broken}")
+    assert detail.status_code == 409 and words in detail.json()["detail"]
+    assert client.get("/api/models/digits/paths").status_code == 200
 
 
 # -- ids: checked against a pattern before any file is looked at ---------------------
@@ -176,55 +187,48 @@ HOSTILE_MODEL_IDS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("model_id", HOSTILE_MODEL_IDS)
-def test_a_malformed_model_id_is_404_on_every_endpoint(own_runs, tmp_path, model_id):
+def test_a_malformed_model_id_is_404_on_every_endpoint(client, model_id):
     from urllib.parse import quote
 
     quoted = quote(model_id, safe="")
-    with make_client(own_runs, tmp_path / "cache") as client:
-        for url in (
-            f"/api/models/{quoted}",
-            f"/api/models/{quoted}/paths",
-            f"/api/models/{quoted}/metrics",
-            f"/api/models/{quoted}/embeddings/pca",
-            f"/api/models/{quoted}/samples/0/image",
-        ):
-            response = client.get(url)
-            assert response.status_code == 404, (url, response.text)
-            assert "no model" in response.json()["detail"]
-        image, _ = digit_on_paper(3)
-        response = client.post(
-            f"/api/models/{quoted}/route", files={"file": ("d.png", encode(image, "PNG"))}
-        )
-        assert response.status_code == 404 and "no model" in response.json()["detail"]
-        assert client.get("/api/models/digits").status_code == 200
+    for url in (
+        f"/api/models/{quoted}",
+        f"/api/models/{quoted}/paths",
+        f"/api/models/{quoted}/metrics",
+        f"/api/models/{quoted}/embeddings/pca",
+        f"/api/models/{quoted}/samples/0/image",
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, (url, response.text)
+        assert "no model" in response.json()["detail"]
+    image, _ = digit_on_paper(3)
+    response = client.post(
+        f"/api/models/{quoted}/route", files={"file": ("d.png", encode(image, "PNG"))}
+    )
+    assert response.status_code == 404 and "no model" in response.json()["detail"]
+    assert client.get("/api/models/digits").status_code == 200
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "job_id",
     ["j" * 300, "0123456789abcdef0123456789abcdeg", "0123456789ABCDEF" * 2, "%00", "é" * 32],
 )
-def test_a_malformed_job_id_is_404(own_runs, tmp_path, job_id):
+def test_a_malformed_job_id_is_404(client, job_id):
     from urllib.parse import quote
 
-    with make_client(own_runs, tmp_path / "cache") as client:
-        response = client.get(f"/api/jobs/{quote(job_id, safe='')}")
-        assert response.status_code == 404 and "no job" in response.json()["detail"]
+    response = client.get(f"/api/jobs/{quote(job_id, safe='')}")
+    assert response.status_code == 404 and "no job" in response.json()["detail"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sample_id", ["360", "9" * 30, "9" * 5000, "-1", "1e3", "0x10", "١"])
-def test_a_malformed_or_unknown_sample_id_is_a_clear_4xx(own_runs, tmp_path, sample_id):
-    with make_client(own_runs, tmp_path / "cache") as client:
-        response = client.get(f"/api/models/digits/samples/{sample_id}/image")
-        assert response.status_code in (404, 422), response.text
-        assert response.json()["detail"]
-        assert client.get("/api/models/digits/samples/0/image").status_code == 200
+def test_a_malformed_or_unknown_sample_id_is_a_clear_4xx(client, sample_id):
+    response = client.get(f"/api/models/digits/samples/{sample_id}/image")
+    assert response.status_code in (404, 422), response.text
+    assert response.json()["detail"]
+    assert client.get("/api/models/digits/samples/0/image").status_code == 200
 
 
-@pytest.mark.slow
 def test_a_run_folder_whose_name_is_no_model_id_is_reported_not_served(own_runs, tmp_path):
     shutil.copytree(own_runs / "digits", own_runs / "my run")
     with make_client(own_runs, tmp_path / "cache") as client:
@@ -269,21 +273,34 @@ CACHE_DAMAGE = {
 }
 
 
-@pytest.mark.slow
+# Two images per class in the views' paths: each server routes them in a fraction of a
+# second, and the file is damaged and recomputed as a full one would be.
+FEW_VIEWS = {"view_images_per_class": 2}
+
+
+@pytest.fixture(scope="module")
+def filled_cache(untrained_runs, tmp_path_factory):
+    """A cache folder holding each kind of file: a split's paths, its views' paths and
+    a PCA map. A test copies it, not to compute them again for each kind of damage."""
+    cache = tmp_path_factory.mktemp("filled") / "cache"
+    with make_client(untrained_runs, cache, **FEW_VIEWS) as client:
+        assert client.get("/api/models/digits/metrics").status_code == 200
+        wait_for_result(client, "/api/models/digits/embeddings/pca")
+    return cache
+
+
 @pytest.mark.parametrize("damage", sorted(CACHE_DAMAGE))
-def test_a_damaged_cache_file_is_recomputed(own_runs, tmp_path, damage, caplog):
+def test_a_damaged_cache_file_is_recomputed(untrained_runs, filled_cache, tmp_path, damage, caplog):
     import numpy as np
 
     cache = tmp_path / "cache"
-    with make_client(own_runs, cache) as client:
-        assert client.get("/api/models/digits/metrics").status_code == 200
-        wait_for_result(client, "/api/models/digits/embeddings/pca")
+    shutil.copytree(filled_cache, cache)
     damaged = sorted(cache.rglob("*.npz"))
     assert {p.parent.name for p in damaged} == {"paths", "views", "embeddings"}
     for path in damaged:
         CACHE_DAMAGE[damage](path)
     image, _ = digit_on_paper(3)
-    with make_client(own_runs, cache) as client:
+    with make_client(untrained_runs, cache, **FEW_VIEWS) as client:
         paths = client.get("/api/models/digits/paths")
         assert paths.status_code == 200, paths.text
         assert len(paths.json()["paths"]) == 360
@@ -369,8 +386,7 @@ def test_the_cache_folder_drops_the_least_recently_used_files(tmp_path):
     assert cache.load("paths/b.npz", spec) is None
 
 
-@pytest.mark.slow
-def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatch):
+def test_a_full_job_queue_is_429_with_retry_after(untrained_runs, tmp_path, monkeypatch):
     import threading
     import time
 
@@ -385,7 +401,7 @@ def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatc
 
     monkeypatch.setattr(backend.services, "embed_paths", held)
     url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
-    with make_client(own_runs, tmp_path / "cache", max_queued_jobs=2) as client:
+    with make_client(untrained_runs, tmp_path / "cache", max_queued_jobs=2) as client:
         try:
             job = client.get(url + "5").json()["job_id"]
             deadline = time.monotonic() + 60
@@ -404,17 +420,16 @@ def test_a_full_job_queue_is_429_with_retry_after(own_runs, tmp_path, monkeypatc
         assert client.get(url + "8").status_code == 202  # room again
 
 
-@pytest.mark.slow
-def test_the_cache_folder_stays_within_its_bound(own_runs, tmp_path):
+def test_the_cache_folder_stays_within_its_bound(untrained_runs, tmp_path):
     url = "/api/models/digits/embeddings/tsne?n_iter=50&perplexity="
     sizes = tmp_path / "sizes"
-    with make_client(own_runs, sizes) as client:
+    with make_client(untrained_runs, sizes) as client:
         wait_for_result(client, url + "2")
     paths_size = sum(p.stat().st_size for p in (sizes / "paths").glob("*.npz"))
     embedding_size = sum(p.stat().st_size for p in (sizes / "embeddings").glob("*.npz"))
     limit = paths_size + 2 * embedding_size + 100  # room for the paths and two embeddings
     cache = tmp_path / "cache"
-    with make_client(own_runs, cache, cache_max_bytes=limit) as client:
+    with make_client(untrained_runs, cache, cache_max_bytes=limit) as client:
         for perplexity in ("2", "3", "4", "5"):
             _, response = wait_for_result(client, url + perplexity)
             assert response.status_code == 200
@@ -440,10 +455,9 @@ def _jpeg_without_scan_data(side: int) -> bytes:
     return whole[:header_end] + b"\xff\xd9"  # end of image at once
 
 
-@pytest.mark.slow
-def test_decoding_memory_counts_bytes_per_pixel_not_pixels(own_runs, tmp_path):
+def test_decoding_memory_counts_bytes_per_pixel_not_pixels(untrained_runs, tmp_path):
     url = "/api/models/digits/route"
-    with make_client(own_runs, tmp_path / "cache") as client:
+    with make_client(untrained_runs, tmp_path / "cache") as client:
         deep = client.post(url, files={"file": ("deep.png", _flat_png("I;16", 6000))})
         assert deep.status_code == 413, deep.text
         assert "6000x6000" in deep.json()["detail"] and "MiB" in deep.json()["detail"]
@@ -469,11 +483,10 @@ def test_a_deep_image_is_reduced_before_it_is_converted():
     assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB of arrays while decoding"
 
 
-@pytest.mark.slow
-def test_a_jpeg_declaring_more_pixels_than_its_data_holds_is_415(own_runs, tmp_path):
+def test_a_jpeg_declaring_more_pixels_than_its_data_holds_is_415(untrained_runs, tmp_path):
     data = _jpeg_without_scan_data(6000)
     assert len(data) < 1000
-    with make_client(own_runs, tmp_path / "cache") as client:
+    with make_client(untrained_runs, tmp_path / "cache") as client:
         response = client.post(
             "/api/models/digits/route", files={"file": ("blank.jpg", data, "image/jpeg")}
         )
@@ -730,7 +743,7 @@ def _json_detail(response) -> bool:
         return False
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 300 requests: several seconds, more than the fast loop can spare
 def test_hostile_requests_get_no_5xx_and_the_server_stays_healthy(own_runs, tmp_path):
     import random
     import time

@@ -9,7 +9,6 @@ from backend.api.jobs import ACCEPTED, accepted
 from backend.embeddings import METHODS, PARAMETERS
 from backend.schemas import EmbeddingOut
 from backend.services import Job
-from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["embeddings"])
 
@@ -63,28 +62,8 @@ def get_embedding(
         return accepted(result)
 
     def encode():
-        embedding, table = result.embedding, result.table()  # one version of the model
-        xy = embedding.xy.round(5)
-        columns = {
-            "sample_ids": table.sample_ids.tolist(),
-            "x": xy[:, 0].tolist(),
-            "y": xy[:, 1].tolist(),
-            "labels": table.labels.tolist(),
-            "predictions": table.predictions.tolist(),
-            "path_ids": embedding.inverse.tolist(),
-        }
         if format == "csv":
-            return encode_csv(columns, f"{model_id}-{split}-{method}.csv")
-        return encode_json(
-            EmbeddingOut(
-                model_id=model_id,
-                split=split,
-                method=method,
-                paths=path_strings(embedding.unique_paths),
-                path_counts=embedding.counts.tolist(),
-                params=embedding.params,
-                **columns,
-            )
-        )
+            return encode_csv(result.columns(), f"{model_id}-{split}-{method}.csv")
+        return encode_json(result.out())
 
     return respond(explorer.encoded(("embedding", result.key, model_id, format), encode), request)

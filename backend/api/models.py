@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from backend.api.deps import CSV, ExplorerDep, FormatQuery, SplitQuery, errors
 from backend.api.encoding import encode_csv, encode_json, respond
 from backend.schemas import ModelInfo, Paths, SeedGroup
-from trainer.paths import path_strings
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -31,19 +30,9 @@ def get_paths(
     result = explorer.splits.paths(model_id, split)
 
     def encode():
-        table = result.table
-        columns = {
-            "sample_ids": table.sample_ids.tolist(),
-            "labels": table.labels.tolist(),
-            "predictions": table.predictions.tolist(),
-            "confidences": [round(float(c), 6) for c in table.confidences],
-            "paths": path_strings(table.paths),
-            "executed_blocks": table.executed_blocks.tolist(),
-            "macs": table.macs.tolist(),
-        }
         if format == "csv":
-            return encode_csv(columns, f"{model_id}-{split}-paths.csv")
-        return encode_json(Paths(model_id=model_id, split=split, **columns))
+            return encode_csv(result.columns(), f"{model_id}-{split}-paths.csv")
+        return encode_json(result.out())
 
     return respond(explorer.encoded(("paths", result.key, model_id, format), encode), request)
 

@@ -4,11 +4,12 @@ Routers call ``Explorer`` alone, through its four parts: ``models`` (the server 
 its models), ``splits`` (results derived from a model's split: its routing, embeddings,
 measures, block importance, the run's formation, samples), ``neighbors`` (a split's
 images nearest to a path) and ``images`` (one image routed: an upload or a sample,
-along its own path or a forced one). Operations return
-the API's schema objects (``backend.schemas``), or a ``Job`` while a result is computed
-(routers answer it with 202), and refuse a request by raising the error types of
-``backend.errors`` (and the trainer's ``CheckpointError`` and ``DatasetError`` for
-files the server cannot use), which ``app.py`` maps to HTTP statuses.
+along its own path or a forced one). Operations return the API's schema objects
+(``backend.schemas``), results that build them when a router encodes them (``results``:
+a split's paths, an embedding), or a ``Job`` while a result is computed (routers answer
+it with 202), and refuse a request by raising the error types of ``backend.errors``
+(and the trainer's ``CheckpointError`` and ``DatasetError`` for files the server cannot
+use), which ``app.py`` maps to HTTP statuses.
 """
 
 import logging
@@ -26,8 +27,9 @@ from backend.jobs import Job
 from backend.services.image_routing import ImageRouting
 from backend.services.models import Models
 from backend.services.neighbors import NearestImages
+from backend.services.results import EmbeddingResult, PathsResult, ServedEmbedding
 from backend.services.shared import Shared
-from backend.services.splits import EmbeddingResult, PathsResult, ServedEmbedding, SplitResults
+from backend.services.splits import SplitResults
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class Explorer:
 
     def close(self) -> None:
         self.shared.jobs.shutdown()
+        self.images.close()
 
 
 def warm_up() -> None:

@@ -88,6 +88,10 @@ class ImageRouting:
         self.batcher = MicroBatcher(shared.context.runtime)
         self.held = HeldUploads()
 
+    def close(self) -> None:
+        """End the models' inference threads with the server."""
+        self.batcher.close()
+
     def upload(
         self,
         model_id: str,

@@ -7,9 +7,7 @@ computed as a job, and the operation returns the ``Job`` until the result is rea
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-
-import numpy as np
+from dataclasses import asdict
 
 from backend import keys
 from backend.analysis import class_metrics
@@ -17,10 +15,8 @@ from backend.cache import ComputeOnce
 from backend.embeddings import (
     DEFAULT_PARAMS,
     METHODS,
-    Embedding,
     embed_paths,
     load_embedding,
-    place_path,
     resolve_params,
     save_embedding,
 )
@@ -36,7 +32,8 @@ from backend.formation import (
 from backend.images import thumbnail_png
 from backend.importance import cached_sums, compute_sums, importance_table
 from backend.jobs import Job
-from backend.schemas import BlockImportance, Metrics, Placement
+from backend.schemas import BlockImportance, Metrics
+from backend.services.results import EmbeddingResult, PathsResult, ServedEmbedding
 from backend.services.shared import Shared, check_split
 from backend.store import LoadedModel, split_of
 from trainer.checkpoint import epochs_trained
@@ -49,43 +46,6 @@ log = logging.getLogger(__name__)
 ROUTING_SHARE = 0.6
 
 
-@dataclass
-class PathsResult:
-    key: str  # identifies the model content, split and extraction (backend.keys)
-    table: PathTable
-
-
-@dataclass
-class EmbeddingResult:
-    key: str  # identifies the model content, split, method and parameters
-    embedding: Embedding
-    reducer: object | None
-
-    def place(self, bits: np.ndarray) -> Placement:
-        """A path's point on this map, and how it was placed."""
-        (x, y), placement = place_path(self.embedding, self.reducer, bits)
-        return Placement(x=x, y=y, placement=placement)
-
-
-@dataclass
-class ServedEmbedding:
-    """An embedding as one request serves it. ``table()`` is the split's paths from the
-    checkpoint the embedding was read for: the same version from start to end, never a
-    newer file the store loaded meanwhile (an encoded map with another model's
-    predictions would be cached under this version's key)."""
-
-    result: EmbeddingResult
-    table: Callable[[], PathTable]
-
-    @property
-    def key(self) -> str:
-        return self.result.key
-
-    @property
-    def embedding(self) -> Embedding:
-        return self.result.embedding
-
-
 class SplitResults:
     def __init__(self, shared: Shared):
         self.shared = shared
@@ -94,7 +54,8 @@ class SplitResults:
     # -- routing of a split -------------------------------------------------------
     def paths(self, model_id: str, split: str) -> PathsResult:
         loaded = self.shared.store.get(model_id)
-        return PathsResult(keys.paths(loaded.content_hash, split), self.table(loaded, split))
+        key = keys.paths(loaded.content_hash, split)
+        return PathsResult(key, self.table(loaded, split), model_id, split)
 
     def table(
         self, loaded: LoadedModel, split: str, progress: Callable[[float], None] | None = None
@@ -120,7 +81,7 @@ class SplitResults:
         key = keys.embedding(loaded.content_hash, split, method, params)
         found = self._cached_embedding(key)
         if found is not None:
-            return ServedEmbedding(found, lambda: self.table(loaded, split))
+            return ServedEmbedding(found, lambda: self.table(loaded, split), model_id, split)
         shared.store.dataset(loaded)  # a missing dataset is the caller's error now, not the job's
 
         def compute(progress):
