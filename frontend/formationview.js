@@ -92,7 +92,10 @@ function bounds(values) {
 }
 
 function extent(values) {
-  const [low, high] = bounds(values);
+  return span(...bounds(values));
+}
+
+function span(low, high) {
   return high > low ? high - low : 1;
 }
 
@@ -131,7 +134,7 @@ function mapFigure(data, e, offsets) {
 export function paddedRange(values, offsets) {
   const [low, high] = bounds(values);
   const [nearest, farthest] = bounds(offsets);
-  const pad = extent(values) * 0.04 + Math.max(-nearest, farthest);
+  const pad = span(low, high) * 0.04 + Math.max(-nearest, farthest);
   return [low - pad, high + pad];
 }
 
